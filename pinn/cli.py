@@ -1,0 +1,181 @@
+"""Command-line interface: parses arguments, calls the package's public functions, prints results.
+
+No science lives here: every command is a thin wrapper over functions that notebooks can call too.
+User errors (bad files, bad config) end with a one-line message and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pinn.errors import PinnError
+
+log = logging.getLogger("pinn")
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="CONFIG", help="YAML run config (see configs/)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set toroids.threshold_G=150 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pinn",
+        description="Physics-informed forecasts of solar active-region emergence (PINNBARDS + MHD-SWT).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("inspect", help="check synoptic FITS files: one line per file with a verdict")
+    p.add_argument("fits", nargs="+", type=Path, metavar="FITS")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("toroids", help="extract toroids (per-hemisphere warped AR bands) from synoptic maps")
+    p.add_argument("fits", nargs="*", type=Path, metavar="FITS", help="maps (default: bundled CR 2276-2280)")
+    p.add_argument("--threshold", type=float, metavar="G", help="|Br| threshold in gauss (default 100)")
+    p.add_argument("--modes", type=int, metavar="M", help="fixed number of longitudinal modes")
+    p.add_argument("--causal", action="store_true", help="estimate the latest rotation from trailing maps only")
+    p.add_argument("--json", type=Path, metavar="OUT.json", help="write the toroids as JSON")
+    p.add_argument("--plot", type=Path, metavar="OUT.png", help="overlay the toroids on the magnetogram")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_toroids)
+
+    p = sub.add_parser("solve", help="integrate the MHD-SWT equations for a test or science case")
+    p.add_argument("--case", required=True, choices=["williamson2", "band-equilibrium", "band-unstable"])
+    p.add_argument("--days", type=float, default=None, help="simulated days")
+    p.add_argument("--trunc", type=int, default=None, help="triangular truncation T")
+    p.add_argument("--strength-kG", type=float, default=None, help="peak toroidal field, kG")
+    p.add_argument("--balance", choices=["pressure", "jet"], default="pressure")
+    p.add_argument("--x64", action="store_true", help="float64 (conservation to round-off)")
+    p.add_argument("--no-dissipation", action="store_true")
+    p.add_argument("--out", type=Path, default=Path("solve.nc"), metavar="OUT.nc")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("config", help="print the resolved config (defaults + CONFIG + overrides) as YAML")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def _load_config(args: argparse.Namespace):
+    from pinn.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pinn.observations import inspect_file
+
+    cfg = _load_config(args)
+    bad = 0
+    for path in args.fits:
+        r = inspect_file(path, cfg.observations)
+        shape = "x".join(str(n) for n in r.shape) if r.shape else "-"
+        frac = f"{r.finite_fraction:.4f}" if r.finite_fraction is not None else "-"
+        print(f"{path}  CR={r.cr if r.cr is not None else '-'}  {r.instrument or '-'}  {shape}  "
+              f"{r.units or '-'}  finite={frac}  {r.verdict}")
+        bad += not r.ok
+    return 1 if bad else 0
+
+
+def cmd_toroids(args: argparse.Namespace) -> int:
+    from pinn import toroids as tor
+    from pinn.config import replace
+    from pinn.io import save_figure, write_json
+    from pinn.observations import check_consecutive, load_sequence, load_synoptic
+    from pinn.paths import bundled_maps
+
+    cfg = _load_config(args)
+    tcfg = cfg.toroids
+    if args.threshold is not None:
+        tcfg = replace(tcfg, threshold_G=args.threshold)
+    if args.modes is not None:
+        tcfg = replace(tcfg, modes=args.modes)
+    paths = list(args.fits) or bundled_maps()
+    if len(paths) == 1:
+        ds = load_synoptic(paths[0], cfg.observations)
+        result = tor.fit_toroids(ds, tcfg)
+        shown = ds
+    else:
+        seq = load_sequence(paths, cfg.observations)
+        check_consecutive([int(c) for c in seq["cr"].values])
+        result = tor.fit_toroids_window(seq, tcfg, causal=args.causal)
+        shown = seq.sel(cr=result.cr)
+    print(tor.format_table(result))
+    if args.json:
+        write_json(args.json, result.to_json_dict())
+        print(f"wrote {args.json}")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        fig = tor.plot_toroids(shown, result)
+        save_figure(fig, args.plot, dpi=120, bbox_inches="tight")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from pinn.io import write_netcdf
+    from pinn.physics.solver import run_case
+
+    cfg = _load_config(args)
+    ds = run_case(
+        args.case,
+        days=args.days,
+        trunc=args.trunc,
+        strength_kG=args.strength_kG,
+        balance=args.balance,
+        x64=args.x64,
+        dissipation=not args.no_dissipation,
+        config=cfg,
+    )
+    write_netcdf(ds, args.out)
+    print(f"mass drift (relative): {ds.attrs['mass_drift']:.3e}")
+    print(f"energy E' drift (relative): {ds.attrs['energy_drift']:.3e}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from pinn.config import dump_yaml
+
+    print(dump_yaml(_load_config(args)), end="")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return args.func(args)
+    except PinnError as exc:
+        print(f"pinn: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pinn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
