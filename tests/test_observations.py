@@ -1,0 +1,479 @@
+"""Reading synoptic magnetograms: real HMI maps, instrument header fixtures, bad files, regridding."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from astropy.io import fits
+
+from pinn.config import ObservationsConfig
+from pinn.errors import InputError
+from pinn.observations import (
+    InspectResult,
+    check_consecutive,
+    fetch_synoptic,
+    inspect_file,
+    latitude_edges,
+    load_sequence,
+    load_synoptic,
+    pixel_solid_angle,
+    regrid_uniform_latitude,
+    validate_header,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+RAW = REPO.parent / "shared" / "data" / "raw"  # shared data beside the repository (CI: ../shared)
+HMI_DIRS = (REPO / "data" / "hmi", RAW / "hmi_synoptic_mr_small")
+FIXTURES = RAW / "header_fixtures"
+
+
+def hmi_map(cr: int) -> Path:
+    """Path of the real HMI small synoptic map of rotation ``cr`` (repo data first, then ../shared)."""
+    for folder in HMI_DIRS:
+        path = folder / f"hmi.Synoptic_Mr_small.{cr}.fits"
+        if path.is_file():
+            return path
+    pytest.skip(f"real HMI map for CR {cr} not found in {', '.join(map(str, HMI_DIRS))}")
+
+
+def fixture_header(name: str) -> fits.Header:
+    """A header from ../shared/data/raw/header_fixtures (skips when the shared data are absent)."""
+    path = FIXTURES / f"{name}_synoptic.header"
+    if not path.is_file():
+        pytest.skip(f"header fixture {path} not found (needs ../shared/data/raw)")
+    header = fits.Header.fromtextfile(path)
+    for key in ("CHECKSUM", "DATASUM"):  # stale once the data are replaced
+        header.remove(key, ignore_missing=True)
+    return header
+
+
+def write_fits(path: Path, header: fits.Header, data: np.ndarray | None = None) -> Path:
+    """Write ``data`` (default: ones of the header's shape) with ``header`` as a primary HDU."""
+    if data is None:
+        data = np.ones((header["NAXIS2"], header["NAXIS1"]), np.float32)
+    fits.PrimaryHDU(data, header).writeto(path, overwrite=True)
+    return path
+
+
+def header_lon_sinlat(header: fits.Header) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre longitude and sin(lat) straight from a header (no sunpy): the README formulas."""
+    x = np.arange(header["NAXIS1"])
+    y = np.arange(header["NAXIS2"])
+    crval1 = header["CRVAL1"]
+    if abs(crval1) > 360:  # JSOC Carrington time: longitude increases with x although CDELT1 < 0
+        lon = (-crval1 - (x + 1 - header["CRPIX1"]) * header["CDELT1"]) % 360
+    else:
+        lon = (crval1 + (x + 1 - header["CRPIX1"]) * header["CDELT1"]) % 360
+    sinlat = (y + 1 - header["CRPIX2"]) * (2.0 / header["NAXIS2"])
+    return lon, sinlat
+
+
+# ---------------------------------------------------------------------------------------------
+# Real HMI map (README: CR 2280, 720x360, NaN 0.72 %, T_START 2024.01.18_06:33:10_TAI)
+
+
+def test_real_hmi_map_coordinates_units_and_metadata():
+    path = hmi_map(2280)
+    ds = load_synoptic(path)
+    assert ds["Br"].dims == ("lat", "lon")
+    assert ds["Br"].shape == (360, 720)
+    assert ds["Br"].attrs["units"] == "G"
+    assert ds["lon"].values[0] == pytest.approx(0.30, abs=1e-9)
+    assert ds["lon"].values[-1] == pytest.approx(359.80, abs=1e-9)
+    assert ds["lat"].values[0] == pytest.approx(-85.73, abs=0.01)
+    assert ds["lat"].values[-1] == pytest.approx(85.73, abs=0.01)
+    assert np.all(np.diff(ds["lat"].values) > 0) and np.all(np.diff(ds["lon"].values) > 0)
+    # README pixel centres: lon = 180 + (x + 1 - 360.4) * 0.5, sin(lat) = (y + 1 - 180.5) * 2 / 360
+    x, y = np.arange(720), np.arange(360)
+    np.testing.assert_allclose(ds["lon"].values, 180 + (x + 1 - 360.4) * 0.5, atol=1e-9)
+    np.testing.assert_allclose(np.sin(np.deg2rad(ds["lat"].values)), (y + 1 - 180.5) * 2 / 360, atol=1e-12)
+    assert ds.attrs["cr"] == 2280 and ds.attrs["instrument"] == "HMI"
+    assert ds.attrs["grid"] == "sine-latitude" and ds.attrs["source"] == path.name
+    # 2024-01-18 06:33:10 TAI = 06:32:33 UTC (TAI - UTC = 37 s)
+    assert ds.attrs["t_start"] == "2024-01-18T06:32:33.000"
+    assert ds.attrs["t_stop"] == "2024-02-14T14:44:44.000"
+    finite = float(ds["Br"].notnull().mean())
+    assert abs((1 - finite) * 100 - 0.72) < 0.01  # README NaN % for CR 2280
+    # Mx/cm^2 is numerically G: extremes equal the header's DATAMIN/DATAMAX
+    header = fits.getheader(path)
+    assert float(ds["Br"].max()) == pytest.approx(header["DATAMAX"], rel=1e-6)
+    assert float(ds["Br"].min()) == pytest.approx(header["DATAMIN"], rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Missing metadata for observer")
+def test_real_hmi_map_matches_sunpy_hmisynopticmap_and_raw_pixels():
+    """Our translated WCS equals sunpy's own HMISynopticMap reading of the untouched file."""
+    import astropy.units as u
+    import sunpy.map
+
+    path = hmi_map(2280)
+    ds = load_synoptic(path)
+    smap = sunpy.map.Map(path)
+    assert type(smap).__name__ == "HMISynopticMap"
+    lon = smap.pixel_to_world(np.arange(720) * u.pix, np.zeros(720) * u.pix).lon.to_value(u.deg)
+    lat = smap.pixel_to_world(np.zeros(360) * u.pix, np.arange(360) * u.pix).lat.to_value(u.deg)
+    np.testing.assert_allclose(ds["lon"].values, lon, atol=1e-9)
+    np.testing.assert_allclose(ds["lat"].values, lat, atol=1e-9)
+    np.testing.assert_array_equal(ds["Br"].values, smap.data.astype(np.float32))  # no reordering for HMI
+
+
+def test_inspect_real_map_is_ok():
+    result = inspect_file(hmi_map(2280))
+    assert isinstance(result, InspectResult)
+    assert result.ok and result.verdict == "ok"
+    assert (result.cr, result.instrument, result.shape, result.units) == (2280, "HMI", (360, 720), "Mx/cm^2")
+    assert result.finite_fraction == pytest.approx(1 - 0.0072, abs=1e-4)
+    assert "CR 2280" in result.line() and result.line().endswith("ok")
+
+
+# ---------------------------------------------------------------------------------------------
+# Other instruments: headers from sunpy's test data with synthetic data
+
+
+def test_gong_fixture_rolls_longitude_and_keeps_gauss(tmp_path):
+    header = fixture_header("gong")
+    lon_hdr, sin_hdr = header_lon_sinlat(header)
+    assert lon_hdr[0] == pytest.approx(310.5)  # GONG charts start at LONG0 = 310 and wrap
+    data = (lon_hdr[None, :] + 1000 * sin_hdr[:, None]).astype(np.float32)  # encodes each pixel's position
+    ds = load_synoptic(write_fits(tmp_path / "gong.fits", header, data))
+    assert ds["Br"].shape == (180, 360)
+    assert ds.attrs["instrument"] == "GONG" and ds.attrs["cr"] == 2276 and ds["Br"].attrs["units"] == "G"
+    assert "t_start" not in ds.attrs  # GONG headers carry no rotation start/stop
+    np.testing.assert_allclose(ds["lon"].values, np.arange(360) + 0.5, atol=1e-9)
+    # 180 rows uniform in sine latitude: first centre at sin(lat) = -89.5/90
+    assert ds["lat"].values[0] == pytest.approx(-math.degrees(math.asin(89.5 / 90)), abs=1e-9)
+    assert ds["lat"].values[0] == pytest.approx(-83.948, abs=0.01)
+    # each pixel landed where its encoded position says (to float32 precision)
+    expected = ds["lon"].values[None, :] + 1000 * np.sin(np.deg2rad(ds["lat"].values))[:, None]
+    np.testing.assert_allclose(ds["Br"].values, expected, atol=1e-3)
+
+
+def test_gong_fixture_agrees_with_sunpy_gongsynopticmap(tmp_path):
+    import astropy.units as u
+    import sunpy.map
+
+    header = fixture_header("gong")
+    path = write_fits(tmp_path / "gong.fits", header)
+    ds = load_synoptic(path)
+    smap = sunpy.map.Map(path)
+    assert type(smap).__name__ == "GONGSynopticMap"
+    lon = smap.pixel_to_world(np.arange(360) * u.pix, np.zeros(360) * u.pix).lon.to_value(u.deg)
+    lat = smap.pixel_to_world(np.zeros(180) * u.pix, np.arange(180) * u.pix).lat.to_value(u.deg)
+    np.testing.assert_allclose(ds["lon"].values, np.sort(lon % 360), atol=1e-9)
+    # sunpy uses the printed CDELT2 = 0.0111111; we snap to exactly 2/180 (differs by < 1e-3 deg)
+    np.testing.assert_allclose(ds["lat"].values, lat, atol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore:Missing metadata for observer")
+def test_mdi_fixture_header_is_rejected_and_corrected_one_loads(tmp_path):
+    header = fixture_header("mdi")
+    # sunpy's MDI header: 360 rows of CDELT2 = 0.006944 reach |sin(lat)| = 1.25
+    bad = write_fits(tmp_path / "mdi_bad.fits", header)
+    with pytest.raises(InputError, match=r"CDELT2 .* puts \|sin\(lat\)\| past 1") as info:
+        load_synoptic(bad)
+    assert "mdi_bad.fits" in str(info.value)
+
+    header["CDELT2"] = 2 / 360
+    data = (np.arange(720)[None, :] * np.ones((360, 1))).astype(np.float32)
+    data *= 1e-4  # in Mx/cm^2 -> same numbers in G
+    ds = load_synoptic(write_fits(tmp_path / "mdi.fits", header, data))
+    assert ds.attrs["instrument"] == "MDI" and ds.attrs["cr"] == 2099
+    assert ds["Br"].attrs["units"] == "G"
+    assert ds["lon"].values[0] == pytest.approx(0.30) and ds["lon"].values[-1] == pytest.approx(359.80)
+    assert ds["lat"].values[0] == pytest.approx(-85.73, abs=0.01)
+    assert ds.attrs["t_start"] == "2010-07-13T09:38:04.000"  # 09:38:38 TAI, TAI - UTC = 34 s in 2010
+    np.testing.assert_allclose(ds["Br"].values[0], 1e-4 * np.arange(720), rtol=1e-6)  # x increases with lon
+
+    import astropy.units as u
+    import sunpy.map
+
+    smap = sunpy.map.Map(tmp_path / "mdi.fits")
+    assert type(smap).__name__ == "MDISynopticMap"
+    lon = smap.pixel_to_world(np.arange(720) * u.pix, np.zeros(720) * u.pix).lon.to_value(u.deg)
+    lat = smap.pixel_to_world(np.zeros(360) * u.pix, np.arange(360) * u.pix).lat.to_value(u.deg)
+    np.testing.assert_allclose(ds["lon"].values, lon, atol=1e-9)
+    np.testing.assert_allclose(ds["lat"].values, lat, atol=1e-9)
+
+
+def test_hmi_fixture_with_rounded_cdelt2_is_snapped_to_equal_area_rows(tmp_path):
+    header = fixture_header("hmi")
+    assert (
+        header.cards["CDELT2"].image.split("=")[1].split("/")[0].strip() == "0.005556"
+    )  # 180 x 0.005556 = 1.00008
+    ds = load_synoptic(write_fits(tmp_path / "hmi2210.fits", header))
+    y = np.arange(360)
+    np.testing.assert_allclose(np.sin(np.deg2rad(ds["lat"].values)), (y + 0.5 - 180) / 180, atol=1e-12)
+    assert ds.attrs["cr"] == 2210
+
+
+def test_unit_spellings_are_equivalent(tmp_path):
+    header = fixture_header("gong")
+    ref = None
+    for i, bunit in enumerate(["Gauss", "G", "Mx/cm^2", "Mx cm-2", "mT"]):
+        header["BUNIT"] = bunit
+        ds = load_synoptic(write_fits(tmp_path / f"u{i}.fits", header))
+        value = float(ds["Br"].values[0, 0])
+        ref = value if ref is None else ref
+        assert value == pytest.approx(10.0 if bunit == "mT" else 1.0), bunit
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad inputs: one-line InputError naming the file; inspect_file reports instead of raising
+
+
+def _full_disk_header() -> fits.Header:
+    header = fits.Header()
+    for key, value in {
+        "NAXIS": 2,
+        "NAXIS1": 64,
+        "NAXIS2": 64,
+        "CTYPE1": "HPLN-TAN",
+        "CTYPE2": "HPLT-TAN",
+        "CUNIT1": "arcsec",
+        "CUNIT2": "arcsec",
+        "CDELT1": 32.0,
+        "CDELT2": 32.0,
+        "CRPIX1": 32.5,
+        "CRPIX2": 32.5,
+        "CRVAL1": 0.0,
+        "CRVAL2": 0.0,
+        "BUNIT": "G",
+        "TELESCOP": "SDO/HMI",
+        "DATE-OBS": "2024-02-01T00:00:00",
+    }.items():
+        header[key] = value
+    return header
+
+
+def _make_bad(kind: str, tmp_path: Path) -> Path:
+    path = tmp_path / f"{kind}.fits"
+    if kind == "missing":
+        return path
+    if kind == "truncated":
+        raw = hmi_map(2280).read_bytes()
+        path.write_bytes(raw[: len(raw) // 2])
+        return path
+    if kind == "empty":
+        path.touch()
+        return path
+    if kind == "text":
+        path.write_text("CR,lat,lon\n2280,10,20\n")
+        return path
+    if kind == "full_disk":
+        return write_fits(path, _full_disk_header())
+    if kind == "car_rot":
+        header = fixture_header("hmi")
+        header["CAR_ROT"] = 2209  # CRVAL1 = 795420 is Carrington time of CR 2210
+        return write_fits(path, header)
+    header = fixture_header("gong")
+    data = np.ones((180, 360), np.float32)
+    if kind == "all_nan":
+        data[:] = np.nan
+    elif kind == "mostly_nan":
+        data[:120] = np.nan  # 33 % finite < min_finite_fraction = 0.5
+    elif kind == "cdelt2":
+        header["CDELT2"] = 1.02 * 2 / 180
+    elif kind == "cunit1":
+        header["CUNIT1"] = "degreedegree"
+    elif kind == "bunit":
+        header["BUNIT"] = "DN/s"
+    elif kind == "stonyhurst":
+        header["CTYPE1"], header["CTYPE2"] = "HGLN-CEA", "HGLT-CEA"
+    return write_fits(path, header, data)
+
+
+BAD_CASES = {
+    "missing": "file not found",
+    "truncated": "truncated FITS file",
+    "empty": "empty file",
+    "text": "not a FITS file",
+    "full_disk": "not a synoptic map",
+    "all_nan": "all-NaN",
+    "mostly_nan": "min_finite_fraction",
+    "cdelt2": "puts |sin(lat)| past 1",
+    "cunit1": "unknown CUNIT1 'degreedegree'",
+    "bunit": "BUNIT 'DN/s'",
+    "car_rot": "CAR_ROT = 2209 but CRVAL1",
+    "stonyhurst": "Stonyhurst",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CASES))
+def test_bad_file_raises_one_line_input_error(kind, tmp_path):
+    path = _make_bad(kind, tmp_path)
+    with pytest.raises(InputError) as info:
+        load_synoptic(path)
+    message = str(info.value)
+    assert path.name in message and BAD_CASES[kind] in message
+    assert "\n" not in message and info.value.path == str(path)
+    result = inspect_file(path)  # never raises
+    assert not result.ok and result.verdict == info.value.problem
+
+
+def test_gzipped_map_loads_like_the_plain_one(tmp_path):
+    import gzip
+
+    path = hmi_map(2280)
+    packed = tmp_path / f"{path.name}.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes(), compresslevel=1))
+    xr.testing.assert_identical(load_synoptic(packed).drop_attrs(), load_synoptic(path).drop_attrs())
+
+
+def test_validate_header_accepts_real_and_rejects_full_disk():
+    validate_header(fits.getheader(hmi_map(2280)), "x.fits")
+    with pytest.raises(InputError, match="not a synoptic map"):
+        validate_header(_full_disk_header(), "disk.fits")
+
+
+def test_inspect_keeps_what_it_could_read(tmp_path):
+    result = inspect_file(_make_bad("mostly_nan", tmp_path))
+    assert (result.cr, result.instrument, result.shape, result.units) == (2276, "GONG", (180, 360), "Gauss")
+    assert result.finite_fraction == pytest.approx(60 / 180)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequences
+
+
+def test_load_sequence_sorts_by_rotation_with_time_coordinates():
+    paths = [hmi_map(2278), hmi_map(2276), hmi_map(2277)]
+    seq = load_sequence(paths)
+    assert seq["Br"].dims == ("cr", "lat", "lon") and seq["Br"].shape == (3, 360, 720)
+    assert seq["cr"].values.tolist() == [2276, 2277, 2278]
+    assert seq["source"].values[0] == "hmi.Synoptic_Mr_small.2276.fits"
+    assert seq["t_start"].values[1] == np.datetime64("2023-10-28T07:28:45")  # 07:29:22 TAI
+    assert np.all(seq["t_stop"].values[:-1] == seq["t_start"].values[1:])  # rotations abut
+    np.testing.assert_array_equal(seq["Br"].sel(cr=2277).values, load_synoptic(paths[2])["Br"].values)
+    check_consecutive(seq["cr"].values.tolist())
+
+
+def test_load_sequence_rejects_mismatched_grid_and_duplicates(tmp_path):
+    gong = write_fits(tmp_path / "gong.fits", fixture_header("gong"))
+    with pytest.raises(InputError, match="grid .* differs") as info:
+        load_sequence([hmi_map(2280), gong])
+    assert "gong.fits" in str(info.value)
+    with pytest.raises(InputError, match="CR 2280 given twice"):
+        load_sequence([hmi_map(2280), hmi_map(2280)])
+
+
+def test_check_consecutive_names_the_gap():
+    check_consecutive([2276, 2277, 2278])
+    check_consecutive([2280])
+    with pytest.raises(InputError, match=r"gap between CR 2276 and CR 2278 \(missing CR 2277\)"):
+        check_consecutive([2276, 2278])
+    with pytest.raises(InputError, match="missing CR 2262-2264"):
+        check_consecutive([2260, 2261, 2265])
+    with pytest.raises(InputError, match="not increasing"):
+        check_consecutive([2277, 2276])
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry and conservative regridding
+
+
+def _synthetic(nlat: int = 360, nlon: int = 720, fn=None) -> xr.Dataset:
+    sin_c = (np.arange(nlat) + 0.5) * 2 / nlat - 1
+    lat = np.rad2deg(np.arcsin(sin_c))
+    lon = (np.arange(nlon) + 0.5) * 360 / nlon
+    values = fn(lat[:, None], lon[None, :]) if fn is not None else np.zeros((nlat, nlon))
+    return xr.Dataset(
+        {"Br": (("lat", "lon"), np.broadcast_to(values, (nlat, nlon)).astype(np.float64), {"units": "G"})},
+        coords={"lat": lat, "lon": lon},
+        attrs={"grid": "sine-latitude", "cr": 0},
+    )
+
+
+def test_solid_angles_cover_the_sphere():
+    ds = _synthetic()
+    np.testing.assert_allclose(latitude_edges(ds)[[0, -1]], [-90, 90])
+    assert float(pixel_solid_angle(ds).sum()) == pytest.approx(4 * np.pi, rel=1e-12)
+    # native rows are equal-area
+    area = pixel_solid_angle(ds).values[:, 0]
+    np.testing.assert_allclose(area, area[0], rtol=1e-12)
+    uni = regrid_uniform_latitude(ds, 90)
+    assert float(pixel_solid_angle(uni).sum()) == pytest.approx(4 * np.pi, rel=1e-12)
+    # without a 'grid' attribute the grid is recognised from the centres
+    np.testing.assert_allclose(latitude_edges(uni.drop_attrs()), np.linspace(-90, 90, 91), atol=1e-12)
+    np.testing.assert_allclose(latitude_edges(ds.drop_attrs()), latitude_edges(ds), atol=1e-12)
+    with pytest.raises(ValueError, match="not uniform"):
+        latitude_edges(ds.assign_coords(lat=ds["lat"].values ** 3 / 90**2).drop_attrs())
+
+
+def test_regrid_conserves_signed_flux_of_real_map():
+    ds = load_synoptic(hmi_map(2280))
+    ds = ds.assign(Br=ds["Br"].astype(np.float64).fillna(0.0))
+    out = regrid_uniform_latitude(ds, 180)
+    assert out["Br"].shape == (180, 720) and out.attrs["grid"] == "uniform"
+    np.testing.assert_allclose(out["lat"].values[[0, -1]], [-89.5, 89.5])
+    flux_in = float((ds["Br"] * pixel_solid_angle(ds)).sum())
+    flux_out = float((out["Br"] * pixel_solid_angle(out)).sum())
+    unsigned = float((abs(ds["Br"]) * pixel_solid_angle(ds)).sum())
+    assert abs(flux_in) > 1e-4 * unsigned  # the net flux is a meaningful (not round-off) number
+    assert abs(flux_out - flux_in) <= 1e-6 * abs(flux_in)
+    # per longitude column too (the remap acts on latitude only)
+    col_in = (ds["Br"] * pixel_solid_angle(ds)).sum("lat")
+    col_out = (out["Br"] * pixel_solid_angle(out)).sum("lat")
+    np.testing.assert_allclose(col_out, col_in, rtol=1e-9, atol=1e-12 * unsigned)
+
+
+def test_regrid_reproduces_a_smooth_field():
+    """Dipole plus l=2 field (range 30 G): small, converging error; the coarse polar rows limit it."""
+
+    def field(lat, lon):
+        mu = np.sin(np.deg2rad(lat))
+        return 10 * mu + 5 * (3 * mu**2 - 1) * np.cos(np.deg2rad(lon))
+
+    def max_error(nlat_native: int) -> tuple[float, float]:
+        out = regrid_uniform_latitude(_synthetic(nlat=nlat_native, nlon=16, fn=field), 180)
+        error = np.abs(out["Br"].values - field(out["lat"].values[:, None], out["lon"].values[None, :]))
+        return float(error[np.abs(out["lat"].values) < 60].max()), float(error.max())
+
+    low_lat, overall = max_error(360)
+    assert low_lat < 0.015  # 5e-4 of the range where native and uniform rows are both ~0.5-1 deg
+    assert overall < 0.15  # near the poles one native row spans 6 deg of latitude
+    low_lat_fine, overall_fine = max_error(1440)  # full-resolution HMI rows
+    assert low_lat_fine < low_lat / 4 and overall_fine < overall / 4
+
+
+def test_regrid_is_nan_aware_and_keeps_leading_dimensions():
+    ds = _synthetic(fn=lambda lat, lon: 1.0 + 0 * lat * lon)
+    br = ds["Br"].values.copy()
+    br[:8] = np.nan  # southern polar rows missing (sin < -0.955)
+    br[200, :] = np.nan
+    ds = ds.assign(Br=(("lat", "lon"), br))
+    out = regrid_uniform_latitude(ds, 180)
+    values = out["Br"].values
+    assert np.isnan(values[:60]).sum() > 0  # rows entirely in the gap stay missing
+    finite = values[np.isfinite(values)]
+    np.testing.assert_allclose(finite, 1.0, rtol=1e-12)  # partial overlaps average the finite part only
+    assert np.isfinite(values[90:]).all()  # a single missing native row never blanks a uniform row
+    seq = xr.concat([ds, ds.assign(Br=2 * ds["Br"])], dim="cr")
+    out2 = regrid_uniform_latitude(seq, 180)
+    assert out2["Br"].dims == ("cr", "lat", "lon")
+    np.testing.assert_allclose(out2["Br"].isel(cr=1), 2 * out["Br"], equal_nan=True)
+
+
+def test_load_with_uniform_regrid_config():
+    ds = load_synoptic(hmi_map(2280), ObservationsConfig(regrid="uniform", uniform_nlat=90))
+    assert ds["Br"].shape == (90, 720) and ds.attrs["grid"] == "uniform"
+    np.testing.assert_allclose(np.diff(ds["lat"].values), 2.0)
+    assert ds.attrs["cr"] == 2280
+
+
+# ---------------------------------------------------------------------------------------------
+# Online fetch (explicit, excluded by default)
+
+
+@pytest.mark.remote_data
+def test_fetch_synoptic_from_jsoc(tmp_path):
+    pytest.importorskip("drms")
+    import os
+
+    if not os.environ.get("JSOC_EMAIL"):
+        pytest.skip("JSOC_EMAIL not set")
+    files = fetch_synoptic([2280], tmp_path)
+    assert [load_synoptic(f).attrs["cr"] for f in files] == [2280]
