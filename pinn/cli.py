@@ -64,6 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_solve)
 
+    p = sub.add_parser("train", help="train the PINN on observed toroids (writes state.nc, metrics, checkpoints)")
+    p.add_argument("config", metavar="CONFIG", help="YAML run config, e.g. configs/quick.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value (repeatable)")
+    p.add_argument("--out", type=Path, default=Path("pinn_run"), metavar="DIR")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in DIR")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("forecast", help="forecast where new ARs emerge in the rotation after the latest map")
+    p.add_argument("fits", nargs="*", type=Path, metavar="FITS",
+                   help="consecutive maps, latest last (default: bundled CR 2276-2280)")
+    p.add_argument("--weeks", type=float, default=None, help="integration horizon in weeks (default 6)")
+    p.add_argument("--strength-kG", type=float, default=None, help="toroidal field strength, kG")
+    p.add_argument("--out", type=Path, default=Path("forecast_out"), metavar="DIR")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_forecast)
+
     p = sub.add_parser("config", help="print the resolved config (defaults + CONFIG + overrides) as YAML")
     _add_config_args(p)
     p.set_defaults(func=cmd_config)
@@ -86,7 +103,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     bad = 0
     for path in args.fits:
         r = inspect_file(path, cfg.observations)
-        shape = "x".join(str(n) for n in r.shape) if r.shape else "-"
+        shape = "x".join(str(n) for n in reversed(r.shape)) if r.shape else "-"  # FITS order: NAXIS1 x NAXIS2
         frac = f"{r.finite_fraction:.4f}" if r.finite_fraction is not None else "-"
         print(f"{path}  CR={r.cr if r.cr is not None else '-'}  {r.instrument or '-'}  {shape}  "
               f"{r.units or '-'}  finite={frac}  {r.verdict}")
@@ -139,17 +156,47 @@ def cmd_solve(args: argparse.Namespace) -> int:
     ds = run_case(
         args.case,
         days=args.days,
-        trunc=args.trunc,
+        trunc=args.trunc if args.trunc is not None else cfg.solver.truncation,
         strength_kG=args.strength_kG,
         balance=args.balance,
-        x64=args.x64,
+        x64=args.x64 or cfg.solver.x64,
         dissipation=not args.no_dissipation,
-        config=cfg,
+        physics_config=cfg.physics,
+        solver_config=cfg.solver,
     )
     write_netcdf(ds, args.out)
     print(f"mass drift (relative): {ds.attrs['mass_drift']:.3e}")
     print(f"energy E' drift (relative): {ds.attrs['energy_drift']:.3e}")
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pinn.training import train_from_config
+
+    cfg = _load_config(args)
+    result = train_from_config(cfg, out_dir=args.out, resume=args.resume)
+    print(f"final loss {result.final_loss:.3e}; wrote {args.out}/state.nc")
+    return 0
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from pinn.forecast import run_forecast, write_outputs
+    from pinn.paths import bundled_maps, default_forecast_config
+
+    if args.config is None:
+        args.config = default_forecast_config()
+    cfg = _load_config(args)
+    paths = list(args.fits) or bundled_maps()
+    result = run_forecast(paths, cfg, strength_kG=args.strength_kG, weeks=args.weeks)
+    written = write_outputs(result, args.out, cfg)
+    s = result.summary
+    print(f"forecast for CR {s['forecast_rotation']} from CR {s['input_rotations'][0]}-{s['input_rotations'][-1]} "
+          f"at {s['field_strength_kG']:g} kG (lead {s['lead_time_days'][0]:.0f}-{s['lead_time_days'][1]:.0f} days)")
+    for spot in s["hotspots"][:3]:
+        print(f"  hotspot lat {spot['lat_deg']:+.1f} lon {spot['lon_deg']:.1f}: {spot['vs_uniform']:.1f}x uniform")
+    for name, path in written.items():
+        print(f"wrote {path}")
     return 0
 
 

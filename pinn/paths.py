@@ -35,3 +35,8 @@ def arise_table(remove_repeats: bool = True) -> Path:
     if not path.exists():
         raise InputError(path, "bundled ARISE table not found")
     return path
+
+
+def default_forecast_config() -> Path:
+    """configs/forecast.yaml beside the package (the quick PINN settings of the README's main job)."""
+    return Path(__file__).resolve().parents[1] / "configs" / "forecast.yaml"
