@@ -48,6 +48,11 @@ class ToroidsConfig:
     window: int = 5  # rotations combined for one estimate (published method: about 5)
     combine_weights: tuple[float, ...] = (1.0, 2.0, 3.0, 2.0, 1.0)  # centred window weights
     causal_weights: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)  # trailing window, oldest first
+    hale_window_deg: float = 8.0  # Hale moment: neighbourhood (deg) of the reference centroid (assumption)
+    strip_deg: float = 20.0  # lon strips taken as independent units in errors and n_eff (assumption)
+    max_vif: float = 1.5  # modes allowed if they inflate var(lat0) at most this much (assumption)
+    hale_sign_north_fallback: int = -1  # north sign(a) if no polarity information (cycle 25, SPEC 2)
+    drift_deg_per_rotation: float = 0.0  # toroid drift vs Carrington frame when stacking (0: published)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,96 @@ class SolverConfig:
     hyperdiffusion_order: int = 4  # power of the Laplacian in the hyperdiffusion (2 = del^4)
     x64: bool = False  # float64 (conservation tests) or float32 (production)
     output_every_days: float = 1.0  # snapshot interval of written trajectories
+    dissipation: Literal["hyperdiffusion", "exponential"] = "hyperdiffusion"  # form of the dissipation step filter
+    exponential_filter_order: int = 18  # order p of exp(-c k^(2p)) when dissipation = exponential (dinosaur default)
+    time_stepper: Literal["imex_rk_sil3", "crank_nicolson_rk3", "crank_nicolson_rk4"] = "imex_rk_sil3"  # dinosaur IMEX
+    reference_thickness: float = 1.0  # H of the implicit gravity-wave term dh/dt <- -H div u (undisturbed h = 1)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """PINN network (SPEC section 4): sphere embedding -> [Fourier features] -> MLP -> (h, A, flow)."""
+
+    width: int = 128  # hidden units per layer (assumption; PINNBARDS-scale MLP)
+    depth: int = 4  # hidden layers
+    activation: Literal["tanh", "sin", "gelu", "silu"] = "tanh"  # smooth: residuals need 2nd derivatives
+    fourier_features: int = 64  # random Fourier features of the Cartesian embedding (cos+sin pairs); 0 = off
+    fourier_sigma: float = 2.0  # std of the Fourier frequencies (cycles per unit of the embedding)
+    weight_factorization: bool = True  # random weight factorisation W = diag(exp(s)) V (Wang et al. 2022)
+    rwf_mean: float = 1.0  # mean of the initial log-scales s (Wang et al. 2022: 1.0)
+    rwf_std: float = 0.1  # std of the initial log-scales s (Wang et al. 2022: 0.1)
+    matmul_precision: Literal["highest", "high", "default"] = "highest"  # float32 matmuls at full precision
+    flow_scale: float | None = None  # velocity output scale, model units; None = max |u0| (prior)
+    field_scale: float | None = None  # flux-function output scale; None = a0 * band width (radians)
+    h_scale: float | None = None  # (h - 1) output scale; None = (2U + U^2 + a0^2)/G clipped to [1e-3, 0.5]
+    pattern_speed_init: float = 0.0  # initial pattern speed c (model units, rad per 1/Omega), frame = core
+    trainable_pattern_speed: bool = True  # learn c (steady in a frame drifting at c: d/dt -> -c d/dlon)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """PINN loss terms (SPEC section 4). Each term is normalised by its scale before weighting."""
+
+    toroids: str = "cr:2280"  # JSON written by `pinn toroids --json`, or cr:N = fit the bundled map of CR N
+    collocation_points: int = 4096  # residual + data points per step, uniform in sin(lat) and lon
+    resample_every: int = 1  # draw new collocation points every this many steps (a function of seed, step)
+    quadrature_lats: int = 64  # stratified latitudes (uniform in sin lat) for zonal means and sphere means
+    quadrature_lons: int = 32  # equally spaced longitudes per quadrature latitude (random offset per step)
+    derivatives: Literal["forward", "reverse"] = "forward"  # autodiff mode for the residual inputs (bench)
+    w_pde: float = 1.0  # weight of the six MHD-SWT residuals (each multiplied by cos lat)
+    w_data: float = 1.0  # weight of the toroid data term (a vs Gaussian bands about observed centre lines)
+    w_prior: float = 1.0  # weight of the zonal-mean flow prior u0 (needed: steady states are not unique)
+    w_flow_dev: float = 0.01  # weight of the whole-flow deviation from u0 (selects the least-departure state)
+    w_mean_h: float = 1.0  # weight of the constraint mean(h) = 1
+    w_gauge: float = 1.0  # weight of the gauge mean(A) = 0
+    residual_scale: float | None = None  # residual normaliser (model units); None = max(max|u0|, a0)
+    adaptive: bool = False  # gradient-norm loss balancing (Wang et al. 2021/2023); weights x static w_*
+    adaptive_every: int = 100  # steps between weight updates
+    adaptive_alpha: float = 0.9  # moving-average factor of the weights (Wang et al.: 0.9)
+    adaptive_bounds: tuple[float, float] = (1e-2, 1e4)  # clip of the adaptive weights
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """PINN optimisation: Adam with a schedule, then optional L-BFGS; checkpoints; logging."""
+
+    adam_steps: int = 20000  # Adam steps (assumption; see experiments/ for convergence)
+    learning_rate: float = 1e-3  # peak Adam learning rate
+    lr_schedule: Literal["constant", "exponential", "cosine"] = "exponential"  # after warmup
+    warmup_steps: int = 500  # linear warmup from 0
+    lr_decay_rate: float = 0.9  # exponential: factor per lr_decay_steps
+    lr_decay_steps: int = 1000  # exponential: steps per decay factor
+    lr_final_ratio: float = 0.01  # cosine: final lr / peak lr
+    grad_clip: float | None = 1.0  # global gradient-norm clip before Adam; None = off
+    lbfgs_steps: int = 0  # L-BFGS steps after Adam (fixed collocation batch), 0 = off
+    lbfgs_memory: int = 20  # L-BFGS history size
+    steps_per_call: int = 100  # steps fused in one jitted lax.scan call
+    checkpoint_every: int = 1000  # steps between orbax checkpoints (multiple of steps_per_call)
+    checkpoints_kept: int = 2  # most recent checkpoints kept
+    log_every: int = 100  # steps between metrics.jsonl lines (and progress-bar updates)
+    shard: bool = True  # shard collocation batches over all devices (1-D mesh 'batch')
+    progress: bool = True  # tqdm progress bar with per-term losses
+    output_nlat: int = 90  # latitudes of state.nc (cell centres, symmetric about the equator)
+    output_nlon: int = 180  # longitudes of state.nc
+    ensemble_strengths_kG: tuple[float, ...] = (2.0, 10.0, 20.0, 30.0, 100.0)  # train_ensemble sweep
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Forecast chain and emergence model (SPEC section 5). Model parameters are fitted out of sample."""
+
+    weeks: float = 6.0  # integration horizon; 1.5 rotations (5.8 weeks) covers the next rotation's observation times
+    snapshot_days: float = 1.0  # spacing of the predicted-toroid snapshots
+    state_snapshot_days: float = 7.0  # spacing of the state snapshots written to forecast.nc
+    output_nlat: int = 180  # density grid: latitudes (cell centres, uniform)
+    output_nlon: int = 360  # density grid: longitudes
+    ridge_lat_limit_deg: float = 60.0  # predicted toroids are searched between the equator and this latitude
+    hemisphere_weight: Literal["equal", "flux"] = "flux"  # share of each hemisphere: equal, or the window's strong flux
+    floor: float = 0.1  # uniform mixture weight of the density (fitted out of sample; see experiments/hindcast)
+    width_scale: float = 1.0  # Gaussian sigma = width_scale x predicted toroid half-width (fitted)
+    min_sigma_deg: float = 2.0  # lower bound of the latitudinal sigma
+    strength_power: float = 1.0  # density along a toroid ~ (local strength / mean strength)^power (fitted)
+    cache_dir: str | None = ".pinn_cache"  # PINN states reused for identical inputs + config; null = no cache
 
 
 @dataclass(frozen=True)
@@ -86,6 +181,10 @@ class Config:
     toroids: ToroidsConfig = field(default_factory=ToroidsConfig)
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)  # PINN network (pinn.networks)
+    loss: LossConfig = field(default_factory=LossConfig)  # PINN loss terms (pinn.losses)
+    train: TrainConfig = field(default_factory=TrainConfig)  # PINN optimisation (pinn.training)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)  # forecast chain (pinn.forecast)
 
 
 # ---------------------------------------------------------------------------------------------
