@@ -64,9 +64,9 @@ class PhysicsConfig:
     carrington_rate_s: float = 2.865e-6  # Carrington sidereal rate, rad/s (25.38 d period)
     rho_g_cm3: float = 0.2  # tachocline density (Christensen-Dalsgaard et al. 1996 model S)
     gravity: float = 10.0  # nondimensional G (Dikpati & Gilman 2001: ~10 radiative tachocline)
-    s0: float = 0.0  # differential rotation u0 = cos(lat)(s0 + s2 sin^2 + s4 sin^4)
-    s2: float = -0.1264  # (Dikpati & Gilman 2001 tachocline fit; assumption in the core frame)
-    s4: float = -0.1591
+    s0: float = 0.0  # u0 = cos(lat)(s0 + s2 sin^2 + s4 sin^4), core frame: equatorial rate (assumption: = core)
+    s2: float = -0.1264  # sin^2 coefficient (assumption: tachocline-scale shear, order of helioseismic profiles)
+    s4: float = -0.1591  # sin^4 coefficient (assumption; sweep it: the flow is not observed)
     band_strength_kG: float = 20.0  # peak toroidal field a0 (PINNBARDS best case: 20-30 kG)
 
 
@@ -94,7 +94,7 @@ class NetworkConfig:
     depth: int = 4  # hidden layers
     activation: Literal["tanh", "sin", "gelu", "silu"] = "tanh"  # smooth: residuals need 2nd derivatives
     fourier_features: int = 64  # random Fourier features of the Cartesian embedding (cos+sin pairs); 0 = off
-    fourier_sigma: float = 2.0  # std of the Fourier frequencies (cycles per unit of the embedding)
+    fourier_sigma: float = 1.0  # std of the Fourier frequencies (cycles per unit of the embedding)
     weight_factorization: bool = True  # random weight factorisation W = diag(exp(s)) V (Wang et al. 2022)
     rwf_mean: float = 1.0  # mean of the initial log-scales s (Wang et al. 2022: 1.0)
     rwf_std: float = 0.1  # std of the initial log-scales s (Wang et al. 2022: 0.1)
@@ -113,13 +113,13 @@ class LossConfig:
     toroids: str = "cr:2280"  # JSON written by `pinn toroids --json`, or cr:N = fit the bundled map of CR N
     collocation_points: int = 4096  # residual + data points per step, uniform in sin(lat) and lon
     resample_every: int = 1  # draw new collocation points every this many steps (a function of seed, step)
-    quadrature_lats: int = 64  # stratified latitudes (uniform in sin lat) for zonal means and sphere means
+    quadrature_lats: int = 64  # latitudes of the zonal-prior grid (stratified) and of the Gauss grid (sphere means)
     quadrature_lons: int = 32  # equally spaced longitudes per quadrature latitude (random offset per step)
     derivatives: Literal["forward", "reverse"] = "forward"  # autodiff mode for the residual inputs (bench)
     w_pde: float = 1.0  # weight of the six MHD-SWT residuals (each multiplied by cos lat)
     w_data: float = 1.0  # weight of the toroid data term (a vs Gaussian bands about observed centre lines)
     w_prior: float = 1.0  # weight of the zonal-mean flow prior u0 (needed: steady states are not unique)
-    w_flow_dev: float = 0.01  # weight of the whole-flow deviation from u0 (selects the least-departure state)
+    w_flow_dev: float = 0.1  # weight of the whole-flow departure from u0 (selects the least-departure state)
     w_mean_h: float = 1.0  # weight of the constraint mean(h) = 1
     w_gauge: float = 1.0  # weight of the gauge mean(A) = 0
     residual_scale: float | None = None  # residual normaliser (model units); None = max(max|u0|, a0)
@@ -148,6 +148,7 @@ class TrainConfig:
     checkpoints_kept: int = 2  # most recent checkpoints kept
     log_every: int = 100  # steps between metrics.jsonl lines (and progress-bar updates)
     shard: bool = True  # shard collocation batches over all devices (1-D mesh 'batch')
+    xla_opt_level: int | None = None  # XLA backend optimisation level; None = default; 0 compiles ~2x faster, runs slower
     progress: bool = True  # tqdm progress bar with per-term losses
     output_nlat: int = 90  # latitudes of state.nc (cell centres, symmetric about the equator)
     output_nlon: int = 180  # longitudes of state.nc
@@ -296,6 +297,11 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads '1e12' (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
@@ -337,3 +343,75 @@ def write_resolved(cfg: Config, out_dir: str | os.PathLike) -> Path:
 def replace(cfg: Any, **changes: Any) -> Any:
     """``dataclasses.replace`` re-exported for convenience."""
     return dataclasses.replace(cfg, **changes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference documentation generated from the dataclasses (the README embeds it; a test compares)
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """The trailing ``# comment`` of each field in the dataclass source: the field's documentation."""
+    import inspect
+    import io
+    import tokenize
+
+    comments: dict[str, str] = {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    current = None
+    for tok in tokenize.generate_tokens(io.StringIO(inspect.getsource(cls)).readline):
+        if tok.type == tokenize.NAME and tok.start[1] == 4 and tok.string in names:
+            current = tok.string
+        elif tok.type == tokenize.COMMENT and current is not None:
+            comments.setdefault(current, tok.string.lstrip("# ").strip())
+        elif tok.type == tokenize.NEWLINE:
+            current = None
+    return comments
+
+
+def reference_markdown() -> str:
+    """Markdown tables of every config key: name, type, default and meaning, one table per section."""
+    lines: list[str] = []
+    hints = typing.get_type_hints(Config)
+    sections = [f for f in dataclasses.fields(Config) if dataclasses.is_dataclass(hints[f.name])]
+    plain = [f for f in dataclasses.fields(Config) if not dataclasses.is_dataclass(hints[f.name])]
+    default = Config()
+    if plain:
+        lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        for f in plain:
+            lines.append(f"| `{f.name}` | {_type_label(hints[f.name])} | `{getattr(default, f.name)!r}` | random seed |")
+        lines.append("")
+    for f in sections:
+        cls = hints[f.name]
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        lines += [f"**`{f.name}`**: {doc}", "", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        comments = field_comments(cls)
+        sub_hints = typing.get_type_hints(cls)
+        section_default = getattr(default, f.name)
+        for sub in dataclasses.fields(cls):
+            value = getattr(section_default, sub.name)
+            meaning = comments.get(sub.name, "").replace("|", "\\|")
+            lines.append(f"| `{f.name}.{sub.name}` | {_type_label(sub_hints[sub.name])} | `{_yaml_value(value)}` | {meaning} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _type_label(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Literal:
+        return " \\| ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_label(a) for a in args)
+    if origin is tuple:
+        return "list of " + (_type_label(args[0]) if args else "values")
+    return getattr(tp, "__name__", str(tp))
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

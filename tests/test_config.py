@@ -13,11 +13,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_and_override_types():
-    cfg = load_config(None, ["toroids.threshold_G=150", "solver.truncation=85", "toroids.modes=2"])
+    cfg = load_config(None, ["toroids.threshold_G=150", "solver.truncation=85", "toroids.modes=2", "train.learning_rate=1e-3"])
     assert cfg.toroids.threshold_G == 150.0 and isinstance(cfg.toroids.threshold_G, float)
     assert cfg.solver.truncation == 85
     assert cfg.toroids.modes == 2
     assert cfg.toroids.max_modes == Config().toroids.max_modes
+    assert cfg.train.learning_rate == 1e-3  # "1e-3" is a string to YAML 1.1
 
 
 def test_yaml_file_then_override_wins(tmp_path):
@@ -68,3 +69,28 @@ def test_bad_yaml_file(tmp_path):
 def test_shipped_configs_are_valid():
     for path in sorted((REPO / "configs").glob("*.yaml")):
         load_config(path)  # raises on any invalid key or value
+
+
+def test_readme_config_reference_matches_dataclasses():
+    """The README's config reference is generated from the dataclasses and must not drift."""
+    from pinn.config import reference_markdown
+
+    text = (REPO / "README.md").read_text()
+    start = text.index("<!-- config-reference:start -->")
+    end = text.index("<!-- config-reference:end -->")
+    embedded = text[start:end].split("\n", 1)[1].strip()
+    assert embedded == reference_markdown().strip(), "run `pinn config --reference` and paste it into README.md"
+
+
+def test_every_config_field_is_documented():
+    import dataclasses
+    import typing
+
+    from pinn.config import field_comments
+
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        cls = hints[f.name]
+        if dataclasses.is_dataclass(cls):
+            missing = {g.name for g in dataclasses.fields(cls)} - set(field_comments(cls))
+            assert not missing, f"undocumented config keys in {f.name}: {sorted(missing)}"

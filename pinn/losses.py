@@ -1,0 +1,221 @@
+"""PINN loss: MHD-SWT residuals, toroid data term, zonal-flow prior and constraints (SPEC section 4).
+
+Formulation: the state is *steady in a frame drifting at a trainable pattern speed c* (model units,
+radians of longitude per 1/Omega, relative to the core-rate model frame): every field is a function of
+(lat, lon - c t), so d/dt = -c d/dlon in the residuals. At t = 0 the model longitude is the Carrington
+longitude of the fitted toroids (the map's reference time; SPEC section 2 'frames and time' is applied
+downstream when the state is advanced or compared with later maps). An axisymmetric state leaves c
+undetermined (its gradient is then zero and c stays at its initial value).
+
+Terms (every one logged unweighted, each normalised by a scale so that O(1) means 'as large as the
+problem's own magnitudes'):
+
+* ``mom_u, mom_v, mass, ind_a, ind_b, div``: mean over area-uniform collocation points (uniform in sin
+  lat and lon, redrawn from (seed, step)) of (cos(lat) * residual / R)^2, residuals from
+  :func:`pinn.physics.equations.primitive_residuals` (the only copy of the equations). R is
+  ``loss.residual_scale`` (default max(max|u0|, a0)). ``div`` is zero by construction (field from A) and
+  is logged as a check of the derivative code.
+* ``data``: mean over the same points of (a - a_obs)^2 / a0^2, with a_obs = a0 * sum over hemispheres of
+  sign * exp(-((lat - lam_c(lon)) / w)^2): the observed toroid centre lines and widths, Hale signs per
+  hemisphere; a hemisphere without a fitted toroid is not constrained by data.
+* ``prior``: zonal mean of u at stratified latitudes (one per equal-area band, jittered) from
+  ``quadrature_lons`` equally spaced longitudes (random offset), against u0 = differential_rotation(lat,
+  s0, s2, s4), normalised by max|u0|^2. Without it the problem is under-determined (any u(lat) with its
+  balanced h is steady).
+* ``flow_dev``: mean over the same grid of ((u - u0)^2 + v^2) / max|u0|^2, the whole flow's departure
+  from the prior. Steady non-axisymmetric flows in geostrophic balance (with their h) have almost zero
+  residual, so residuals + zonal prior leave them free; this term, at a small weight, selects the
+  solution closest to the prior (minimum deviation kinetic energy). The observed non-axisymmetric
+  toroids still drive non-axisymmetric flow through the residuals.
+* ``mean_h``: (<h> - 1)^2 / h_scale^2 and ``gauge``: <A>^2 / A_scale^2, sphere means by Gauss-Legendre
+  quadrature in sin(lat) (``quadrature_lats`` nodes) x equispaced longitudes (random offset). A random
+  (even stratified) estimate of the mean would be unbiased for Adam but leaves an O(1e-4) bias in the
+  constant part of h on the fixed L-BFGS batch, a few per cent of h - 1.
+
+Group weights: pde (sum of the six residual terms), data, prior, flow_dev, mean_h, gauge; static weights from the
+config times optional adaptive weights (gradient-norm balancing, Wang, Teng & Perdikaris 2021 /
+Wang et al. 2023: lambda_g = sum_k |grad L_k| / |grad L_g|, moving average).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pinn.config import Config
+from pinn.networks import OutputScales, SphereNet, field_derivatives, flow_and_scalars
+from pinn.physics.equations import Fields, SWTParams, differential_rotation, primitive_residuals
+
+TERM_NAMES = ("mom_u", "mom_v", "mass", "ind_a", "ind_b", "div", "data", "prior", "flow_dev", "mean_h", "gauge")
+GROUP_NAMES = ("pde", "data", "prior", "flow_dev", "mean_h", "gauge")
+_N_PDE = 6
+_TWO_PI = 2.0 * math.pi
+
+
+class Problem(NamedTuple):
+    """Everything the loss needs besides the network, as arrays (a pytree: vmappable over an ensemble)."""
+
+    a0: jnp.ndarray  # peak toroidal field, model units
+    gravity: jnp.ndarray  # G
+    s: jnp.ndarray  # (s0, s2, s4) of the zonal-flow prior
+    centre_lon: jnp.ndarray  # (L,) longitudes (rad) of the tabulated centre lines, periodic grid
+    centre_lat: jnp.ndarray  # (2, L) centre latitude (rad), north then south
+    width: jnp.ndarray  # (2,) band widths (rad)
+    sign: jnp.ndarray  # (2,) toroidal-field sign per hemisphere
+    has_data: jnp.ndarray  # (2,) 1 where the hemisphere has a fitted toroid
+    flow_scale: jnp.ndarray  # U = max |u0| (prior normaliser)
+    residual_scale: jnp.ndarray  # R (residual normaliser)
+    h_scale: jnp.ndarray  # scale of h - 1
+    A_scale: jnp.ndarray  # scale of A
+
+
+class Batch(NamedTuple):
+    """Collocation points of one step."""
+
+    lat: jnp.ndarray  # (N,) residual/data points, uniform in sin(lat)
+    lon: jnp.ndarray  # (N,)
+    qlat: jnp.ndarray  # (nz,) stratified latitudes (one per equal-area band) for the zonal-flow prior
+    qlon: jnp.ndarray  # (nz, nl) equally spaced longitudes with a random offset per latitude
+    glat: jnp.ndarray  # (nz,) Gauss-Legendre latitudes (nodes in sin lat) for sphere means
+    gw: jnp.ndarray  # (nz,) their weights, summing to 1
+    glon: jnp.ndarray  # (nz, nl) equally spaced longitudes with a random offset per latitude
+
+
+# ---------------------------------------------------------------------------------------------
+# Problem set-up (plain numpy; runs once)
+
+_CENTRE_TABLE = 720  # tabulation of the toroid centre lines (0.5 deg; linear interpolation error ~1e-4 deg)
+
+
+def band_strength_model(config: Config, strength_kG: float | None = None) -> float:
+    """Peak toroidal field a0 in model units (``physics.band_strength_kG`` unless given)."""
+    import astropy.units as u
+
+    from pinn.physics.units import ModelUnits
+
+    kG = config.physics.band_strength_kG if strength_kG is None else strength_kG
+    return ModelUnits.from_config(config.physics).field_to_model(kG * u.kG)
+
+
+def make_problem(config: Config, toroids, strength_kG: float | None = None) -> Problem:
+    """Build the loss inputs from the config and fitted toroids (``Toroids`` with .north/.south)."""
+    ph = config.physics
+    a0 = band_strength_model(config, strength_kG)
+    lon_deg = np.arange(_CENTRE_TABLE) * (360.0 / _CENTRE_TABLE)
+    centre, width, sign, has = [], [], [], []
+    for hemi, default_lat in ((toroids.north, 15.0), (toroids.south, -15.0)):
+        if hemi is None:
+            centre.append(np.full(lon_deg.shape, default_lat))
+            width.append(10.0)
+            sign.append(0.0)
+            has.append(0.0)
+        else:
+            centre.append(np.asarray(hemi.centre_lat_deg(lon_deg), dtype=float))
+            width.append(float(hemi.width_deg))
+            sign.append(float(hemi.sign))
+            has.append(1.0)
+    if not any(has):
+        from pinn.errors import InputError
+
+        raise InputError(None, "no toroid in either hemisphere: nothing for the PINN data term")
+    lat_grid = np.linspace(-0.5 * np.pi, 0.5 * np.pi, 721)
+    u0 = np.asarray(differential_rotation(lat_grid, ph.s0, ph.s2, ph.s4))
+    scales = output_scales(config, a0, float(np.max(np.abs(u0))), float(np.radians(max(width))))
+    U = config.network.flow_scale or scales.flow
+    R = config.loss.residual_scale or max(U, a0)
+    f32 = lambda x: jnp.asarray(x, jnp.float32)
+    return Problem(
+        a0=f32(a0), gravity=f32(ph.gravity), s=f32([ph.s0, ph.s2, ph.s4]),
+        centre_lon=f32(np.radians(lon_deg)), centre_lat=f32(np.radians(np.stack(centre))),
+        width=f32(np.radians(width)), sign=f32(sign), has_data=f32(has),
+        flow_scale=f32(U), residual_scale=f32(R), h_scale=f32(scales.h), A_scale=f32(scales.A),
+    )
+
+
+def output_scales(config: Config, a0: float, u0_max: float, width_rad: float) -> OutputScales:
+    """Network output scales; config values win, else derived from the problem (see NetworkConfig)."""
+    net, G = config.network, config.physics.gravity
+    U = net.flow_scale or (u0_max if u0_max > 0 else max(a0, 1e-2))
+    A = net.field_scale or max(a0, 1e-6) * width_rad
+    h = net.h_scale or float(np.clip((2.0 * U + U * U + a0 * a0) / G, 1e-3, 0.5))
+    return OutputScales(h=float(h), A=float(A), flow=float(U))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling: a pure function of a key, so of (seed, step)
+
+
+def sample_batch(key, n: int, nz: int, nl: int) -> Batch:
+    """Area-uniform residual points, a stratified prior grid and a Gauss-Legendre grid for sphere means."""
+    k1, k2, k3, k4, k5 = jax.random.split(key, 5)
+    lim = 1.0 - 1e-6  # keep cos(lat) > 0: the residuals contain 1/cos before the cos weighting
+    mu = jax.random.uniform(k1, (n,), jnp.float32, -lim, lim)
+    lon = jax.random.uniform(k2, (n,), jnp.float32, 0.0, _TWO_PI)
+    qmu = -1.0 + (jnp.arange(nz) + jax.random.uniform(k3, (nz,), jnp.float32)) * (2.0 / nz)
+    qlat = jnp.arcsin(jnp.clip(qmu, -lim, lim))
+    qlon = (jnp.arange(nl)[None, :] + jax.random.uniform(k4, (nz, 1), jnp.float32)) * (_TWO_PI / nl)
+    gmu, gw = np.polynomial.legendre.leggauss(nz)
+    glon = (jnp.arange(nl)[None, :] + jax.random.uniform(k5, (nz, 1), jnp.float32)) * (_TWO_PI / nl)
+    return Batch(jnp.arcsin(mu), lon, qlat, qlon, jnp.asarray(np.arcsin(gmu), jnp.float32),
+                 jnp.asarray(gw / 2.0, jnp.float32), glon)
+
+
+# ---------------------------------------------------------------------------------------------
+# Terms
+
+
+def toroid_target(problem: Problem, lat, lon):
+    """Observed-toroid toroidal field a_obs(lat, lon) and the data mask (hemispheres with a fit)."""
+    lonw = jnp.mod(lon, _TWO_PI)
+    centres = jax.vmap(lambda c: jnp.interp(lonw, problem.centre_lon, c, period=_TWO_PI))(problem.centre_lat)
+    bands = problem.sign[:, None] * jnp.exp(-(((lat[None] - centres) / problem.width[:, None]) ** 2))
+    mask = jnp.where(lat >= 0.0, problem.has_data[0], problem.has_data[1])
+    return problem.a0 * jnp.sum(bands, axis=0), mask
+
+
+def zonal_prior(problem: Problem, lat):
+    """Prior zonal-mean flow u0(lat)."""
+    return differential_rotation(lat, problem.s[0], problem.s[1], problem.s[2])
+
+
+def loss_terms(model: SphereNet, problem: Problem, batch: Batch, mode: str = "forward"):
+    """The unweighted, normalised loss terms, a vector ordered as :data:`TERM_NAMES`."""
+    d = field_derivatives(model, batch.lat, batch.lon, mode)
+    c = model.pattern_speed[...]
+    dt = Fields(*(-c * x for x in d.dlon.fields))  # steady in the frame drifting at c
+    params = SWTParams(gravity=problem.gravity)
+    res = primitive_residuals(batch.lat, batch.lon, d.q.fields, dt, d.dlat.fields, d.dlon.fields, params)
+    w = jnp.cos(batch.lat) / problem.residual_scale
+    pde = [jnp.mean((w * r) ** 2) for r in res]
+    target, mask = toroid_target(problem, batch.lat, batch.lon)
+    data = jnp.mean(mask * (d.q.fields.a - target) ** 2) / problem.a0**2
+    u, v, _, _ = flow_and_scalars(model, batch.qlat[:, None], batch.qlon)
+    u0 = zonal_prior(problem, batch.qlat)
+    prior = jnp.mean((jnp.mean(u, axis=1) - u0) ** 2) / problem.flow_scale**2
+    flow_dev = jnp.mean((u - u0[:, None]) ** 2 + v**2) / problem.flow_scale**2
+    _, _, hg, Ag = flow_and_scalars(model, batch.glat[:, None], batch.glon)
+    mean_h = ((jnp.sum(batch.gw * jnp.mean(hg, axis=1)) - 1.0) / problem.h_scale) ** 2
+    gauge = (jnp.sum(batch.gw * jnp.mean(Ag, axis=1)) / problem.A_scale) ** 2
+    return jnp.stack([*pde, data, prior, flow_dev, mean_h, gauge])
+
+
+def group_losses(terms):
+    """Terms -> group losses ordered as :data:`GROUP_NAMES` (pde = sum of the six residual terms)."""
+    return jnp.concatenate([jnp.sum(terms[:_N_PDE])[None], terms[_N_PDE:]])
+
+
+def static_weights(config: Config):
+    lc = config.loss
+    return jnp.asarray([lc.w_pde, lc.w_data, lc.w_prior, lc.w_flow_dev, lc.w_mean_h, lc.w_gauge], jnp.float32)
+
+
+def balanced_weights(group_grad_norms, old, alpha: float, bounds: tuple[float, float]):
+    """Gradient-norm balancing: lambda_g = sum_k |grad L_k| / |grad L_g|, moving average, clipped."""
+    n = group_grad_norms
+    new = jnp.sum(n) / jnp.maximum(n, 1e-30)
+    new = jnp.clip(new, bounds[0], bounds[1])
+    return jnp.clip(alpha * old + (1.0 - alpha) * new, bounds[0], bounds[1])
