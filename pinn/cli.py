@@ -81,7 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_forecast)
 
+    p = sub.add_parser("hindcast", help="forecast every rotation from earlier maps only and score against ARISE")
+    p.add_argument("--data-dir", type=Path, required=True, metavar="DIR",
+                   help="folder with maps *.<CR>.fits and the ARISE table (e.g. ../shared/data/raw)")
+    p.add_argument("--crs", metavar="A-B", help="scored rotations (N+1) to include, e.g. 2250-2282")
+    p.add_argument("--strength-kG", type=float, default=None)
+    p.add_argument("--out", type=Path, default=Path("hindcast_out"), metavar="DIR")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_hindcast)
+
     p = sub.add_parser("config", help="print the resolved config (defaults + CONFIG + overrides) as YAML")
+    p.add_argument("--reference", action="store_true", help="print the config reference (Markdown) instead")
     _add_config_args(p)
     p.set_defaults(func=cmd_config)
     return parser
@@ -200,9 +210,45 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_config(args: argparse.Namespace) -> int:
-    from pinn.config import dump_yaml
+def _parse_range(text: str | None) -> list[int] | None:
+    from pinn.errors import ConfigError
 
+    if text is None:
+        return None
+    try:
+        lo, _, hi = text.partition("-")
+        first, last = int(lo), int(hi or lo)
+    except ValueError:
+        raise ConfigError(f"--crs {text!r} must look like A-B (e.g. 2250-2282)") from None
+    if last < first:
+        raise ConfigError(f"--crs {text!r}: the range is empty")
+    return list(range(first, last + 1))
+
+
+def cmd_hindcast(args: argparse.Namespace) -> int:
+    from pinn.hindcast import run_hindcast
+    from pinn.paths import default_forecast_config
+
+    if args.config is None:
+        args.config = default_forecast_config()
+    cfg = _load_config(args)
+    result = run_hindcast(args.data_dir, cfg, args.out, crs=_parse_range(args.crs), strength_kG=args.strength_kG)
+    s = result.summary
+    print(f"{s['n_rotations']} rotations, {s['n_ars']} new ARs scored (mean log2-likelihood per AR, bits):")
+    for name, bits in s["mean_bits"].items():
+        print(f"  {name:12s} {bits:+.3f}   AUC {s['mean_auc'][name]:.3f}")
+    for name, iv in s["differences_bits"].items():
+        print(f"  {name:24s} {iv['mean']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from pinn.config import dump_yaml, reference_markdown
+
+    if args.reference:
+        print(reference_markdown(), end="")
+        return 0
     print(dump_yaml(_load_config(args)), end="")
     return 0
 
@@ -213,7 +259,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("pinn").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.func(args)
     except PinnError as exc:

@@ -1,0 +1,305 @@
+"""Hindcast: forecast every rotation N+1 from maps up to N only, and score it against ARISE.
+
+For each rotation N whose map exists and whose successor N+1 has ARs in the ARISE remove-repeat
+table, the chain of :mod:`pinn.forecast` runs on the consecutive maps ending at N (up to
+``toroids.window``; where the data have gaps, the shorter run it has, recorded as ``n_maps``). The new
+ARs of N+1 are scored (SPEC section 5) by:
+
+* ``model``: the emergence density of the forecast, with its parameters (floor, width scale, strength
+  power) fitted by maximum likelihood on the rotations scored *before* N+1 only (defaults from the
+  config until ``min_fit_rotations`` earlier cases exist);
+* ``static``: the same emergence model on the *current* toroids (no PINN, no integration), an ablation
+  that shows what the physics adds;
+* baselines ``uniform``, ``persistence`` (the map of N, smoothed |Br|) and ``band`` (Gaussian in
+  latitude at the mean/std of the ARs of N-4..N, per hemisphere).
+
+Nothing from N+1 or later is read when forecasting N: maps are selected by rotation number before any
+file is opened, and the ARISE rows given to the baselines are those of rotations <= N. Each finished
+case is saved under ``OUT/cases`` so an interrupted hindcast resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pinn import evaluation as ev
+from pinn import forecast as fc
+from pinn.config import Config
+from pinn.errors import InputError
+
+log = logging.getLogger(__name__)
+
+MAP_PATTERN = re.compile(r"\.(\d{4})\.fits$")
+SCORES = ("model", "static", "uniform", "persistence", "band")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data discovery
+
+
+def find_maps(data_dir: str | Path) -> dict[int, Path]:
+    """Synoptic maps under ``data_dir`` (recursively) by rotation, from names like ``*.2280.fits``."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise InputError(root, "data directory not found")
+    maps: dict[int, Path] = {}
+    for path in sorted(root.rglob("*.fits")):
+        m = MAP_PATTERN.search(path.name)
+        if m:
+            cr = int(m.group(1))
+            if cr in maps:
+                raise InputError(path, f"second map of CR {cr} (also {maps[cr]})")
+            maps[cr] = path
+    if not maps:
+        raise InputError(root, "no synoptic maps named *.<CR>.fits found")
+    return maps
+
+
+def find_arise(data_dir: str | Path) -> Path:
+    """The ARISE remove-repeat table under ``data_dir`` (or the bundled one)."""
+    hits = sorted(Path(data_dir).rglob("ARISE_database_remove_repeat_ARs.csv"))
+    if hits:
+        return hits[0]
+    from pinn.paths import arise_table
+
+    return arise_table()
+
+
+def trailing_run(maps: dict[int, Path], n: int, window: int) -> list[int]:
+    """The consecutive rotations ending at ``n`` that have maps, at most ``window`` of them."""
+    run = []
+    cr = n
+    while cr in maps and len(run) < window:
+        run.append(cr)
+        cr -= 1
+    return run[::-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# One case
+
+
+@dataclass(frozen=True)
+class Case:
+    """What is kept of a forecast of N+1 from maps up to N (enough to re-score with other parameters)."""
+
+    cr: int  # N, the latest rotation used
+    maps: tuple[int, ...]
+    ridge: xr.Dataset  # predicted toroids at the observation times of N+1 (forecast.toroids_at_observation)
+    static_ridge: xr.Dataset  # the current toroids, unchanged, in the same form
+    hemisphere_weights: dict
+    latest_path: Path
+
+    def save(self, path: Path) -> None:
+        from pinn.io import write_netcdf
+
+        ds = xr.concat([self.ridge, self.static_ridge], dim=pd.Index(["predicted", "static"], name="kind"))
+        ds.attrs.update(cr=self.cr, maps=json.dumps(list(self.maps)), weights=json.dumps(self.hemisphere_weights),
+                        latest_path=str(self.latest_path))
+        write_netcdf(ds, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Case":
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+        return cls(int(ds.attrs["cr"]), tuple(json.loads(ds.attrs["maps"])), ds.sel(kind="predicted").drop_vars("kind"),
+                   ds.sel(kind="static").drop_vars("kind"), json.loads(ds.attrs["weights"]), Path(ds.attrs["latest_path"]))
+
+
+def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
+    """The current toroids as a ridge dataset (centre line, sigma = width/2, uniform strength)."""
+    lat, sig = [], []
+    for hemi in fc.HEMISPHERES:
+        t = getattr(toroids, hemi)
+        if t is None:
+            lat.append(np.full(lon_deg.shape, 20.0 if hemi == "north" else -20.0))
+            sig.append(np.full(lon_deg.shape, 10.0))
+        else:
+            lat.append(t.centre_lat_deg(lon_deg))
+            sig.append(np.full(lon_deg.shape, t.width_deg / 2.0))  # a-band second moment for exp(-(x/w)^2)
+    ones = np.ones((2, lon_deg.size))
+    return xr.Dataset(
+        {"ridge_lat": (("hemisphere", "lon"), np.stack(lat)), "ridge_sigma": (("hemisphere", "lon"), np.stack(sig)),
+         "ridge_strength": (("hemisphere", "lon"), ones), "mean_strength": (("hemisphere", "lon"), ones)},
+        coords={"hemisphere": list(fc.HEMISPHERES), "lon": lon_deg},
+    ).assign_coords(lead_days=("lon", fc.lead_days(lon_deg)))
+
+
+def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: float | None) -> Case:
+    """Run the chain for rotation N using only the maps of rotations <= N."""
+    from pinn.physics.units import ModelUnits
+
+    crs = trailing_run(maps, n, config.toroids.window)
+    paths = [maps[c] for c in crs]  # selected by number: nothing after N is opened
+    inputs = fc.prepare_inputs(paths, config)
+    strength = config.physics.band_strength_kG if strength_kG is None else float(strength_kG)
+    state = fc.pinn_state(inputs.toroids, config, strength)
+    traj = fc.integrate_state(state, config, days=7.0 * config.forecast.weeks)
+    pred = fc.predicted_toroids(traj, config.forecast.ridge_lat_limit_deg)
+    drift = ModelUnits.from_config(config.physics).frame_drift_deg_per_day()
+    _, lon = fc.density_grid(config.forecast)
+    ridge = fc.toroids_at_observation(pred, lon, drift)
+    weights = inputs.hemisphere_flux if config.forecast.hemisphere_weight == "flux" else {"north": 0.5, "south": 0.5}
+    return Case(n, tuple(crs), ridge, static_ridge(inputs.toroids, lon), weights, maps[n])
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+
+
+def score_case(case: Case, truth: pd.DataFrame, history: pd.DataFrame, params: fc.EmergenceParams,
+               config: Config) -> tuple[pd.DataFrame, dict]:
+    """Per-AR scores (bits) of every model and baseline for the new ARs of rotation N+1."""
+    from pinn.observations import load_synoptic
+
+    lat, _ = fc.density_grid(config.forecast)
+    densities = {
+        "model": fc.emergence_density(case.ridge, lat, case.hemisphere_weights, params),
+        "static": fc.emergence_density(case.static_ridge, lat, case.hemisphere_weights, params),
+    }
+    lon = densities["model"]["lon"].values
+    densities["uniform"] = ev.uniform_density(lat, lon)
+    latest = load_synoptic(case.latest_path, config.observations)["Br"]
+    densities["persistence"] = ev.persistence_density(latest)
+    densities["band"] = ev.band_density(history, lat, lon)
+    rows = pd.DataFrame({"cr": case.cr + 1, "lat": truth["lat"].values, "lon": truth["lon"].values})
+    for name, d in densities.items():
+        rows[f"bits_{name}"] = ev.log2_likelihood(d, rows["lat"], rows["lon"])
+    rows["toroid_lat_err_model"] = _ridge_error(case.ridge, rows)
+    rows["toroid_lat_err_static"] = _ridge_error(case.static_ridge, rows)
+    per_rot = {"cr": case.cr + 1, "n_ars": len(rows), "n_maps": len(case.maps)}
+    for name, d in densities.items():
+        per_rot[f"auc_{name}"] = ev.roc_auc(d, rows["lat"], rows["lon"])
+        per_rot[f"bits_{name}"] = float(rows[f"bits_{name}"].mean())
+    return rows, per_rot
+
+
+def _ridge_error(ridge: xr.Dataset, rows: pd.DataFrame) -> np.ndarray:
+    """|AR latitude - predicted toroid centre| in the AR's hemisphere at the AR's longitude (deg)."""
+    lon = ridge["lon"].values
+    out = []
+    for la, lo in zip(rows["lat"], rows["lon"]):
+        hemi = "north" if la >= 0 else "south"
+        centre = np.interp(np.mod(lo, 360.0), lon, ridge["ridge_lat"].sel(hemisphere=hemi).values, period=360.0)
+        out.append(abs(la - centre))
+    return np.asarray(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole hindcast
+
+
+@dataclass(frozen=True)
+class HindcastResult:
+    per_ar: pd.DataFrame
+    per_rotation: pd.DataFrame
+    summary: dict
+
+
+def run_hindcast(
+    data_dir: str | Path,
+    config: Config,
+    out_dir: str | Path,
+    crs: Sequence[int] | None = None,
+    strength_kG: float | None = None,
+    min_fit_rotations: int = 5,
+    progress: bool = True,
+) -> HindcastResult:
+    """Forecast and score every eligible rotation N (N+1 scored) in ``crs`` (default: all available)."""
+    maps = find_maps(data_dir)
+    table = ev.load_arise(find_arise(data_dir))
+    eligible = [n for n in sorted(maps) if len(ev.ars_of(table, n + 1)) > 0 and (crs is None or n + 1 in crs)]
+    if not eligible:
+        raise InputError(data_dir, "no rotation N with a map and ARISE ARs in N+1 (empty ARISE selection)")
+    out = Path(out_dir)
+    cases_dir = out / "cases"
+    cases_dir.mkdir(parents=True, exist_ok=True)
+    cfg = config if config.forecast.cache_dir is None else dataclasses.replace(
+        config, forecast=dataclasses.replace(config.forecast, cache_dir=str(out / "pinn_cache")))
+    lat, _ = fc.density_grid(config.forecast)
+
+    from tqdm import tqdm
+
+    cases: list[Case] = []
+    for n in tqdm(eligible, desc="hindcast", disable=not progress):
+        path = cases_dir / f"cr{n}.nc"
+        if path.exists():
+            cases.append(Case.load(path))
+            continue
+        case = forecast_case(maps, n, cfg, strength_kG)
+        case.save(path)
+        cases.append(case)
+
+    start = fc.EmergenceParams.from_config(config.forecast)
+    per_ar, per_rot, fitted = [], [], []
+    for i, case in enumerate(cases):
+        earlier = [c for c in cases[:i] if c.cr + 1 <= case.cr]  # scored rotations strictly before N+1
+        if len(earlier) >= min_fit_rotations:
+            fit_cases = [(c.ridge, c.hemisphere_weights, ev.ars_of(table, c.cr + 1)["lat"].values,
+                          ev.ars_of(table, c.cr + 1)["lon"].values) for c in earlier]
+            params = fc.fit_emergence_params(fit_cases, lat, start)
+        else:
+            params = start
+        truth = ev.ars_of(table, case.cr + 1)
+        history = ev.ars_of(table, range(case.cr - 4, case.cr + 1))
+        rows, rot = score_case(case, truth, history, params, config)
+        rot.update({f"param_{k}": v for k, v in dataclasses.asdict(params).items()})
+        per_ar.append(rows)
+        per_rot.append(rot)
+        fitted.append(params)
+    per_ar_df = pd.concat(per_ar, ignore_index=True)
+    per_rot_df = pd.DataFrame(per_rot)
+    summary = summarise(per_ar_df, per_rot_df)
+    summary.update({"data_dir": str(data_dir), "n_cases": len(cases), "min_fit_rotations": min_fit_rotations,
+                    "strength_kG": config.physics.band_strength_kG if strength_kG is None else strength_kG,
+                    "maps_per_case": {str(c.cr): len(c.maps) for c in cases}})
+    write_results(HindcastResult(per_ar_df, per_rot_df, summary), out)
+    return HindcastResult(per_ar_df, per_rot_df, summary)
+
+
+def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame) -> dict:
+    """Mean bits per AR of every score, AUCs, and paired bootstrap intervals of model minus baselines."""
+    out: dict = {"n_ars": int(len(per_ar)), "n_rotations": int(per_ar["cr"].nunique()),
+                 "mean_bits": {s: float(per_ar[f"bits_{s}"].mean()) for s in SCORES},
+                 "mean_auc": {s: float(per_rot[f"auc_{s}"].mean()) for s in SCORES},
+                 "toroid_lat_err_deg": {"model": float(per_ar["toroid_lat_err_model"].mean()),
+                                        "static": float(per_ar["toroid_lat_err_static"].mean())}}
+    diffs = {}
+    for base in ("band", "persistence", "uniform", "static"):
+        iv = ev.paired_bootstrap(per_ar["bits_model"] - per_ar[f"bits_{base}"], per_ar["cr"].values)
+        diffs[f"model_minus_{base}"] = dataclasses.asdict(iv)
+    iv = ev.paired_bootstrap(per_ar["bits_static"] - per_ar["bits_band"], per_ar["cr"].values)
+    diffs["static_minus_band"] = dataclasses.asdict(iv)
+    out["differences_bits"] = diffs
+    return out
+
+
+def write_results(result: HindcastResult, out: Path) -> None:
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
+
+    from pinn.io import atomic_path, save_figure, write_json
+
+    for name, df in (("per_ar.csv", result.per_ar), ("per_rotation.csv", result.per_rotation)):
+        with atomic_path(out / name) as tmp:
+            df.to_csv(tmp, index=False, float_format="%.6g")
+    write_json(out / "summary.json", result.summary)
+    fig = Figure(figsize=(10, 4))
+    ax = fig.subplots()
+    pr = result.per_rotation
+    for s, style in zip(SCORES, ("o-", "s--", ":", "^-", "d-")):
+        ax.plot(pr["cr"], pr[f"bits_{s}"], style, label=f"{s} ({result.summary['mean_bits'][s]:+.2f})", ms=3)
+    ax.set_xlabel("scored rotation N+1 (CR)")
+    ax.set_ylabel("mean log2-likelihood per new AR (bits)")
+    ax.legend(fontsize=8, ncol=3)
+    ax.set_title("Hindcast: forecasts from maps up to N, scored on ARISE ARs of N+1")
+    save_figure(fig, out / "hindcast.png", dpi=110, bbox_inches="tight")

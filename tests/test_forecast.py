@@ -1,0 +1,167 @@
+"""Forecast chain: emergence model, frames and times, and the end-to-end CLI on bundled data."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from pinn import evaluation as ev
+from pinn import forecast as fc
+from pinn.paths import bundled_map
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A tiny but complete chain: small PINN, few steps, T21 solver (a CI-sized forecast).
+TINY = [
+    "network.width=16", "network.depth=2", "network.fourier_features=8",
+    "loss.collocation_points=256", "loss.quadrature_lats=16", "loss.quadrature_lons=8",
+    "train.adam_steps=40", "train.steps_per_call=20", "train.checkpoint_every=40", "train.log_every=20",
+    "train.warmup_steps=5", "train.progress=false", "train.output_nlat=32", "train.output_nlon=64",
+    "solver.truncation=21", "solver.dt=0.1", "forecast.output_nlat=90", "forecast.output_nlon=180",
+    "forecast.snapshot_days=2.0",
+]
+
+
+def band_trajectory(lat0=20.0, width=8.0, drift_lat_per_day=0.0, m1_deg=0.0, days=45.0):
+    """A trajectory whose |a| is a Gaussian band exp(-((lat - c)/w)^2) with a known centre line."""
+    time = np.arange(0.0, days + 1e-9, 1.0)
+    lat = np.linspace(-89.0, 89.0, 179)
+    lon = np.arange(0.0, 360.0, 2.0)
+    t, la, lo = np.meshgrid(time, lat, lon, indexing="ij")
+    centre = lat0 + drift_lat_per_day * t + m1_deg * np.cos(np.radians(lo))
+    a = np.exp(-(((la - centre) / width) ** 2)) - np.exp(-(((la + centre) / width) ** 2))
+    return xr.Dataset({"a": (("time", "lat", "lon"), 0.1 * a)}, coords={"time": time, "lat": lat, "lon": lon})
+
+
+def test_predicted_toroids_recover_known_band():
+    traj = band_trajectory(lat0=20.0, width=8.0, drift_lat_per_day=-0.1, m1_deg=3.0)
+    pred = fc.predicted_toroids(traj)
+    north = pred["ridge_lat"].sel(hemisphere="north")
+    expected = 20.0 - 0.1 * traj["time"].values[:, None] + 3.0 * np.cos(np.radians(traj["lon"].values))[None, :]
+    np.testing.assert_allclose(north.values, expected, atol=0.1)
+    np.testing.assert_allclose(pred["ridge_lat"].sel(hemisphere="south").values, -expected, atol=0.1)
+    # the upper-half weight max(|a| - max/2, 0)^2 of a Gaussian of width w has a known sigma
+    x = np.linspace(-20, 20, 4001)
+    g = np.exp(-((x / 8.0) ** 2))
+    wgt = np.clip(g - 0.5, 0, None) ** 2
+    sigma = math.sqrt(np.sum(wgt * x**2) / np.sum(wgt))
+    assert float(pred["ridge_sigma"].sel(hemisphere="north").mean()) == pytest.approx(sigma, rel=0.05)
+    np.testing.assert_allclose(pred["ridge_strength"].values, 0.1, rtol=5e-3)  # 1-deg grid sampling
+
+
+def test_lead_days_and_observation_frame():
+    period = fc.SYNODIC_DAYS
+    np.testing.assert_allclose(fc.lead_days(np.array([360.0, 180.0, 0.0])), [0.5 * period, period, 1.5 * period])
+    # a centre line fixed in the model frame, phi_car = phi_model + drift * t: the ridge seen at
+    # Carrington lon phi is the model-frame ridge at phi - drift * tau(phi)
+    traj = band_trajectory(lat0=20.0, m1_deg=5.0, days=45.0)
+    pred = fc.predicted_toroids(traj)
+    lon = np.arange(0.5, 360.0, 1.0)
+    drift = -0.8
+    ridge = fc.toroids_at_observation(pred, lon, drift)
+    tau = fc.lead_days(lon)
+    expected = 20.0 + 5.0 * np.cos(np.radians(lon - drift * tau))
+    np.testing.assert_allclose(ridge["ridge_lat"].sel(hemisphere="north").values, expected, atol=0.15)
+    with pytest.raises(Exception, match="increase forecast.weeks"):
+        fc.toroids_at_observation(fc.predicted_toroids(band_trajectory(days=30.0)), lon, drift)
+
+
+def test_emergence_density_normalised_peaked_and_strength_weighted():
+    traj = band_trajectory(lat0=18.0, width=8.0)
+    lon = np.arange(1.0, 360.0, 2.0)
+    ridge = fc.toroids_at_observation(fc.predicted_toroids(traj), lon, 0.0)
+    # make the northern toroid twice as strong over 0-180 deg
+    strength = ridge["ridge_strength"].values.copy()
+    strength[0, lon < 180] *= 2.0
+    ridge["ridge_strength"] = (("hemisphere", "lon"), strength)
+    ridge["mean_strength"] = (("hemisphere", "lon"), np.repeat(strength.mean(axis=1, keepdims=True), lon.size, 1))
+    lat = -90 + (np.arange(180) + 0.5)
+    weights = {"north": 0.5, "south": 0.5}
+    d1 = fc.emergence_density(ridge, lat, weights, fc.EmergenceParams(floor=0.1, strength_power=1.0))
+    assert ev.integral(d1) == pytest.approx(1.0, abs=1e-9)
+    profile = d1.sel(lon=91.0).values
+    assert abs(lat[np.argmax(profile)] - 18.0) <= 1.0
+    # power 1: twice the strength, twice the (non-floor) density along the ridge
+    hi = ev.sample(d1, [18.5], [91.0])[0] - 0.1 / (4 * math.pi)
+    lo = ev.sample(d1, [18.5], [271.0])[0] - 0.1 / (4 * math.pi)
+    assert hi / lo == pytest.approx(2.0, rel=0.02)
+    d0 = fc.emergence_density(ridge, lat, weights, fc.EmergenceParams(floor=0.1, strength_power=0.0))
+    hi0, lo0 = ev.sample(d0, [18.5, 18.5], [91.0, 271.0])
+    assert hi0 == pytest.approx(lo0, rel=1e-6)
+    # the floor is the density far from the toroids
+    assert ev.sample(d1, [-80.0], [10.0])[0] == pytest.approx(0.1 / (4 * math.pi), rel=1e-6)
+
+
+def test_fit_emergence_params_recovers_floor_direction():
+    """ARs drawn far from the ridge need a big floor; ARs on it a small one."""
+    traj = band_trajectory(lat0=18.0, width=8.0)
+    lon = np.arange(1.0, 360.0, 2.0)
+    ridge = fc.toroids_at_observation(fc.predicted_toroids(traj), lon, 0.0)
+    lat = -90 + (np.arange(180) + 0.5)
+    w = {"north": 0.5, "south": 0.5}
+    on = [(ridge, w, np.array([18.0, -18.0, 17.0, -19.0]), np.array([10.0, 100.0, 200.0, 300.0]))]
+    off = [(ridge, w, np.array([60.0, -55.0, 18.0, 0.5]), np.array([10.0, 100.0, 200.0, 300.0]))]
+    p_on = fc.fit_emergence_params(on, lat)
+    p_off = fc.fit_emergence_params(off, lat)
+    assert p_on.floor < 0.05 < p_off.floor
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pinn.cli", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=900)
+
+
+def tiny_args(*extra: str) -> list[str]:
+    out = []
+    for item in TINY + list(extra):
+        out += ["--set", item]
+    return out
+
+
+def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
+    maps = [str(bundled_map(cr)) for cr in (2278, 2279, 2280)]
+    for name in ("a", "b"):
+        proc = run_cli("forecast", *maps, "--out", str(tmp_path / name), "--config", "configs/forecast.yaml",
+                       *tiny_args("forecast.cache_dir=null"))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    for f in ("forecast.nc", "forecast.png", "summary.json", "resolved_config.yaml"):
+        assert (tmp_path / "a" / f).stat().st_size > 0
+    with xr.open_dataset(tmp_path / "a" / "forecast.nc", engine="h5netcdf") as a, \
+            xr.open_dataset(tmp_path / "b" / "forecast.nc", engine="h5netcdf") as b:
+        density = a["emergence_density"]
+        assert density.dims == ("lat", "lon")
+        assert abs(ev.integral(density) - 1.0) < 1e-6
+        assert a["toroid_lat"].dims == ("hemisphere", "lon", "time")
+        assert list(a.attrs["input_rotations"]) == [2278, 2279, 2280]
+        assert a.attrs["forecast_rotation"] == 2281
+        np.testing.assert_array_equal(a["emergence_density"].values, b["emergence_density"].values)
+        # predicted toroids sit near the observed bands (CR 2280: about +18 / -17 deg)
+        north = a["toroid_lat"].sel(hemisphere="north").isel(time=0).values
+        assert 10 < np.median(north) < 26
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["forecast_rotation"] == 2281 and summary["input_rotations"] == [2278, 2279, 2280]
+
+
+def test_forecast_bad_inputs_leave_no_outputs(tmp_path):
+    proc = run_cli("forecast", str(bundled_map(2278)), str(bundled_map(2280)), "--out", str(tmp_path / "gap"))
+    assert proc.returncode == 2 and "consecutive" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "gap").exists()
+
+    from astropy.io import fits
+
+    other = tmp_path / "gong_like.2280.fits"
+    shutil.copy(bundled_map(2280), other)
+    with fits.open(other, mode="update") as hdul:
+        hdul[0].header["TELESCOP"] = "NSO-GONG"
+        hdul[0].header["INSTRUME"] = "GONG"
+    proc = run_cli("forecast", str(bundled_map(2279)), str(other), "--out", str(tmp_path / "mixed"))
+    assert proc.returncode == 2 and "different instruments" in proc.stderr, proc.stderr
+    assert not (tmp_path / "mixed").exists()
