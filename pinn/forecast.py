@@ -87,13 +87,14 @@ def prepare_inputs(paths: Sequence[str | Path], config: Config) -> ForecastInput
 
 
 def _hemisphere_flux(br: xr.DataArray, threshold: float, lat_limit: float) -> dict:
+    """Share of the strong-pixel unsigned flux (|Br| x pixel solid angle) in each hemisphere."""
+    from pinn.observations import pixel_solid_angle
+
     lat = br["lat"]
     strong = np.abs(br).where((np.abs(br) >= threshold) & (np.abs(lat) <= lat_limit), 0.0).fillna(0.0)
-    weight = np.cos(np.radians(lat))  # sine-latitude rows are equal-area; uniform rows need cos(lat)
-    if br.attrs.get("grid", "sine-latitude") == "sine-latitude":
-        weight = xr.ones_like(lat, dtype=float)
-    north = float((strong * weight).where(lat > 0, 0.0).sum())
-    south = float((strong * weight).where(lat < 0, 0.0).sum())
+    flux = strong * pixel_solid_angle(br)  # the grid (sine-latitude or uniform) is inferred from lat
+    north = float(flux.where(lat > 0, 0.0).sum())
+    south = float(flux.where(lat < 0, 0.0).sum())
     total = north + south
     if total <= 0:
         return {"north": 0.5, "south": 0.5}
