@@ -11,7 +11,7 @@ Terms (every one logged unweighted, each normalised by a scale so that O(1) mean
 problem's own magnitudes'):
 
 * ``mom_u, mom_v, mass, ind_a, ind_b, div``: mean over area-uniform collocation points (uniform in sin
-  lat and lon, redrawn from (seed, step)) of (cos(lat) * residual / R)^2, residuals from
+  lat and lon, redrawn from (seed, step)) of (cos(lat)^p * residual / R)^2, residuals from
   :func:`pinn.physics.equations.primitive_residuals` (the only copy of the equations). R is
   ``loss.residual_scale`` (default max(max|u0|, a0)). ``div`` is zero by construction (field from A) and
   is logged as a check of the derivative code.
@@ -32,7 +32,15 @@ problem's own magnitudes'):
   (even stratified) estimate of the mean would be unbiased for Adam but leaves an O(1e-4) bias in the
   constant part of h on the fixed L-BFGS batch, a few per cent of h - 1.
 
-Group weights: pde (sum of the six residual terms), data, prior, flow_dev, mean_h, gauge; static weights from the
+* ``div_tendency`` (off unless ``loss.w_div_tendency`` > 0): mean over the first ``div_tendency_points``
+  collocation points of (cos(lat)^p div(R_u, R_v) / R)^2, the spherical divergence of the momentum
+  residual. It is the part of the imbalance that the solver turns into gravity waves (the divergence
+  tendency of SPEC section 4's self-consistency measure), a gradient-enhanced residual in the sense of
+  Yu et al. 2022 (gPINN), restricted to the one combination that matters for the forward start.
+
+Residual weighting: cos(lat)^p with p = ``loss.residual_cos_power`` (default 1, SPEC section 4).
+
+Group weights: pde (sum of the six residual terms), data, prior, flow_dev, mean_h, gauge, div_tendency; static weights from the
 config times optional adaptive weights (gradient-norm balancing, Wang, Teng & Perdikaris 2021 /
 Wang et al. 2023: lambda_g = sum_k |grad L_k| / |grad L_g|, moving average).
 """
@@ -50,8 +58,9 @@ from pinn.config import Config
 from pinn.networks import OutputScales, SphereNet, field_derivatives, flow_and_scalars
 from pinn.physics.equations import Fields, SWTParams, differential_rotation, primitive_residuals
 
-TERM_NAMES = ("mom_u", "mom_v", "mass", "ind_a", "ind_b", "div", "data", "prior", "flow_dev", "mean_h", "gauge")
-GROUP_NAMES = ("pde", "data", "prior", "flow_dev", "mean_h", "gauge")
+TERM_NAMES = ("mom_u", "mom_v", "mass", "ind_a", "ind_b", "div", "data", "prior", "flow_dev", "mean_h", "gauge",
+              "div_tendency")
+GROUP_NAMES = ("pde", "data", "prior", "flow_dev", "mean_h", "gauge", "div_tendency")
 _N_PDE = 6
 _TWO_PI = 2.0 * math.pi
 
@@ -182,15 +191,51 @@ def zonal_prior(problem: Problem, lat):
     return differential_rotation(lat, problem.s[0], problem.s[1], problem.s[2])
 
 
-def loss_terms(model: SphereNet, problem: Problem, batch: Batch, mode: str = "forward"):
-    """The unweighted, normalised loss terms, a vector ordered as :data:`TERM_NAMES`."""
-    d = field_derivatives(model, batch.lat, batch.lon, mode)
+def _residuals(model: SphereNet, problem: Problem, lat, lon, mode: str):
+    """Residuals of the steady-in-the-drifting-frame equations at points (and the field derivatives)."""
+    d = field_derivatives(model, lat, lon, mode)
     c = model.pattern_speed[...]
     dt = Fields(*(-c * x for x in d.dlon.fields))  # steady in the frame drifting at c
     params = SWTParams(gravity=problem.gravity)
-    res = primitive_residuals(batch.lat, batch.lon, d.q.fields, dt, d.dlat.fields, d.dlon.fields, params)
-    w = jnp.cos(batch.lat) / problem.residual_scale
+    return primitive_residuals(lat, lon, d.q.fields, dt, d.dlat.fields, d.dlon.fields, params), d
+
+
+def momentum_residual_divergence(model: SphereNet, problem: Problem, lat, lon):
+    """cos(lat) times the spherical divergence of the momentum residual vector (R_u, R_v), at points.
+
+    For a state steady in the drifting frame, the solver's divergence tendency is -c d(delta)/dlon minus
+    this divergence: it is the part of the momentum imbalance that projects on gravity waves (SPEC
+    section 4's self-consistency measure), one derivative order above the residual itself, so pointwise
+    residuals of broadband structure feed it with weight ~ wavenumber. Forward mode over the residual
+    (third derivatives of A). cos(lat) div R = dR_u/dlon + cos(lat) dR_v/dlat - sin(lat) R_v.
+    """
+    def mom(la, lo):
+        res, _ = _residuals(model, problem, la, lo, "forward")
+        return jnp.stack([res.momentum_u, res.momentum_v])
+
+    ones, zeros = jnp.ones_like(lat), jnp.zeros_like(lat)
+    r, d_lat = jax.jvp(mom, (lat, lon), (ones, zeros))
+    d_lon = jax.jvp(mom, (lat, lon), (zeros, ones))[1]
+    return d_lon[0] + jnp.cos(lat) * d_lat[1] - jnp.sin(lat) * r[1]
+
+
+def loss_terms(model: SphereNet, problem: Problem, batch: Batch, mode: str = "forward", *,
+               cos_power: float = 1.0, div_points: int = 0):
+    """The unweighted, normalised loss terms, a vector ordered as :data:`TERM_NAMES`.
+
+    ``cos_power``: residuals are weighted by cos(lat)**cos_power (1 keeps the metric terms bounded near
+    the poles; smaller values constrain the polar caps more). ``div_points`` > 0 adds the
+    ``div_tendency`` term on the first ``div_points`` collocation points (0: the term is 0, not computed).
+    """
+    res, d = _residuals(model, problem, batch.lat, batch.lon, mode)
+    w = jnp.cos(batch.lat) ** cos_power / problem.residual_scale
     pde = [jnp.mean((w * r) ** 2) for r in res]
+    if div_points > 0:
+        lat, lon = batch.lat[:div_points], batch.lon[:div_points]
+        dv = momentum_residual_divergence(model, problem, lat, lon)
+        div_tendency = jnp.mean((jnp.cos(lat) ** (cos_power - 1.0) * dv / problem.residual_scale) ** 2)
+    else:
+        div_tendency = jnp.zeros((), jnp.float32)
     target, mask = toroid_target(problem, batch.lat, batch.lon)
     data = jnp.mean(mask * (d.q.fields.a - target) ** 2) / problem.a0**2
     u, v, _, _ = flow_and_scalars(model, batch.qlat[:, None], batch.qlon)
@@ -200,7 +245,7 @@ def loss_terms(model: SphereNet, problem: Problem, batch: Batch, mode: str = "fo
     _, _, hg, Ag = flow_and_scalars(model, batch.glat[:, None], batch.glon)
     mean_h = ((jnp.sum(batch.gw * jnp.mean(hg, axis=1)) - 1.0) / problem.h_scale) ** 2
     gauge = (jnp.sum(batch.gw * jnp.mean(Ag, axis=1)) / problem.A_scale) ** 2
-    return jnp.stack([*pde, data, prior, flow_dev, mean_h, gauge])
+    return jnp.stack([*pde, data, prior, flow_dev, mean_h, gauge, div_tendency])
 
 
 def group_losses(terms):
@@ -210,7 +255,15 @@ def group_losses(terms):
 
 def static_weights(config: Config):
     lc = config.loss
-    return jnp.asarray([lc.w_pde, lc.w_data, lc.w_prior, lc.w_flow_dev, lc.w_mean_h, lc.w_gauge], jnp.float32)
+    return jnp.asarray([lc.w_pde, lc.w_data, lc.w_prior, lc.w_flow_dev, lc.w_mean_h, lc.w_gauge,
+                        lc.w_div_tendency], jnp.float32)
+
+
+def loss_options(config: Config) -> dict:
+    """Static (trace-time) options of :func:`loss_terms` from the config."""
+    lc = config.loss
+    div_points = min(lc.div_tendency_points, lc.collocation_points) if lc.w_div_tendency > 0 else 0
+    return {"cos_power": float(lc.residual_cos_power), "div_points": int(div_points)}
 
 
 def balanced_weights(group_grad_norms, old, alpha: float, bounds: tuple[float, float]):

@@ -55,6 +55,7 @@ from pinn.losses import (
     loss_terms,
     make_problem,
     sample_batch,
+    loss_options,
     static_weights,
     toroid_target,
 )
@@ -202,7 +203,7 @@ def _step_key(state: TrainState, step, resample_every: int):
 
 def _loss_fn(setup: _Setup, params, statics, problem, batch, weights):
     model = nnx.merge(setup.graphdef, params, statics)
-    terms = loss_terms(model, problem, batch, setup.config.loss.derivatives)
+    terms = loss_terms(model, problem, batch, setup.config.loss.derivatives, **loss_options(setup.config))
     total = jnp.sum(static_weights(setup.config) * weights * group_losses(terms))
     return total, terms
 
@@ -210,7 +211,7 @@ def _loss_fn(setup: _Setup, params, statics, problem, batch, weights):
 def _group_grad_norms(setup: _Setup, params, statics, problem, batch):
     def groups(p):
         model = nnx.merge(setup.graphdef, p, statics)
-        return group_losses(loss_terms(model, problem, batch, setup.config.loss.derivatives))
+        return group_losses(loss_terms(model, problem, batch, setup.config.loss.derivatives, **loss_options(setup.config)))
 
     jac = jax.jacrev(groups)(params)
     sq = sum(jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1) for x in jax.tree.leaves(jac))
