@@ -228,9 +228,11 @@ class FieldDerivatives(NamedTuple):
 def field_derivatives(model: SphereNet, lat, lon, mode: str = "forward") -> FieldDerivatives:
     """Values and exact first lat/lon derivatives of the fields at points of shape (N,).
 
-    ``forward``: the fields of the batch are differentiated with jax.jvp along the all-ones tangent of
-    lat, then of lon (two plain jvps over the inner jvps of A); the points are independent, so each
-    gives every point's partial derivative in one batched pass.
+    ``forward``: the fields of the batch are linearised once (jax.linearize: one primal pass over the
+    inner jvps of A) and the linear map is applied to the all-ones tangent of lat, then of lon; the
+    points are independent, so each application gives every point's partial derivative in one batched
+    pass. (Two separate jax.jvp calls recompute the primal: 26.1 vs 21.2 GFLOP per default training
+    step by XLA's count, experiments/bench.)
     ``reverse``: per point, jax.jacrev of the point function (which itself uses jax.grad), vmapped.
     """
     if mode == "forward":
@@ -238,9 +240,8 @@ def field_derivatives(model: SphereNet, lat, lon, mode: str = "forward") -> Fiel
             return _stack(field_values(model, la, lo, "forward"))
 
         ones, zeros = jnp.ones_like(lat), jnp.zeros_like(lat)
-        q, d_lat = jax.jvp(f, (lat, lon), (ones, zeros))
-        d_lon = jax.jvp(f, (lat, lon), (zeros, ones))[1]
-        return FieldDerivatives(_unstack(q), _unstack(d_lat), _unstack(d_lon))
+        q, tangent = jax.linearize(f, lat, lon)
+        return FieldDerivatives(_unstack(q), _unstack(tangent(ones, zeros)), _unstack(tangent(zeros, ones)))
     if mode == "reverse":
         def g(la, lo):
             return _stack(_point_values(model, la, lo))
