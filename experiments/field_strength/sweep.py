@@ -106,6 +106,41 @@ def diagnostics(f, lat, lon, toroids, gravity):
     return out
 
 
+def forecast_match(ds, config, toroids, next_toroids, days=42.0):
+    """Forward-integrate a gridded PINN state and compare its toroids with the next rotation's.
+
+    The state (time: middle of rotation N, the map's reference) is advanced with the solver; the ridge of
+    |a| is read at each Carrington longitude's observation time in rotation N+1
+    (``pinn.forecast.toroids_at_observation``, core-frame drift applied) and compared with the centre
+    line fitted to map N+1: RMS over longitude per hemisphere (deg). The same RMS for rotation N's own
+    observed centre line (no evolution: 'static') and for the PINN ridge at t = 0 are the references.
+    """
+    from pinn.forecast import predicted_toroids, toroids_at_observation
+    from pinn.forecast import integrate_state
+    from pinn.physics.units import ModelUnits
+
+    lon = np.arange(0.5, 360.0, 1.0)
+    traj = integrate_state(ds, config, days)
+    pred = predicted_toroids(traj, config.forecast.ridge_lat_limit_deg)
+    drift = ModelUnits.from_config(config.physics).frame_drift_deg_per_day()
+    at_obs = toroids_at_observation(pred, lon, drift)
+    out = {}
+    for name in ("north", "south"):
+        nxt, now = getattr(next_toroids, name), getattr(toroids, name)
+        if nxt is None or now is None:
+            for k in ("next_rms_dlat", "static_rms_dlat", "t0_rms_dlat"):
+                out[f"{k}_{name}_deg"] = math.nan
+            continue
+        obs_next = np.asarray(nxt.centre_lat_deg(lon), float)
+        predicted = at_obs["ridge_lat"].sel(hemisphere=name).values
+        ridge0 = np.interp(lon, pred["lon"].values, pred["ridge_lat"].sel(hemisphere=name).values[0], period=360.0)
+        out[f"next_rms_dlat_{name}_deg"] = float(np.sqrt(np.mean((predicted - obs_next) ** 2)))
+        out[f"static_rms_dlat_{name}_deg"] = float(np.sqrt(np.mean((np.asarray(now.centre_lat_deg(lon)) - obs_next) ** 2)))
+        out[f"t0_rms_dlat_{name}_deg"] = float(np.sqrt(np.mean((ridge0 - obs_next) ** 2)))
+    out["forecast_h_min"] = float(traj["h"].min())
+    return out
+
+
 _TERMS_JIT = None
 _FV_JIT = None
 
@@ -154,19 +189,24 @@ def residual_rms(model, problem, n_points=8192, seed=12345):
 # Self-consistency (SPEC section 4)
 
 
-def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0, snap_days=0.25):
+def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0, snap_days=0.25, fine_per_snap=5):
     from pinn.forecast import _to_grid
     from pinn.physics import states as st
     from pinn.physics.solver import make_solver, swt_params
     from pinn.physics.units import ModelUnits
     from pinn.training import evaluate_fields
 
+    from scipy.ndimage import uniform_filter1d
+
     mu = ModelUnits.from_config(config.physics)
     day = 1.0 / mu.time_unit.to_value("day")  # model units per day
-    snap = snap_days * day
-    per_snap = max(1, math.ceil(snap / config.solver.dt - 1e-9))
-    dt = snap / per_snap
+    fine = snap_days * day / fine_per_snap  # fine snapshots for the fast/slow split
+    per_fine = max(1, math.ceil(fine / config.solver.dt - 1e-9))
+    dt = fine / per_fine
+    per_snap = per_fine * fine_per_snap
     n_snap = round(days / snap_days)
+    n_fine = n_snap * fine_per_snap
+    window = int(round(1.0 / (snap_days / fine_per_snap))) | 1  # ~1 day, odd
     solver = make_solver(config.solver, swt_params(config.physics), dt=dt)
     qw = solver.quadrature_weights
 
@@ -189,13 +229,20 @@ def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0,
     starts["classical_perlon"] = classical_perlon_state(solver, hemis, strength, config.physics)
 
     res = {"solver": {"truncation": config.solver.truncation, "dt_model": dt, "x64": config.solver.x64,
-                      "days": days, "snapshot_days": snap_days, "steps": n_snap * per_snap},
+                      "days": days, "snapshot_days": snap_days, "steps": n_snap * per_snap,
+                      "fast_slow_split": f"snapshots every {snap_days / fine_per_snap:g} d; slow = running mean "
+                                         f"over {window} snapshots (~1 d), fast = the rest"},
            "strength_kG": strength_kG}
     for name, s0 in starts.items():
         tend = solver.tendency(s0)
         r0 = rms(solver.modal_to_nodal(tend.divergence))
-        traj = solver.integrate(s0, n_snap * per_snap, per_snap)
-        divs = [rms(solver.modal_to_nodal(traj.states.divergence[i])) for i in range(n_snap + 1)]
+        traj = solver.integrate(s0, n_fine * per_fine, per_fine)
+        D = np.stack([np.asarray(solver.modal_to_nodal(traj.states.divergence[i]), np.float64)
+                      for i in range(n_fine + 1)])
+        divs = [rms(D[i]) for i in range(0, n_fine + 1, fine_per_snap)]
+        slow = uniform_filter1d(D, size=window, axis=0, mode="nearest")
+        fast_rms = float(np.sqrt(np.mean([rms(d) ** 2 for d in D - slow])))
+        slow_rms = float(np.sqrt(np.mean([rms(d) ** 2 for d in slow])))
         nod = solver.to_nodal(jax_tree_index(traj.states, -1))
         res[name] = {
             "rms_div_tendency_t0": r0,
@@ -203,15 +250,17 @@ def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0,
             "max_div_0_2days": float(np.max(divs)),
             "rms_div_series": divs,
             "rms_div_t0": divs[0],
+            "rms_div_fast_0_2days": fast_rms,
+            "rms_div_slow_0_2days": slow_rms,
             "rms_vorticity_t0": rms(solver.to_nodal(s0)["vorticity"]),
             "h_min_end": float(np.min(nod["h"])),
             "finite": bool(np.all(np.isfinite(divs))),
         }
         say(f"  self-consistency {name:12s}: rms d(div)/dt(0) = {r0:.3e}, rms div 0-2 d = "
-            f"{res[name]['rms_div_0_2days']:.3e}")
+            f"{res[name]['rms_div_0_2days']:.3e} (fast part {fast_rms:.3e})")
     for ref in ("naive", "classical", "classical_perlon"):
         for p in ("pinn", "pinn_interp"):
-            for m in ("rms_div_tendency_t0", "rms_div_0_2days"):
+            for m in ("rms_div_tendency_t0", "rms_div_0_2days", "rms_div_fast_0_2days"):
                 res[f"ratio_{p}_over_{ref}_{m}"] = res[p][m] / max(res[ref][m], 1e-300)
     return res
 
@@ -270,6 +319,11 @@ def main(argv=None):
     p.add_argument("--budget-s", type=float, default=None,
                    help="training wall budget (all widths); steps are cut to fit, from a timed chunk (default 200; quick 60)")
     p.add_argument("--no-self-consistency", action="store_true")
+    p.add_argument("--toroids", default=None, help="toroids JSON (default: the config's loss.toroids)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override (repeatable), applied after --quick's")
+    p.add_argument("--next-toroids", default=None,
+                   help="toroids JSON of the next rotation: forward-integrate each state and score its toroids")
     args = p.parse_args(argv)
 
     import pinn.training as _tr
@@ -289,7 +343,16 @@ def main(argv=None):
                      "loss.collocation_points=256", "loss.quadrature_lats=16", "loss.quadrature_lons=8",
                      "train.adam_steps=60", "train.steps_per_call=30", "train.checkpoint_every=30",
                      "train.warmup_steps=10", "train.output_nlat=60", "train.output_nlon=120"]
+    overrides += args.overrides
+    if args.toroids:
+        overrides.append(f"loss.toroids={args.toroids}")
     config = load_config(args.config, overrides)
+    next_toroids = None
+    if args.next_toroids:
+        from pinn.toroids import Toroids
+        import json as _json
+
+        next_toroids = Toroids.from_json_dict(_json.loads(Path(args.next_toroids).read_text()))
     strengths = args.strengths or ([2.0, 20.0] if args.quick else [2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0])
     widths = args.widths or (["obs", "10"] if args.quick else ["obs", "6", "10"])
     steps0 = args.steps or config.train.adam_steps
@@ -306,7 +369,7 @@ def main(argv=None):
 
     lat, lon = output_grid(config.train.output_nlat, config.train.output_nlon)
     rows, sc = [], None
-    info = {"config": str(args.config), "quick": args.quick, "strengths_kG": strengths, "widths": widths,
+    info = {"config": str(args.config), "overrides": overrides, "quick": args.quick, "strengths_kG": strengths, "widths": widths,
             "devices": [str(d) for d in jax.devices()], "toroids": toroids.to_json_dict(),
             "notes": {
                 "res_rms_*": "sqrt(mean((cos(lat) residual / R)^2)) on 8192 fixed area-uniform points; R = "
@@ -368,8 +431,13 @@ def main(argv=None):
             row["finite"] = bool(all(np.all(np.isfinite(v)) for v in f.values()))
             rows.append(row)
             ds = None
-            if not args.quick or (sc is None and wspec == "obs"):
+            if not args.quick or (sc is None and wspec == "obs") or next_toroids is not None:
                 ds = state_dataset(model, problem, config, steps=steps, toroids_cr=toroids.cr)
+            if next_toroids is not None:
+                try:
+                    row.update(forecast_match(ds, config, tor, next_toroids))
+                except Exception as exc:  # noqa: BLE001  (an unstable state: record it, keep sweeping)
+                    row["forecast_error"] = f"{type(exc).__name__}: {exc}"
             if not args.quick:
                 nbytes = sum(v.nbytes for v in ds.data_vars.values())
                 wtag = "obs" if wspec == "obs" else f"{float(wspec):g}"
@@ -379,7 +447,9 @@ def main(argv=None):
                 f"{', '.join(f'{row[k]:.2e}' for k in ('res_rms_mom_u', 'res_rms_mom_v', 'res_rms_mass', 'res_rms_ind_a', 'res_rms_ind_b'))}; "
                 f"data {row['term_data']:.2e}; ridge dlat N/S {row['ridge_rms_dlat_north_deg']:.2f}/"
                 f"{row['ridge_rms_dlat_south_deg']:.2f} deg; antisym {row['antisym_index']:.3f}; "
-                f"E_mag m>=1/total {row['E_magnetic_m1plus'] / max(row['E_magnetic_total'], 1e-300):.3f}")
+                f"E_mag m>=1/total {row['E_magnetic_m1plus'] / max(row['E_magnetic_total'], 1e-300):.3f}"
+                + (f"; next-rotation dlat N/S {row.get('next_rms_dlat_north_deg', math.nan):.2f}/"
+                   f"{row.get('next_rms_dlat_south_deg', math.nan):.2f} deg" if next_toroids is not None else ""))
             if (wspec == "obs" and sc is None and not args.no_self_consistency
                     and abs(kG - default_kG) == min(abs(s - default_kG) for s in strengths)):
                 say(f"self-consistency at {kG:g} kG, observed width ...")
