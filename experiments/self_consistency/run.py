@@ -1,0 +1,118 @@
+"""Self-consistency of the PINN state (SPEC section 4), one training run per variant.
+
+Trains the PINN on a toroid set (default: CR 2280 fitted with M = 2 longitudinal modes, a warped case in
+which the 'classical' per-longitude balance is not an exact steady state), then starts the forward
+solver from it and from the 'naive' and 'classical' starts of the same band, and reports the RMS
+divergence tendency at t = 0 and the RMS divergence over the first 2 days, with the ratios
+PINN / naive and PINN / classical (the issue's goal: <= 0.1 x naive and below classical).
+
+    .venv/bin/python experiments/self_consistency/run.py --label quick_m2 \
+        [--config configs/quick.yaml] [--toroids FILE.json] [--set key=value ...]
+
+Writes OUT/<label>/ (the `pinn train` outputs plus self_consistency.json) and merges one row per
+label into OUT/summary.json (OUT defaults to experiments/self_consistency). The measurement itself is
+`self_consistency` of experiments/field_strength/sweep.py (one implementation for both experiments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1].parent
+sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+
+
+def _sweep_module():
+    spec = importlib.util.spec_from_file_location("fs_sweep", ROOT / "experiments/field_strength/sweep.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--label", help="name of this variant (its folder under OUT)")
+    p.add_argument("--table", action="store_true", help="print OUT/summary.json as a markdown table and exit")
+    p.add_argument("--config", default=str(ROOT / "configs/quick.yaml"))
+    p.add_argument("--toroids", default=str(ROOT / "experiments/field_strength/toroids_cr2280_m2.json"))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", default=str(HERE))
+    p.add_argument("--resume", action="store_true")
+    args = p.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads((Path(args.out) / "summary.json").read_text())["rows"]))
+        return {}
+    if not args.label:
+        p.error("--label is required unless --table")
+
+    from pinn.config import load_config
+    from pinn.io import write_json
+    from pinn.losses import make_problem
+    from pinn.training import train_from_config
+
+    sweep = _sweep_module()
+    config = load_config(args.config, [f"loss.toroids={args.toroids}", *args.overrides])
+    from pinn.training import load_toroids
+
+    toroids = load_toroids(config)
+    run_dir = Path(args.out) / args.label
+    t0 = time.time()
+    result = train_from_config(config, toroids, run_dir, resume=args.resume)
+    wall = time.time() - t0
+    kG = float(config.physics.band_strength_kG)
+    problem = make_problem(config, toroids, kG)
+    res = sweep.residual_rms(result.model, problem)
+    sc = sweep.self_consistency(config, result.model, toroids, kG, result.state)
+    row = {
+        "label": args.label, "config": str(Path(args.config).relative_to(ROOT)) if Path(args.config).is_relative_to(ROOT) else args.config,
+        "toroids": Path(args.toroids).name, "overrides": args.overrides, "strength_kG": kG,
+        "steps": result.steps, "train_wall_s": round(wall, 1), "final_loss": result.final_loss,
+        "pattern_speed": result.pattern_speed, "residual_cos_power": config.loss.residual_cos_power,
+        "w_div_tendency": config.loss.w_div_tendency, "lbfgs_steps": config.train.lbfgs_steps,
+        **{k: v for k, v in res.items() if k.startswith("res_rms") and not k.endswith("_model")},
+    }
+    for start in ("pinn", "naive", "classical", "classical_perlon"):
+        row[f"{start}_div_tendency_t0"] = sc[start]["rms_div_tendency_t0"]
+        row[f"{start}_div_0_2days"] = sc[start]["rms_div_0_2days"]
+        row[f"{start}_div_fast_0_2days"] = sc[start]["rms_div_fast_0_2days"]
+    for ref in ("naive", "classical"):
+        for m in ("rms_div_tendency_t0", "rms_div_0_2days", "rms_div_fast_0_2days"):
+            row[f"ratio_pinn_over_{ref}_{m}"] = sc[f"ratio_pinn_over_{ref}_{m}"]
+    write_json(run_dir / "self_consistency.json", {"row": row, "residuals": res, "self_consistency": sc})
+    summary_path = Path(args.out) / "summary.json"
+    rows = json.loads(summary_path.read_text())["rows"] if summary_path.exists() else []
+    rows = [r for r in rows if r["label"] != args.label] + [row]
+    write_json(summary_path, {"rows": rows})
+    print(json.dumps({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in row.items()}, indent=1))
+    return row
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The summary rows as a markdown table: settings, residuals and the four self-consistency ratios."""
+    head = ("| variant | cos power p | w_div_tendency | Adam + L-BFGS steps | train s | RMS mom_u, mom_v (cos-weighted / R) | d(div)/dt(0) | "
+            "/ naive | / classical | RMS div 0-2 d | / naive | / classical | fast part / naive | / classical |")
+    lines = [head, "|" + "|".join([" --- "] * 14) + "|"]
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {r['residual_cos_power']:g} | {r['w_div_tendency']:g} | "
+            f"{r['steps'] - r['lbfgs_steps']} + {r['lbfgs_steps']} | {r['train_wall_s']:.0f} | {r['res_rms_mom_u']:.2e}, {r['res_rms_mom_v']:.2e} | "
+            f"{r['pinn_div_tendency_t0']:.2e} | {r['ratio_pinn_over_naive_rms_div_tendency_t0']:.2f} | "
+            f"{r['ratio_pinn_over_classical_rms_div_tendency_t0']:.2f} | {r['pinn_div_0_2days']:.2e} | "
+            f"{r['ratio_pinn_over_naive_rms_div_0_2days']:.2f} | {r['ratio_pinn_over_classical_rms_div_0_2days']:.2f} | "
+            f"{_fmt(r.get('ratio_pinn_over_naive_rms_div_fast_0_2days'))} | "
+            f"{_fmt(r.get('ratio_pinn_over_classical_rms_div_fast_0_2days'))} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
