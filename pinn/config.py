@@ -124,6 +124,7 @@ class LossConfig:
     w_gauge: float = 1.0  # weight of the gauge mean(A) = 0
     w_div_tendency: float = 0.0  # weight of the divergence of the momentum residual (gravity-wave imbalance); 0 = off
     div_tendency_points: int = 1024  # collocation points (the first of each batch) for that term (3rd derivatives of A)
+    residual_weights: tuple[float, float, float, float, float, float] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)  # mom_u, mom_v, mass, ind_a, ind_b, div inside the pde group
     residual_cos_power: float = 1.0  # residuals are multiplied by cos(lat)**p (1: SPEC; smaller constrains the polar caps more)
     residual_scale: float | None = None  # residual normaliser (model units); None = max(max|u0|, a0)
     adaptive: bool = False  # gradient-norm loss balancing (Wang et al. 2021/2023); weights x static w_*

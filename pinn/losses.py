@@ -248,9 +248,11 @@ def loss_terms(model: SphereNet, problem: Problem, batch: Batch, mode: str = "fo
     return jnp.stack([*pde, data, prior, flow_dev, mean_h, gauge, div_tendency])
 
 
-def group_losses(terms):
-    """Terms -> group losses ordered as :data:`GROUP_NAMES` (pde = sum of the six residual terms)."""
-    return jnp.concatenate([jnp.sum(terms[:_N_PDE])[None], terms[_N_PDE:]])
+def group_losses(terms, residual_weights=None):
+    """Terms -> group losses ordered as :data:`GROUP_NAMES` (pde = the six residual terms, summed with
+    ``residual_weights``, default all 1)."""
+    pde = terms[:_N_PDE] if residual_weights is None else jnp.asarray(residual_weights, terms.dtype) * terms[:_N_PDE]
+    return jnp.concatenate([jnp.sum(pde)[None], terms[_N_PDE:]])
 
 
 def static_weights(config: Config):

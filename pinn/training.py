@@ -150,6 +150,8 @@ def check_config(config: Config, n_devices: int = 1) -> None:
     if lc.collocation_points % n_devices:
         raise ConfigError(f"config key 'loss.collocation_points' ({lc.collocation_points}) must be a multiple of "
                           f"the number of devices ({n_devices}) to shard the batch")
+    if any(w < 0 for w in lc.residual_weights):
+        raise ConfigError(f"config key 'loss.residual_weights' must be >= 0, got {list(lc.residual_weights)}")
     if lc.resample_every < 1 or lc.adaptive_every < 1 or tc.log_every < 1:
         raise ConfigError("config keys 'loss.resample_every', 'loss.adaptive_every', 'train.log_every' must be >= 1")
 
@@ -204,14 +206,16 @@ def _step_key(state: TrainState, step, resample_every: int):
 def _loss_fn(setup: _Setup, params, statics, problem, batch, weights):
     model = nnx.merge(setup.graphdef, params, statics)
     terms = loss_terms(model, problem, batch, setup.config.loss.derivatives, **loss_options(setup.config))
-    total = jnp.sum(static_weights(setup.config) * weights * group_losses(terms))
+    groups = group_losses(terms, setup.config.loss.residual_weights)
+    total = jnp.sum(static_weights(setup.config) * weights * groups)
     return total, terms
 
 
 def _group_grad_norms(setup: _Setup, params, statics, problem, batch):
     def groups(p):
         model = nnx.merge(setup.graphdef, p, statics)
-        return group_losses(loss_terms(model, problem, batch, setup.config.loss.derivatives, **loss_options(setup.config)))
+        terms = loss_terms(model, problem, batch, setup.config.loss.derivatives, **loss_options(setup.config))
+        return group_losses(terms, setup.config.loss.residual_weights)
 
     jac = jax.jacrev(groups)(params)
     sq = sum(jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1) for x in jax.tree.leaves(jac))
@@ -487,7 +491,7 @@ def train(
             if bar is not None:
                 bar.update(n)
                 bar.set_postfix({"loss": f"{last_loss:.2e}", **{k: f"{v:.1e}" for k, v in zip(
-                    GROUP_NAMES, group_losses(jnp.asarray(last_terms)))}, "c": f"{cs[-1]:.3g}"}, refresh=False)
+                    GROUP_NAMES, group_losses(jnp.asarray(last_terms), config.loss.residual_weights))}, "c": f"{cs[-1]:.3g}"}, refresh=False)
             if callback is not None:
                 callback(step, state)
     finally:

@@ -198,3 +198,21 @@ def test_div_tendency_term_vanishes_on_steady_state_and_sees_imbalance():
     assert off["div_tendency"] > 1e-4
     skipped = dict(zip(TERM_NAMES, np.asarray(terms(Unbalanced(U, G), prob, batch, "forward"))))
     assert skipped["div_tendency"] == 0.0
+
+
+def test_residual_weights_scale_only_their_equation_and_reject_negatives():
+    from pinn.errors import ConfigError
+    from pinn.losses import GROUP_NAMES, group_losses
+    from pinn.training import check_config
+
+    terms = jnp.arange(1.0, len(TERM_NAMES) + 1.0)
+    plain = np.asarray(group_losses(terms))
+    mass10 = np.asarray(group_losses(terms, (1.0, 1.0, 10.0, 1.0, 1.0, 1.0)))
+    assert len(plain) == len(GROUP_NAMES)
+    assert mass10[0] - plain[0] == pytest.approx(9.0 * float(terms[TERM_NAMES.index("mass")]))
+    np.testing.assert_array_equal(mass10[1:], plain[1:])
+    from pinn.config import load_config
+
+    bad = load_config(None, ["loss.residual_weights=[1,1,-1,1,1,1]"])
+    with pytest.raises(ConfigError, match="residual_weights"):
+        check_config(bad)
