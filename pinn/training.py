@@ -633,7 +633,14 @@ def load_toroids(config: Config):
 
         ds = load_synoptic(bundled_map(cr), config.observations)
         return tor.fit_toroids(ds, config.toroids)
-    path = Path(spec)
+    return read_toroids_json(spec)
+
+
+def read_toroids_json(path: str | os.PathLike):
+    """Toroids from a JSON file written by ``pinn toroids --json``; InputError naming the file otherwise."""
+    from pinn import toroids as tor
+
+    path = Path(path)
     try:
         return tor.Toroids.from_json_dict(json.loads(path.read_text()))
     except OSError as exc:

@@ -115,8 +115,7 @@ def forecast_match(ds, config, toroids, next_toroids, days=42.0):
     line fitted to map N+1: RMS over longitude per hemisphere (deg). The same RMS for rotation N's own
     observed centre line (no evolution: 'static') and for the PINN ridge at t = 0 are the references.
     """
-    from pinn.forecast import predicted_toroids, toroids_at_observation
-    from pinn.forecast import integrate_state
+    from pinn.forecast import integrate_state, predicted_toroids, toroids_at_observation
     from pinn.physics.units import ModelUnits
 
     lon = np.arange(0.5, 360.0, 1.0)
@@ -330,7 +329,7 @@ def main(argv=None):
     from pinn.config import load_config
     from pinn.io import write_json, write_netcdf, write_text
     from pinn.losses import make_problem
-    from pinn.training import load_toroids, output_grid, state_dataset, train_ensemble
+    from pinn.training import load_toroids, output_grid, read_toroids_json, state_dataset, train_ensemble
 
     _tr.evaluate_fields = eval_fields  # in-process only: state_dataset / self_consistency reuse one jit
     evaluate_fields = eval_fields
@@ -347,12 +346,7 @@ def main(argv=None):
     if args.toroids:
         overrides.append(f"loss.toroids={args.toroids}")
     config = load_config(args.config, overrides)
-    next_toroids = None
-    if args.next_toroids:
-        from pinn.toroids import Toroids
-        import json as _json
-
-        next_toroids = Toroids.from_json_dict(_json.loads(Path(args.next_toroids).read_text()))
+    next_toroids = read_toroids_json(args.next_toroids) if args.next_toroids else None
     strengths = args.strengths or ([2.0, 20.0] if args.quick else [2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0])
     widths = args.widths or (["obs", "10"] if args.quick else ["obs", "6", "10"])
     steps0 = args.steps or config.train.adam_steps
