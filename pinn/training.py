@@ -203,19 +203,23 @@ def _step_key(state: TrainState, step, resample_every: int):
     return jax.random.fold_in(jax.random.wrap_key_data(state.key), step // resample_every)
 
 
-def _loss_fn(setup: _Setup, params, statics, problem, batch, weights):
+def _terms_and_groups(setup: _Setup, params, statics, problem, batch):
+    """Unweighted loss terms and the group losses built from them, as the config asks."""
     model = nnx.merge(setup.graphdef, params, statics)
-    terms = loss_terms(model, problem, batch, setup.config.loss.derivatives, **loss_options(setup.config))
-    groups = group_losses(terms, setup.config.loss.residual_weights)
+    lc = setup.config.loss
+    terms = loss_terms(model, problem, batch, lc.derivatives, **loss_options(setup.config))
+    return terms, group_losses(terms, lc.residual_weights)
+
+
+def _loss_fn(setup: _Setup, params, statics, problem, batch, weights):
+    terms, groups = _terms_and_groups(setup, params, statics, problem, batch)
     total = jnp.sum(static_weights(setup.config) * weights * groups)
     return total, terms
 
 
 def _group_grad_norms(setup: _Setup, params, statics, problem, batch):
     def groups(p):
-        model = nnx.merge(setup.graphdef, p, statics)
-        terms = loss_terms(model, problem, batch, setup.config.loss.derivatives, **loss_options(setup.config))
-        return group_losses(terms, setup.config.loss.residual_weights)
+        return _terms_and_groups(setup, p, statics, problem, batch)[1]
 
     jac = jax.jacrev(groups)(params)
     sq = sum(jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1) for x in jax.tree.leaves(jac))
