@@ -80,16 +80,6 @@ def warped_band(solver):
     return S.band_state(solver, toroids, balance="pressure")
 
 
-def parity_error(nodal):
-    worst = 0.0
-    for key in ("u", "v", "h", "a", "b"):
-        x = np.asarray(nodal[key])
-        mirrored = x[..., ::-1, :]
-        sym = key in ("u", "h", "b")
-        worst = max(worst, float(np.max(np.abs(x - (mirrored if sym else -mirrored))) / max(np.max(np.abs(x)), 1e-300)))
-    return worst
-
-
 def conservation(T: int, dt: float, rotations: int, efold, stepper="imex_rk_sil3"):
     solver = make_solver(SolverConfig(truncation=T, dt=dt, x64=True, dissipation_efold_rotations=efold, time_stepper=stepper),
                          swt_params(PhysicsConfig()))
@@ -108,7 +98,7 @@ def conservation(T: int, dt: float, rotations: int, efold, stepper="imex_rk_sil3
                 "budget_residual": ((energy - energy[0] + dissipated) / energy[0]).tolist(),
                 "budget_residual_per_rotation": np.diff((energy - energy[0] + dissipated) / energy[0]).tolist(),
                 "dissipated_fraction": (dissipated / energy[0]).tolist(),
-                "parity_error_end": parity_error({k: v[-1] for k, v in nodal.items()}),
+                "parity_error_end": S.parity_error({k: v[-1] for k, v in nodal.items()}),
                 "v_max": [float(np.max(np.abs(np.asarray(v)))) for v in nodal["v"]],
                 "wall_s": time.perf_counter() - t0}
 

@@ -410,6 +410,19 @@ def add_nodal_perturbation(
     return new
 
 
+def parity_error(nodal: dict) -> float:
+    """Largest relative departure of nodal fields (lat on axis -2, symmetric about the equator) from the
+    antisymmetric parity class: u, h, b symmetric and v, a antisymmetric in latitude."""
+    worst = 0.0
+    for key in ("u", "v", "h", "a", "b"):
+        x = np.asarray(nodal[key])
+        mirrored = x[..., ::-1, :]
+        sym = key in ("u", "h", "b")
+        err = np.max(np.abs(x - (mirrored if sym else -mirrored))) / max(np.max(np.abs(x)), 1e-300)
+        worst = max(worst, float(err))
+    return worst
+
+
 def mode_perturbation(solver: Solver, m: int, amplitude: float, lat0_deg: float = DEFAULT_LAT0_DEG,
                       width_deg: float = DEFAULT_WIDTH_DEG, phase_deg: float = 0.0, symmetric: bool = True):
     """amplitude * [g(lat - lat0) +- g(lat + lat0)] cos(m lon + phase), g Gaussian of width w; (lat, lon).
