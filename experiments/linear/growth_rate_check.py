@@ -65,6 +65,7 @@ def linear_mode(case: Case, n_lat: int | None = None) -> L.LinearMode:
 def solver_initial_state(solver, state: L.BasicState, mode: L.LinearMode, amplitude: float):
     """Solver state = linear tool's basic state (discretely balanced) + amplitude * eigenfunction."""
     from pinn.physics import states as S
+    from pinn.physics.balance import discrete_balance
 
     lat_deg, lon_deg = solver.lat, solver.lon
     prof = state.profiles(np.deg2rad(lat_deg))
@@ -75,7 +76,7 @@ def solver_initial_state(solver, state: L.BasicState, mode: L.LinearMode, amplit
     # A0 with -dA0/dlat = h0 a0 (spectral least squares, exact for a zonal field)
     A0 = S.thickness_from_gradient(solver, -flux, mean=1.0) - 1.0
     base = solver.from_nodal(u0, np.zeros(shape), h0, A0)
-    base, change = S.discrete_balance(solver, base)
+    base, change = discrete_balance(solver, base)
     pert = L.eigenfunction_on_grid(mode, lat_deg, lon_deg, amplitude)
     start = S.add_nodal_perturbation(solver, base, u=pert.u, v=pert.v, h=pert.h, A=pert.A)
     return base, start, change

@@ -19,6 +19,7 @@ jax.config.update("jax_enable_x64", True)
 
 from pinn.config import PhysicsConfig, SolverConfig
 from pinn.physics import states as S
+from pinn.physics.balance import discrete_balance
 from pinn.physics.solver import make_solver, swt_params
 
 OUT = Path(__file__).with_name("results.json")
@@ -47,7 +48,7 @@ def band_equilibrium(T: int, balance: str, width: float, rotations: int, kG: flo
     solver = make_solver(SolverConfig(truncation=T, dt=0.05 * 42 / T, x64=True, dissipation_efold_rotations=None),
                          swt_params(physics))
     analytic = S.band_state(solver, S.antisymmetric_toroids(20.0, width), balance=balance, physics=physics, discrete=False)
-    state, polish = S.discrete_balance(solver, analytic)
+    state, polish = discrete_balance(solver, analytic)
     start = solver.to_nodal(state)
     steps = solver.n_steps_for(solver.rotation_period)
     t0 = time.perf_counter()

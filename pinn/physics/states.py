@@ -34,7 +34,7 @@ For a warped band the per-longitude balance is the 'classical' start of SPEC sec
 latitude gradient by a spectral least-squares fit, h = 1 + lap^-1 div(0, dh/dlat), which is exact for an
 axisymmetric balance and regular at the poles otherwise; its area mean is 1 (the undisturbed layer).
 
-Zonal states are finally put in *discrete* balance (:func:`discrete_balance`): h is corrected so that the
+Zonal states are finally put in *discrete* balance (:func:`pinn.physics.balance.discrete_balance`): h is corrected so that the
 solver's own divergence tendency vanishes to round-off (as dinosaur's ``shallow_water_states.one_layer``
 does for the hydrodynamic case). The correction is of the size of the truncation error of the band
 (tiny for resolved bands) and is what makes an equilibrium stay steady to round-off.
@@ -55,6 +55,7 @@ from scipy.special import erf
 from pinn.config import PhysicsConfig
 from pinn.errors import PinnError
 from pinn.physics import equations as eq
+from pinn.physics.balance import discrete_balance
 from pinn.physics.equations import SWTParams
 from pinn.physics.solver import Solver, State, check_thickness
 from pinn.physics.units import ModelUnits
@@ -268,36 +269,6 @@ def jet_velocity(lat, u0, a, params: SWTParams):
     denom = c + np.where(c >= 0, 1.0, -1.0) * disc
     safe = np.where(np.abs(denom) > 1e-300, denom, 1.0)
     return np.where(np.abs(denom) > 1e-300, 2.0 * t * a * a / safe, 0.0)
-
-
-def discrete_balance(solver: Solver, state: State, rtol: float | None = None, max_iter: int = 200) -> tuple[State, float]:
-    """Correct h so that the solver's divergence tendency vanishes (for zonal states: exactly steady).
-
-    Newton-like iteration h <- h + lap^-1(d delta/dt) / G (the dominant part of the Jacobian is -G lap).
-    Converges when |d delta/dt| < rtol * max|G lap h| (rtol 1e-13 in float64, 1e-6 in float32) or stalls
-    at the round-off floor; raises :class:`PinnError` if it does not (fields far too strong for G).
-    Returns the balanced state and the max |change| of h it made (the truncation error of the balance).
-    """
-    g = solver.grid
-    rtol = rtol if rtol is not None else (1e-13 if solver.x64 else 1e-6)
-    h0 = np.asarray(solver.modal_to_nodal(state.h))
-    scale = float(np.max(np.abs(np.asarray(g.laplacian(np.asarray(state.h, np.float64))))) * solver.params.gravity)
-    tol = rtol * max(scale, 1e-300)
-    previous = np.inf
-    for _ in range(max_iter):
-        tend = solver.tendency(state)
-        residual = float(np.max(np.abs(np.asarray(tend.divergence))))
-        if residual <= tol or (residual > 0.9 * previous and residual <= 1e3 * tol):  # converged / round-off floor
-            break
-        previous = residual
-        with solver._precision():
-            correction = g.inverse_laplacian(tend.divergence) / solver.params.gravity
-            state = State(state.vorticity, state.divergence, state.h + correction, state.A)
-    else:
-        raise PinnError(f"discrete balance did not converge (residual {residual:.3g} after {max_iter} iterations): "
-                        f"the field is too strong for G = {solver.params.gravity}")
-    change = float(np.max(np.abs(np.asarray(solver.modal_to_nodal(state.h)) - h0)))
-    return state, change
 
 
 def background_state(solver: Solver, physics: PhysicsConfig | None = None) -> State:
