@@ -84,6 +84,7 @@ class SolverConfig:
     exponential_filter_order: int = 18  # order p of exp(-c k^(2p)) when dissipation = exponential (dinosaur default)
     time_stepper: Literal["imex_rk_sil3", "crank_nicolson_rk3", "crank_nicolson_rk4"] = "imex_rk_sil3"  # dinosaur IMEX
     reference_thickness: float = 1.0  # H of the implicit gravity-wave term dh/dt <- -H div u (undisturbed h = 1)
+    balance_start: bool = True  # forecasts: balance the start's divergence and h on the solver grid (pinn.physics.balance)
 
 
 @dataclass(frozen=True)

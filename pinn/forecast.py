@@ -154,7 +154,9 @@ def integrate_state(state: xr.Dataset, config: Config, days: float) -> xr.Datase
     """Integrate a gridded MHD-SWT state (u, v, h, A on lat/lon in degrees) for ``days`` days.
 
     The state is interpolated onto the solver's Gaussian grid (periodic in longitude), converted to
-    vorticity, divergence, h and A, and stepped with snapshots every ``forecast.snapshot_days``.
+    vorticity, divergence, h and A, balanced (``solver.balance_start``: divergence and h solved so that the
+    start sheds no gravity waves, vorticity and A kept; :func:`pinn.physics.balance.balance_start`) and
+    stepped with snapshots every ``forecast.snapshot_days``.
     Returns the trajectory Dataset (time in days since the state's time).
     """
     from pinn.physics.solver import check_thickness, make_solver, swt_params, trajectory_dataset
@@ -169,8 +171,16 @@ def integrate_state(state: xr.Dataset, config: Config, days: float) -> xr.Datase
     fields = {k: _to_grid(state[k], solver.lat, solver.lon) for k in ("u", "v", "h", "A")}
     check_thickness(fields["h"], "PINN state")
     initial = solver.from_nodal(fields["u"], fields["v"], fields["h"], fields["A"])
+    attrs = {}
+    if config.solver.balance_start:
+        from pinn.physics.balance import balance_start
+
+        balanced = balance_start(solver, initial, float(state.attrs.get("pattern_speed_model", 0.0)))
+        initial = balanced.state
+        attrs = {"balance_start": 1, "balance_div_tendency_before": balanced.div_tendency_start,
+                 "balance_div_tendency_after": balanced.div_tendency_end, "balance_change": balanced.change}
     traj = solver.integrate(initial, n_out * steps_per_out, steps_per_out)
-    ds = trajectory_dataset(solver, traj, np.asarray(traj.time, np.float64) / day_model)
+    ds = trajectory_dataset(solver, traj, np.asarray(traj.time, np.float64) / day_model, attrs=attrs)
     check_thickness(ds["h"].values, "forecast integration")
     return ds
 
@@ -443,6 +453,8 @@ def run_forecast(
         "emergence_params": params.__dict__,
         "pinn_final_losses": {k: float(v) for k, v in state.attrs.items() if k.startswith("final_")},
         "solver_mass_drift": float((traj["mass"][-1] - traj["mass"][0]) / traj["mass"][0]),
+        "start_balance": {k[len("balance_"):]: float(v) for k, v in traj.attrs.items()
+                          if k.startswith("balance_") and k != "balance_start"},
         "hotspots": _hotspots(density),
         "code_version": version,
         "config": to_dict(config),

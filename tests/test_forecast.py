@@ -148,6 +148,10 @@ def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
         assert 10 < np.median(north) < 26
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["forecast_rotation"] == 2281 and summary["input_rotations"] == [2278, 2279, 2280]
+    # the start was balanced on the solver grid (solver.balance_start): no start-up divergence tendency left
+    balance = summary["start_balance"]
+    assert balance["div_tendency_after"] < 1e-6 * balance["div_tendency_before"]
+    assert balance["change"] > 0  # (large for this barely trained PINN; 1e-3 for configs/quick.yaml)
 
 
 def test_forecast_bad_inputs_leave_no_outputs(tmp_path):
