@@ -43,7 +43,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from pinn.config import Config, dump_yaml, write_resolved
+from pinn.config import Config, to_dict, write_resolved
 from pinn.errors import ConfigError, InputError, TrainingDiverged
 from pinn.losses import (
     GROUP_NAMES,
@@ -321,8 +321,20 @@ def chunk_plan(start: int, config: Config) -> list[tuple[str, int, int]]:
 # Checkpoints (orbax)
 
 
+# train keys that change only what is shown or written, not the parameters: resuming may change them
+_RESUME_NEUTRAL_TRAIN_KEYS = ("progress", "log_every", "checkpoint_every", "output_nlat", "output_nlon")
+
+
 def _config_hash(config: Config) -> str:
-    return hashlib.sha256(dump_yaml(config).encode()).hexdigest()[:16]
+    """Hash of what the trained parameters depend on (seed, physics, network, loss, train), checked on resume.
+
+    Solver, forecast, observation and toroid-fit settings are left out (the toroids themselves enter through
+    ``loss.toroids``), so adding or changing a forward-run option does not orphan training checkpoints.
+    """
+    parts = {"seed": config.seed, **{k: to_dict(getattr(config, k)) for k in ("physics", "network", "loss", "train")}}
+    for key in _RESUME_NEUTRAL_TRAIN_KEYS:
+        parts["train"].pop(key, None)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class _Checkpoints:

@@ -154,6 +154,10 @@ def test_sigkill_then_resume_gives_the_uninterrupted_parameters(tmp_path):
         train(load_config(None, overrides), band_toroids(), killed)
     with pytest.raises(ConfigError, match="different config"):
         train(load_config(None, overrides + ["train.learning_rate=0.002"]), band_toroids(), killed, resume=True)
+    # ...but forward-run (solver) and display settings do not orphan the checkpoints
+    again = train(load_config(None, overrides + ["solver.balance_start=false", "train.log_every=10"]),
+                  band_toroids(), killed, resume=True)
+    assert again.resumed_from == again.steps == 40
 
 
 # ---------------------------------------------------------------------------------------------
