@@ -82,6 +82,17 @@ def test_balance_start_recovers_the_steady_state(solver, zonal_band):
     np.testing.assert_allclose(float(solver.mass(out.state)), float(solver.mass(start)), rtol=1e-14)
 
 
+def test_krylov_and_dense_balance_agree(solver, zonal_band):
+    """Newton-GMRES (balance_start) and dense Gauss-Newton solve the same square problem: same answer."""
+    start = _unbalanced(solver, zonal_band, amplitude=3.0)
+    krylov = balance_start(solver, start, 0.02, rtol=1e-12)
+    dense = refine_steady_state(solver, start, 0.02, fields=BALANCE_FIELDS, anchor=0.0, fit_pattern_speed=False,
+                                method="dense", rtol=1e-12)
+    for f in BALANCE_FIELDS:
+        a, b = np.asarray(getattr(krylov.state, f)), np.asarray(getattr(dense.state, f))
+        assert np.max(np.abs(a - b)) < 1e-9 * np.max(np.abs(b - np.asarray(getattr(start, f))))
+
+
 def test_balanced_start_sheds_no_gravity_waves(solver, zonal_band):
     """Over 200 steps (1.6 rotations) the balanced start keeps |div| at round-off; the unbalanced one does not."""
     start = _unbalanced(solver, zonal_band)
@@ -122,6 +133,8 @@ def test_nearest_steady_state_reduces_the_residual_and_stays_close(solver, zonal
     ({"fields": ("h", "velocity")}, "fields must be"),
     ({"fields": ("h", "h")}, "fields must be"),
     ({"anchor": -1.0}, "anchor must be"),
+    ({"method": "lsqr"}, "method must be"),
+    ({"method": "krylov"}, "balance problem only"),
 ])
 def test_bad_arguments_are_refused(solver, zonal_band, kwargs, match):
     with pytest.raises(PinnError, match=match):

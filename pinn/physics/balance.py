@@ -50,6 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
 
 from pinn.errors import PinnError
 from pinn.physics.solver import MHDShallowWaterEquations, Solver, State, make_solver
@@ -151,6 +152,7 @@ def refine_steady_state(
     fit_pattern_speed: bool = True,
     max_iter: int = 20,
     rtol: float = 1e-9,
+    method: str = "dense",
     progress: Callable[[int, float], None] | None = None,
 ) -> SteadyRefinement:
     """Zero the drift residual of ``fields`` by changing those fields, by damped Gauss-Newton (module docstring).
@@ -167,6 +169,9 @@ def refine_steady_state(
       fit_pattern_speed: refine c too (else it stays fixed).
       max_iter: Gauss-Newton iterations at most.
       rtol: stop when the residual falls below rtol times its start.
+      method: 'dense' (damped Gauss-Newton on the normal equations, dense forward-mode Jacobian) or
+        'krylov' (Newton-GMRES, matrix-free, preconditioned by the exact inverse of the gravity-wave terms
+        -G lap h and -delta; only for BALANCE_FIELDS with anchor 0 and c fixed, where it is ~30x faster).
       progress: optional callable(iteration, residual) for a progress line.
 
     Returns:
@@ -177,6 +182,11 @@ def refine_steady_state(
         raise PinnError(f"fields must be distinct names among {FIELDS}, got {fields}")
     if anchor < 0:
         raise PinnError(f"anchor must be >= 0, got {anchor}")
+    if method not in ("dense", "krylov"):
+        raise PinnError(f"method must be 'dense' or 'krylov', got {method!r}")
+    if method == "krylov" and (fields != BALANCE_FIELDS or anchor != 0 or fit_pattern_speed):
+        raise PinnError("method='krylov' solves the balance problem only (fields=BALANCE_FIELDS, anchor=0, "
+                        "fit_pattern_speed=False)")
     out_dtype = solver.dtype
     if not solver.x64:  # a float64 twin: the grid's transform matrices are built in the precision of first use
         solver = make_solver(dataclasses.replace(solver.config, x64=True), solver.params, dt=solver.dt)
@@ -205,15 +215,7 @@ def refine_steady_state(
 
         y0 = np.concatenate([np.asarray(start[i]).ravel()[layout.index] * np.asarray(scale[i]) for i in which]
                             + ([[float(pattern_speed)]] if fit_pattern_speed else []))
-        n = y0.size
         residual_fn = jax.jit(residual)
-
-        @jax.jit
-        def jacobian(y):  # dense, by forward mode in blocks of columns
-            def column(i):
-                return jax.jvp(residual, (y,), (jax.nn.one_hot(i, n, dtype=y.dtype),))[1]
-            return jax.lax.map(column, jnp.arange(n), batch_size=256).T
-
         weights_area = jnp.asarray(g.quadrature_weights)
 
         def rms_div(y):
@@ -221,52 +223,15 @@ def refine_steady_state(
             r = drift_residual(eqn, s, c).divergence
             return float(jnp.sqrt(jnp.sum(weights_area * g.to_nodal(r) ** 2) / jnp.sum(weights_area)))
 
-        y = y0.copy()
-        r = np.asarray(residual_fn(jnp.asarray(y)))
-        n_res = r.size
-        res0 = float(np.linalg.norm(r) / math.sqrt(n_res))
+        r = np.asarray(residual_fn(jnp.asarray(y0)))
+        res0 = float(np.linalg.norm(r) / math.sqrt(r.size))
         history = [res0]
-        weights = np.full(n, float(anchor))
-        damping = 0.0
-        it = 0
-        J = normal = None
-        for it in range(1, max_iter + 1):
-            # chord steps: keep the Jacobian while the last step cut the residual 100-fold (nearly linear)
-            fresh = J is None or history[-1] > 1e-2 * history[-2]
-            if fresh:
-                J = np.asarray(jacobian(jnp.asarray(y)))
-                normal = J.T @ J
-            if it == 1 and fit_pattern_speed:  # anchor c on the scale of its own column (it has other units)
-                weights[-1] = anchor * max(float(np.linalg.norm(J[:, -1]) / math.sqrt(n_res)), 1e-300)
-            gradient = J.T @ r + weights**2 * (y - y0)
-            cost = 0.5 * (r @ r + np.sum((weights * (y - y0)) ** 2))
-            while True:  # Levenberg-Marquardt damping on top of the anchor
-                matrix = normal + np.diag(weights**2 + damping * np.diag(normal))
-                try:
-                    step = -scipy.linalg.cho_solve(scipy.linalg.cho_factor(matrix), gradient)
-                except np.linalg.LinAlgError:  # singular without damping (a null space and anchor = 0)
-                    step = np.full(n, np.nan)
-                y_new = y + step
-                r_new = np.asarray(residual_fn(jnp.asarray(y_new)))
-                cost_new = 0.5 * (r_new @ r_new + np.sum((weights * (y_new - y0)) ** 2))
-                if np.isfinite(cost_new) and cost_new <= cost:
-                    damping = damping / 10.0 if damping > 1e-8 else 0.0
-                    break
-                if not fresh:  # the kept Jacobian may be why: refresh it at y and retry
-                    J = np.asarray(jacobian(jnp.asarray(y)))
-                    normal = J.T @ J
-                    gradient = J.T @ r + weights**2 * (y - y0)
-                    fresh = True
-                    continue
-                damping = max(1e-6, damping * 10.0)
-                if damping > 1e6:
-                    raise PinnError(f"steady refinement stalled at residual {history[-1]:.3g} (no descent step)")
-            y, r = y_new, r_new
-            history.append(float(np.linalg.norm(r) / math.sqrt(n_res)))
-            if progress is not None:
-                progress(it, history[-1])
-            if history[-1] <= rtol * res0 or history[-1] >= 0.999 * history[-2]:
-                break
+        if method == "krylov":
+            y, it = _newton_krylov(residual, residual_fn, y0, r, history, layout, float(solver.params.gravity),
+                                   max_iter, rtol, progress)
+        else:
+            y, it = _gauss_newton(residual, residual_fn, y0, r, history, anchor, fit_pattern_speed, max_iter, rtol,
+                                  progress)
         converged = history[-1] <= rtol * res0
         refined, c = unpack(jnp.asarray(y))
         refined_np = State(*(np.asarray(getattr(refined, f), out_dtype) for f in FIELDS))
@@ -290,4 +255,103 @@ def balance_start(solver: Solver, state: State, pattern_speed: float = 0.0, *, m
       max_iter, rtol: Gauss-Newton iterations at most, and the stopping residual relative to the start.
     """
     return refine_steady_state(solver, state, pattern_speed, fields=BALANCE_FIELDS, anchor=0.0,
-                               fit_pattern_speed=False, max_iter=max_iter, rtol=rtol)
+                               fit_pattern_speed=False, max_iter=max_iter, rtol=rtol, method="krylov")
+
+
+def _newton_krylov(residual, residual_fn, y, r, history, layout: _Layout, gravity: float, max_iter: int, rtol: float,
+                   progress) -> tuple[np.ndarray, int]:
+    """Newton-GMRES for the balance problem (unknowns and residuals ordered divergence, h; energy-scaled).
+
+    In the energy scaling the gravity-wave terms are sqrt(G lambda) [[0, 1], [-1, 0]] per mode (d delta/dt
+    <- -G lap h, dh/dt <- -delta); their exact inverse preconditions GMRES, which then converges in a few
+    tens of Jacobian-vector products (forward mode, one compiled jvp).
+    """
+    k = len(layout.index)
+    lam = 1.0 / layout.scales[0] ** 2  # l (l + 1)
+    wave = np.sqrt(gravity * lam)
+    n = y.size
+    jvp = jax.jit(lambda y, v: jax.jvp(residual, (y,), (v,))[1])
+    precondition = scipy.sparse.linalg.LinearOperator(
+        (n, n), matvec=lambda v: np.concatenate([-np.ravel(v)[k:] / wave, np.ravel(v)[:k] / wave]), dtype=np.float64)
+    res0 = history[0]
+    it = 0
+    for it in range(1, max_iter + 1):
+        y_j = jnp.asarray(y)
+        jac = scipy.sparse.linalg.LinearOperator(
+            (n, n), matvec=lambda v, y_j=y_j: np.asarray(jvp(y_j, jnp.asarray(np.ravel(v)))), dtype=np.float64)
+        step, _ = scipy.sparse.linalg.gmres(jac, -r, M=precondition, rtol=1e-3 * rtol, atol=0.0, restart=80,
+                                            maxiter=20)
+        y_new = y + step
+        r_new = np.asarray(residual_fn(jnp.asarray(y_new)))
+        value = float(np.linalg.norm(r_new) / math.sqrt(r_new.size))
+        if not np.isfinite(value) or value >= history[-1]:
+            break  # at the round-off floor (or GMRES failed): keep the last iterate
+        y, r = y_new, r_new
+        history.append(value)
+        if progress is not None:
+            progress(it, value)
+        if value <= rtol * res0:
+            break
+    return y, it
+
+
+def _gauss_newton(residual, residual_fn, y0, r, history, anchor: float, fit_pattern_speed: bool, max_iter: int,
+                  rtol: float, progress) -> tuple[np.ndarray, int]:
+    """Damped Gauss-Newton (Levenberg-Marquardt) on |R(y)|^2 + anchor^2 |y - y0|^2, normal equations + Cholesky."""
+    n = y0.size
+    n_res = r.size
+    res0 = history[0]
+
+    @jax.jit
+    def jacobian(y):  # dense, by forward mode in blocks of columns
+        def column(i):
+            return jax.jvp(residual, (y,), (jax.nn.one_hot(i, n, dtype=y.dtype),))[1]
+        return jax.lax.map(column, jnp.arange(n), batch_size=256).T
+
+    y = y0.copy()
+    weights = np.full(n, float(anchor))
+    damping = 0.0
+    it = 0
+    J = normal = factor = None
+    factor_key = None
+    for it in range(1, max_iter + 1):
+        # chord steps: keep the Jacobian while the last step cut the residual 100-fold (nearly linear)
+        fresh = J is None or history[-1] > 1e-2 * history[-2]
+        if fresh:
+            J = np.asarray(jacobian(jnp.asarray(y)))
+            normal = J.T @ J
+        if it == 1 and fit_pattern_speed:  # anchor c on the scale of its own column (it has other units)
+            weights[-1] = anchor * max(float(np.linalg.norm(J[:, -1]) / math.sqrt(n_res)), 1e-300)
+        gradient = J.T @ r + weights**2 * (y - y0)
+        cost = 0.5 * (r @ r + np.sum((weights * (y - y0)) ** 2))
+        while True:  # Levenberg-Marquardt damping on top of the anchor
+            if factor_key != (id(normal), damping):  # chord steps reuse the factorisation too
+                matrix = normal + np.diag(weights**2 + damping * np.diag(normal))
+                try:
+                    factor = scipy.linalg.cho_factor(matrix)
+                except np.linalg.LinAlgError:  # singular without damping (a null space and anchor = 0)
+                    factor = None
+                factor_key = (id(normal), damping)
+            step = np.full(n, np.nan) if factor is None else -scipy.linalg.cho_solve(factor, gradient)
+            y_new = y + step
+            r_new = np.asarray(residual_fn(jnp.asarray(y_new)))
+            cost_new = 0.5 * (r_new @ r_new + np.sum((weights * (y_new - y0)) ** 2))
+            if np.isfinite(cost_new) and cost_new <= cost:
+                damping = damping / 10.0 if damping > 1e-8 else 0.0
+                break
+            if not fresh:  # the kept Jacobian may be why: refresh it at y and retry
+                J = np.asarray(jacobian(jnp.asarray(y)))
+                normal = J.T @ J
+                gradient = J.T @ r + weights**2 * (y - y0)
+                fresh = True
+                continue
+            damping = max(1e-6, damping * 10.0)
+            if damping > 1e6:
+                raise PinnError(f"steady refinement stalled at residual {history[-1]:.3g} (no descent step)")
+        y, r = y_new, r_new
+        history.append(float(np.linalg.norm(r) / math.sqrt(n_res)))
+        if progress is not None:
+            progress(it, history[-1])
+        if history[-1] <= rtol * res0 or history[-1] >= 0.999 * history[-2]:
+            break
+    return y, it
