@@ -188,7 +188,14 @@ def residual_rms(model, problem, n_points=8192, seed=12345):
 # Self-consistency (SPEC section 4)
 
 
-def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0, snap_days=0.25, fine_per_snap=5):
+def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0, snap_days=0.25, fine_per_snap=5,
+                     balanced=False):
+    """SPEC section 4 measures for the PINN start and the naive/classical starts of the same band.
+
+    ``balanced``: also measure each of pinn, naive and classical after the solver-grid balance
+    initialisation (:func:`pinn.physics.balance.balance_start`; divergence and h adjusted, vorticity and A
+    kept), as ``<start>_balanced``.
+    """
     from pinn.forecast import _to_grid
     from pinn.physics import states as st
     from pinn.physics.solver import make_solver, swt_params
@@ -227,11 +234,25 @@ def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0,
     starts["classical"] = st.band_state(solver, hemis, strength, balance="pressure", physics=config.physics)
     starts["classical_perlon"] = classical_perlon_state(solver, hemis, strength, config.physics)
 
+    balance_info = {}
+    if balanced:
+        from pinn.physics.balance import balance_start
+
+        speeds = {"pinn": float(model.pattern_speed[...]), "naive": 0.0, "classical": 0.0}
+        for name, c in speeds.items():
+            t_b = time.time()
+            ref = balance_start(solver, starts[name], c)
+            starts[f"{name}_balanced"] = ref.state
+            balance_info[name] = {"pattern_speed": c, "residual_start": ref.residual_start,
+                                  "residual_end": ref.residual_end, "change": ref.change,
+                                  "iterations": ref.iterations, "wall_s": round(time.time() - t_b, 1)}
+            say(f"  balance {name}: residual {ref.residual_start:.2e} -> {ref.residual_end:.2e} in "
+                f"{ref.iterations} iterations, change {ref.change:.2e}")
     res = {"solver": {"truncation": config.solver.truncation, "dt_model": dt, "x64": config.solver.x64,
                       "days": days, "snapshot_days": snap_days, "steps": n_snap * per_snap,
                       "fast_slow_split": f"snapshots every {snap_days / fine_per_snap:g} d; slow = running mean "
                                          f"over {window} snapshots (~1 d), fast = the rest"},
-           "strength_kG": strength_kG}
+           "strength_kG": strength_kG, "balance": balance_info}
     for name, s0 in starts.items():
         tend = solver.tendency(s0)
         r0 = rms(solver.modal_to_nodal(tend.divergence))
@@ -258,7 +279,7 @@ def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0,
         say(f"  self-consistency {name:12s}: rms d(div)/dt(0) = {r0:.3e}, rms div 0-2 d = "
             f"{res[name]['rms_div_0_2days']:.3e} (fast part {fast_rms:.3e})")
     for ref in ("naive", "classical", "classical_perlon"):
-        for p in ("pinn", "pinn_interp"):
+        for p in ("pinn", "pinn_interp") + (("pinn_balanced",) if balanced else ()):
             for m in ("rms_div_tendency_t0", "rms_div_0_2days", "rms_div_fast_0_2days"):
                 res[f"ratio_{p}_over_{ref}_{m}"] = res[p][m] / max(res[ref][m], 1e-300)
     return res

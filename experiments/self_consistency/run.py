@@ -44,9 +44,14 @@ def main(argv=None) -> dict:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", default=str(HERE))
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--balanced", action="store_true",
+                   help="also measure the starts after the solver-grid balance initialisation (pinn.physics.balance)")
     args = p.parse_args(argv)
     if args.table:
-        print(markdown_table(json.loads((Path(args.out) / "summary.json").read_text())["rows"]))
+        rows = json.loads((Path(args.out) / "summary.json").read_text())["rows"]
+        print(markdown_table(rows))
+        print()
+        print(balanced_table(rows))
         return {}
     if not args.label:
         p.error("--label is required unless --table")
@@ -68,7 +73,7 @@ def main(argv=None) -> dict:
     kG = float(config.physics.band_strength_kG)
     problem = make_problem(config, toroids, kG)
     res = sweep.residual_rms(result.model, problem)
-    sc = sweep.self_consistency(config, result.model, toroids, kG, result.state)
+    sc = sweep.self_consistency(config, result.model, toroids, kG, result.state, balanced=args.balanced)
     row = {
         "label": args.label, "config": str(Path(args.config).relative_to(ROOT)) if Path(args.config).is_relative_to(ROOT) else args.config,
         "toroids": Path(args.toroids).name, "overrides": args.overrides, "strength_kG": kG,
@@ -81,9 +86,18 @@ def main(argv=None) -> dict:
         row[f"{start}_div_tendency_t0"] = sc[start]["rms_div_tendency_t0"]
         row[f"{start}_div_0_2days"] = sc[start]["rms_div_0_2days"]
         row[f"{start}_div_fast_0_2days"] = sc[start]["rms_div_fast_0_2days"]
+    if args.balanced:
+        for start in ("pinn", "naive", "classical"):
+            b = f"{start}_balanced"
+            row[f"{b}_div_tendency_t0"] = sc[b]["rms_div_tendency_t0"]
+            row[f"{b}_div_0_2days"] = sc[b]["rms_div_0_2days"]
+            row[f"{b}_div_fast_0_2days"] = sc[b]["rms_div_fast_0_2days"]
+            row[f"{b}_change"] = sc["balance"][start]["change"]
     for ref in ("naive", "classical"):
         for m in ("rms_div_tendency_t0", "rms_div_0_2days", "rms_div_fast_0_2days"):
             row[f"ratio_pinn_over_{ref}_{m}"] = sc[f"ratio_pinn_over_{ref}_{m}"]
+            if args.balanced:
+                row[f"ratio_pinn_balanced_over_{ref}_{m}"] = sc[f"ratio_pinn_balanced_over_{ref}_{m}"]
     write_json(run_dir / "self_consistency.json", {"row": row, "residuals": res, "self_consistency": sc})
     summary_path = Path(args.out) / "summary.json"
     rows = json.loads(summary_path.read_text())["rows"] if summary_path.exists() else []
@@ -111,6 +125,24 @@ def markdown_table(rows: list[dict]) -> str:
             f"{r['ratio_pinn_over_naive_rms_div_0_2days']:.2f} | {r['ratio_pinn_over_classical_rms_div_0_2days']:.2f} | "
             f"{_fmt(r.get('ratio_pinn_over_naive_rms_div_fast_0_2days'))} | "
             f"{_fmt(r.get('ratio_pinn_over_classical_rms_div_fast_0_2days'))} |")
+    return "\n".join(lines)
+
+
+def balanced_table(rows: list[dict]) -> str:
+    """Rows measured with --balanced: each start before and after the solver-grid balance initialisation."""
+    head = ("| variant | start | d(div)/dt(0) | / naive | RMS div 0-2 d | / naive | / classical | fast part | / naive "
+            "| change (energy norm) |")
+    lines = [head, "|" + "|".join([" --- "] * 10) + "|"]
+    for r in rows:
+        if "pinn_balanced_div_tendency_t0" not in r:
+            continue
+        for start in ("pinn", "pinn_balanced", "naive", "naive_balanced", "classical", "classical_balanced"):
+            t, d, fast = (r[f"{start}_div_tendency_t0"], r[f"{start}_div_0_2days"], r[f"{start}_div_fast_0_2days"])
+            change = r.get(f"{start}_change")
+            lines.append(
+                f"| {r['label']} | {start} | {t:.2e} | {t / r['naive_div_tendency_t0']:.2g} | {d:.2e} | "
+                f"{d / r['naive_div_0_2days']:.2g} | {d / r['classical_div_0_2days']:.2g} | {fast:.2e} | "
+                f"{fast / r['naive_div_fast_0_2days']:.2g} | {'-' if change is None else f'{change:.1e}'} |")
     return "\n".join(lines)
 
 
