@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from pinn.errors import InputError
+from pinn.observations import row_edges_deg
 
 FOUR_PI = 4.0 * math.pi
 UNIFORM_BITS = -math.log2(FOUR_PI)
@@ -66,19 +67,12 @@ def ars_of(table: pd.DataFrame, crs) -> pd.DataFrame:
 
 
 def cell_areas(lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
-    """Solid angle (sr) of each cell of a (lat, lon) grid of cell centres; sums to 4 pi.
+    """Solid angle (sr) of each cell of a regular (lat, lon) grid of cell centres; a full-sphere grid sums to 4 pi.
 
-    Edges are midway between centres in sin(lat) for equal-area (sine-latitude) grids and midway in
-    latitude otherwise, with the outer edges at the poles; longitude cells share 2 pi equally.
+    Row edges follow :func:`pinn.observations.row_edges_deg` (sine-latitude or uniform rows); longitude
+    cells share 2 pi equally.
     """
-    lat = np.radians(np.asarray(lat_deg, float))
-    s = np.sin(lat)
-    if np.allclose(np.diff(s), np.diff(s)[0], rtol=1e-6):  # sine-latitude grid
-        edges = np.concatenate([[-1.0], 0.5 * (s[1:] + s[:-1]), [1.0]])
-    else:
-        mid = 0.5 * (lat[1:] + lat[:-1])
-        edges = np.sin(np.concatenate([[-math.pi / 2], mid, [math.pi / 2]]))
-    band = np.diff(edges)  # integral of cos(lat) dlat over each row
+    band = np.diff(np.sin(np.radians(row_edges_deg(lat_deg))))  # integral of cos(lat) dlat over each row
     nlon = len(lon_deg)
     return np.outer(band, np.full(nlon, 2 * math.pi / nlon))
 

@@ -69,6 +69,7 @@ __all__ = [
     "load_synoptic",
     "pixel_solid_angle",
     "regrid_uniform_latitude",
+    "row_edges_deg",
     "validate_header",
 ]
 
@@ -551,23 +552,29 @@ def check_consecutive(crs: Sequence[int]) -> None:
 
 
 def latitude_edges(ds: xr.Dataset | xr.DataArray) -> np.ndarray:
-    """Row edges in degrees (``nlat + 1``, ascending) of a ``'sine-latitude'`` or ``'uniform'`` grid.
+    """Row edges in degrees (``nlat + 1``, ascending) of a dataset's grid: :func:`row_edges_deg` of its
+    ``lat``, with the grid named by ``ds.attrs['grid']`` when present."""
+    return row_edges_deg(ds["lat"].values, ds.attrs.get("grid"))
 
-    The grid is ``ds.attrs['grid']``, or inferred from the centres when that attribute is absent.
-    Edges are half-way between centres in sin(lat) for the native grid and in latitude for the
-    uniform one, extended by half a step at the ends (and clipped to the poles).
+
+def row_edges_deg(lat_deg, grid: str | None = None) -> np.ndarray:
+    """Row edges in degrees (``nlat + 1``, ascending) of a ``'sine-latitude'`` or ``'uniform'`` grid of row centres.
+
+    The one rule for pixel geometry in the package (maps, densities, toroid weights): edges are half-way
+    between centres in sin(lat) for the native (sine-latitude) grid and in latitude for the uniform one,
+    extended by half a step at the ends and clipped to the poles (so a full-sphere grid ends exactly at
+    the poles). ``grid`` None infers it from the centres; rows that are regular in neither raise ValueError.
     """
-    lat = np.asarray(ds["lat"].values, dtype=float)
+    lat = np.asarray(lat_deg, dtype=float)
     if lat.size < 2:
         raise ValueError("need at least two latitude rows")
     grids = {
         "sine-latitude": (np.sin(np.deg2rad(lat)), lambda s: np.rad2deg(np.arcsin(s)), 1.0),
         "uniform": (lat, lambda d: d, 90.0),
     }
-    stated = ds.attrs.get("grid")
-    if stated is not None and stated not in grids:
-        raise ValueError(f"unknown grid {stated!r} (expected 'sine-latitude' or 'uniform')")
-    candidates = [stated] if stated is not None else list(grids)
+    if grid is not None and grid not in grids:
+        raise ValueError(f"unknown grid {grid!r} (expected 'sine-latitude' or 'uniform')")
+    candidates = [grid] if grid is not None else list(grids)
     for name in candidates:
         centres, to_deg, limit = grids[name]
         steps = np.diff(centres)

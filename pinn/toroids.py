@@ -90,6 +90,7 @@ from scipy import ndimage, optimize
 
 from pinn.config import ToroidsConfig
 from pinn.errors import ConfigError, InputError
+from pinn.observations import row_edges_deg
 
 __all__ = [
     "HemisphereToroid",
@@ -289,19 +290,12 @@ def _br_lat_lon(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _row_areas(lat: np.ndarray) -> np.ndarray:
-    """Relative pixel area of each latitude row (d sin(lat) between row edges), mean 1."""
-    s = np.sin(np.radians(lat))
-    order = np.argsort(s)
-    ss = s[order]
-    edges = np.empty(len(ss) + 1)
-    if len(ss) > 1:
-        edges[1:-1] = 0.5 * (ss[1:] + ss[:-1])
-        edges[0] = max(-1.0, ss[0] - 0.5 * (ss[1] - ss[0]))
-        edges[-1] = min(1.0, ss[-1] + 0.5 * (ss[-1] - ss[-2]))
-    else:
-        edges[:] = (-1.0, 1.0)
-    area = np.empty(len(ss))
-    area[order] = np.diff(edges)
+    """Relative pixel area of each latitude row (d sin(lat) between the rows' edges), mean 1, in the given order."""
+    if len(lat) < 2:
+        return np.ones(len(lat))
+    order = np.argsort(lat)
+    area = np.empty(len(lat))
+    area[order] = np.diff(np.sin(np.radians(row_edges_deg(np.asarray(lat, float)[order]))))
     return area / area.mean()
 
 
