@@ -214,8 +214,8 @@ def momentum_residual_divergence(model: SphereNet, problem: Problem, lat, lon):
         return jnp.stack([res.momentum_u, res.momentum_v])
 
     ones, zeros = jnp.ones_like(lat), jnp.zeros_like(lat)
-    r, d_lat = jax.jvp(mom, (lat, lon), (ones, zeros))
-    d_lon = jax.jvp(mom, (lat, lon), (zeros, ones))[1]
+    r, linear = jax.linearize(mom, lat, lon)  # one primal pass for both directions
+    d_lat, d_lon = linear(ones, zeros), linear(zeros, ones)
     return d_lon[0] + jnp.cos(lat) * d_lat[1] - jnp.sin(lat) * r[1]
 
 
