@@ -130,6 +130,7 @@ class _Layout(NamedTuple):
     """Which modal entries are unknowns and residuals, and their energy-norm scales."""
 
     index: np.ndarray  # flat indices into the modal array (valid modes, 1 <= l <= T)
+    lam: np.ndarray  # l (l + 1) of each indexed entry
     scales: tuple[np.ndarray, ...]  # per field, the scale of each indexed entry
 
 
@@ -141,7 +142,7 @@ def _layout(solver: Solver) -> _Layout:
     index = np.flatnonzero(valid)
     lam = (L * (L + 1.0)).ravel()[index]
     G = float(solver.params.gravity)
-    return _Layout(index, (1 / np.sqrt(lam), 1 / np.sqrt(lam), np.full(lam.shape, math.sqrt(G)), np.sqrt(lam)))
+    return _Layout(index, lam, (1 / np.sqrt(lam), 1 / np.sqrt(lam), np.full(lam.shape, math.sqrt(G)), np.sqrt(lam)))
 
 
 def refine_steady_state(
@@ -215,8 +216,8 @@ def refine_steady_state(
             r = drift_residual(eqn, s, c)
             return jnp.concatenate([getattr(r, FIELDS[i]).ravel()[idx] * scale[i] for i in which])
 
-        y0 = np.concatenate([np.asarray(start[i]).ravel()[layout.index] * np.asarray(scale[i]) for i in which]
-                            + ([[float(pattern_speed)]] if fit_pattern_speed else []))
+        scaled_start = [np.asarray(start[i]).ravel()[layout.index] * layout.scales[i] for i in range(len(FIELDS))]
+        y0 = np.concatenate([scaled_start[i] for i in which] + ([[float(pattern_speed)]] if fit_pattern_speed else []))
         residual_fn = jax.jit(residual)
         weights_area = jnp.asarray(g.quadrature_weights)
 
@@ -237,8 +238,8 @@ def refine_steady_state(
         converged = history[-1] <= rtol * res0
         refined, c = unpack(jnp.asarray(y))
         refined_np = State(*(np.asarray(getattr(refined, f), out_dtype) for f in FIELDS))
-        every = [np.asarray(start[i]).ravel()[layout.index] * np.asarray(scale[i]) for i in range(4)]
-        change = float(np.linalg.norm(y[:n_state] - y0[:n_state]) / max(np.linalg.norm(np.concatenate(every)), 1e-300))
+        change = float(np.linalg.norm(y[:n_state] - y0[:n_state])
+                       / max(np.linalg.norm(np.concatenate(scaled_start)), 1e-300))
         return SteadyRefinement(
             state=refined_np, pattern_speed=float(c), residual_start=res0, residual_end=history[-1],
             div_tendency_start=rms_div(y0), div_tendency_end=rms_div(y), change=change, iterations=it,
@@ -269,8 +270,7 @@ def _newton_krylov(residual, residual_fn, y, r, history, layout: _Layout, gravit
     tens of Jacobian-vector products (forward mode, one compiled jvp).
     """
     k = len(layout.index)
-    lam = 1.0 / layout.scales[0] ** 2  # l (l + 1)
-    wave = np.sqrt(gravity * lam)
+    wave = np.sqrt(gravity * layout.lam)
     n = y.size
     jvp = jax.jit(lambda y, v: jax.jvp(residual, (y,), (v,))[1])
     precondition = scipy.sparse.linalg.LinearOperator(
