@@ -333,6 +333,12 @@ def to_dict(cfg: Any) -> dict:
     return plain(cfg)
 
 
+def training_inputs(cfg: Config) -> dict:
+    """The parts of a config that a trained PINN depends on (seed, physics, network, loss, train), as plain
+    dicts: the common core of the forecast's state-cache key and training's resume check."""
+    return {"seed": cfg.seed, **{k: to_dict(getattr(cfg, k)) for k in ("physics", "network", "loss", "train")}}
+
+
 def dump_yaml(cfg: Config) -> str:
     """The resolved config as YAML text (round-trips through :func:`load_config`)."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)

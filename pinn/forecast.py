@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 
 from pinn import evaluation as ev
-from pinn.config import Config, ForecastConfig, dump_yaml, to_dict
+from pinn.config import Config, ForecastConfig, dump_yaml, to_dict, training_inputs
 from pinn.errors import InputError, PinnError
 
 log = logging.getLogger(__name__)
@@ -107,12 +107,7 @@ def _hemisphere_flux(br: xr.DataArray, threshold: float, lat_limit: float) -> di
 
 def state_cache_key(toroids, config: Config, strength_kG: float) -> str:
     """Hash of everything the PINN state depends on: toroids, physics, network, loss, train, seed, a0."""
-    parts = {
-        "toroids": toroids.to_json_dict(),
-        "strength_kG": float(strength_kG),
-        "seed": config.seed,
-        **{k: to_dict(getattr(config, k)) for k in ("physics", "network", "loss", "train")},
-    }
+    parts = {"toroids": toroids.to_json_dict(), "strength_kG": float(strength_kG), **training_inputs(config)}
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

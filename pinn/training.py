@@ -43,7 +43,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from pinn.config import Config, to_dict, write_resolved
+from pinn.config import Config, training_inputs, write_resolved
 from pinn.errors import ConfigError, InputError, TrainingDiverged
 from pinn.losses import (
     GROUP_NAMES,
@@ -331,7 +331,7 @@ def _config_hash(config: Config) -> str:
     Solver, forecast, observation and toroid-fit settings are left out (the toroids themselves enter through
     ``loss.toroids``), so adding or changing a forward-run option does not orphan training checkpoints.
     """
-    parts = {"seed": config.seed, **{k: to_dict(getattr(config, k)) for k in ("physics", "network", "loss", "train")}}
+    parts = training_inputs(config)
     for key in _RESUME_NEUTRAL_TRAIN_KEYS:
         parts["train"].pop(key, None)
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
