@@ -82,22 +82,17 @@ def main(argv=None) -> dict:
         "w_div_tendency": config.loss.w_div_tendency, "lbfgs_steps": config.train.lbfgs_steps,
         **{k: v for k, v in res.items() if k.startswith("res_rms") and not k.endswith("_model")},
     }
-    for start in ("pinn", "naive", "classical", "classical_perlon"):
-        row[f"{start}_div_tendency_t0"] = sc[start]["rms_div_tendency_t0"]
-        row[f"{start}_div_0_2days"] = sc[start]["rms_div_0_2days"]
-        row[f"{start}_div_fast_0_2days"] = sc[start]["rms_div_fast_0_2days"]
-    if args.balanced:
-        for start in ("pinn", "naive", "classical"):
-            b = f"{start}_balanced"
-            row[f"{b}_div_tendency_t0"] = sc[b]["rms_div_tendency_t0"]
-            row[f"{b}_div_0_2days"] = sc[b]["rms_div_0_2days"]
-            row[f"{b}_div_fast_0_2days"] = sc[b]["rms_div_fast_0_2days"]
-            row[f"{b}_change"] = sc["balance"][start]["change"]
+    balanced = ("pinn", "naive", "classical") if args.balanced else ()
+    measures = ("rms_div_tendency_t0", "rms_div_0_2days", "rms_div_fast_0_2days")
+    for start in ("pinn", "naive", "classical", "classical_perlon") + tuple(f"{b}_balanced" for b in balanced):
+        for m in measures:
+            row[f"{start}_{m.removeprefix('rms_')}"] = sc[start][m]
+    for b in balanced:
+        row[f"{b}_balanced_change"] = sc["balance"][b]["change"]
     for ref in ("naive", "classical"):
-        for m in ("rms_div_tendency_t0", "rms_div_0_2days", "rms_div_fast_0_2days"):
-            row[f"ratio_pinn_over_{ref}_{m}"] = sc[f"ratio_pinn_over_{ref}_{m}"]
-            if args.balanced:
-                row[f"ratio_pinn_balanced_over_{ref}_{m}"] = sc[f"ratio_pinn_balanced_over_{ref}_{m}"]
+        for p in ("pinn",) + (("pinn_balanced",) if args.balanced else ()):
+            for m in measures:
+                row[f"ratio_{p}_over_{ref}_{m}"] = sc[f"ratio_{p}_over_{ref}_{m}"]
     write_json(run_dir / "self_consistency.json", {"row": row, "residuals": res, "self_consistency": sc})
     summary_path = Path(args.out) / "summary.json"
     rows = json.loads(summary_path.read_text())["rows"] if summary_path.exists() else []
