@@ -32,6 +32,9 @@ class ObservationsConfig:
     min_finite_fraction: float = 0.5  # reject maps with fewer finite pixels than this (HMI: ~0.99)
     regrid: Literal["native", "uniform"] = "native"  # native sine-latitude rows, or uniform latitude
     uniform_nlat: int = 180  # rows of the uniform-latitude grid when regrid = uniform
+    strict: bool = False  # refuse files with documented, repairable header defects (and implausible pixels) instead of repairing
+    max_abs_field_G: float = 1.0e4  # |Br| above this is physically impossible: strongest photospheric fields measured ~6-8 kG (Livingston et al. 2006; Okamoto & Sakurai 2018)
+    max_implausible_fraction: float = 0.01  # maps with more finite pixels above max_abs_field_G than this are refused; fewer are masked to NaN
 
 
 @dataclass(frozen=True)

@@ -24,3 +24,7 @@ class ConfigError(PinnError):
 
 class TrainingDiverged(PinnError):
     """Training produced a non-finite loss; the last good checkpoint is left intact."""
+
+
+class InputWarning(UserWarning):
+    """A data file was read after a documented repair or after masking bad pixels; names the file."""

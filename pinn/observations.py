@@ -29,6 +29,12 @@ Header decisions (documented, tested):
   relabelled; other projections (e.g. ``-CAR``, uniform latitude) are rejected too.
 * ``CUNIT2`` in sine-latitude spellings, or absent (NSO/GONG convention), means ``CDELT2`` is a step in
   ``sin(lat)``; ``CUNIT2 = 'deg'`` means standard FITS CEA (``CDELT2`` in degrees of ``(180/pi) sin(lat)``).
+* Documented defects of known products (:data:`HEADER_DEFECTS`: the early HMI small synoptic files'
+  ``CDELT2 = 0.006944``, ``CUNIT1 = 'degreedegree'``, ``CRPIX1 = 360.0``) are repaired, with one warning,
+  when the header and data confirm the product's standard layout; ``ObservationsConfig.strict`` refuses
+  them. Anything else inconsistent is refused.
+* Values with ``|Br|`` above ``ObservationsConfig.max_abs_field_G`` are not solar: a few are masked to
+  NaN (one warning), a map with more than ``max_implausible_fraction`` of them is refused.
 * The outer pixel *edges* must satisfy ``|sin(lat)| <= 1 + 1e-6 + slack``, where the slack is what the
   printed precision of ``CDELT2`` allows (sunpy's HMI test header prints 0.005556 for 2/360, so 360
   rows reach 1.00008). A grid within that precision of full-sphere coverage is snapped to exactly
@@ -47,7 +53,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +63,12 @@ import xarray as xr
 from astropy.io import fits
 
 from pinn.config import ObservationsConfig
-from pinn.errors import InputError
+from pinn.errors import InputError, InputWarning
 
 __all__ = [
+    "HEADER_DEFECTS",
+    "HeaderDefect",
+    "HeaderRepair",
     "InspectResult",
     "check_consecutive",
     "fetch_synoptic",
@@ -69,6 +78,7 @@ __all__ = [
     "load_synoptic",
     "pixel_solid_angle",
     "regrid_uniform_latitude",
+    "repair_header",
     "row_edges_deg",
     "validate_header",
 ]
@@ -279,15 +289,155 @@ def _instrument(header: fits.Header) -> str:
 
 def _iso_utc(header: fits.Header, key: str) -> str | None:
     """ISO UTC string of a time card ('2024.01.18_06:33:10_TAI' and ISO forms), or None if absent/bad."""
+    from erfa import ErfaWarning
     from sunpy.time import parse_time
 
     value = header.get(key)
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        return parse_time(value.strip()).utc.isot
+        with warnings.catch_warnings():
+            # some early JSOC stamps have seconds = 60 off a leap second (CR 2145 T_START '..._01:15:60_TAI'):
+            # ERFA reads them as the next minute and warns "time is after end of day"
+            warnings.filterwarnings("ignore", message=".*after end of day", category=ErfaWarning)
+            return parse_time(value.strip()).utc.isot
     except (ValueError, TypeError):
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Documented header defects of known products: detected, confirmed by the file, then repaired
+
+
+@dataclass(frozen=True)
+class HeaderDefect:
+    """A documented header defect of one product: where it occurs, how the file confirms it, the repair.
+
+    ``present(header)`` is true when the header carries the documented wrong value; ``confirmed(header,
+    data)`` checks that the file is the documented product and that its data fit the repaired reading
+    (otherwise the file is refused as any other inconsistent file); ``repair(header)`` gives the cards
+    to replace. ``source`` says where the defect is documented.
+    """
+
+    name: str
+    product: str
+    description: str
+    source: str
+    present: Callable[[fits.Header], bool]
+    confirmed: Callable[[fits.Header, np.ndarray], bool]
+    repair: Callable[[fits.Header], dict[str, object]]
+
+
+@dataclass(frozen=True)
+class HeaderRepair:
+    """One card replaced by a :class:`HeaderDefect` repair (original and repaired values)."""
+
+    defect: str
+    key: str
+    original: object
+    repaired: object
+
+    def text(self) -> str:
+        return f"{self.key} {self.original!r} -> {self.repaired!r}"
+
+
+_HMI_SMALL_DEFECT_CRS = (2096, 2180)  # rotations whose files carry the defects (README section 5)
+_HMI_SMALL_CDELT2_WRITTEN = 0.006944  # the defective printed CDELT2 (1/144; 360 rows reach |sin| = 1.25)
+_HMI_SMALL_CRPIX1 = 360.4  # standard CRPIX1 of the product: lon = 180 + (x + 1 - 360.4) * 0.5 deg (README)
+
+
+def _is_hmi_small_synoptic(header: fits.Header) -> bool:
+    """The layout of hmi.Synoptic_Mr_small in the documented defective rotations.
+
+    SDO/HMI, 720 x 360 CRLN-CEA/CRLT-CEA, CDELT1 = -0.5 in Carrington time with CRVAL1 = 360 CR - 180,
+    rows in sine latitude about CRPIX2 = 180.5, CAR_ROT in CR 2096-2180.
+    """
+    cr = header.get("CAR_ROT")
+    cunit2 = re.sub(r"[\s_]", "", str(header.get("CUNIT2", ""))).lower()
+    return (
+        "SDO/HMI" in str(header.get("TELESCOP", "")).upper()
+        and header.get("NAXIS1") == 720
+        and header.get("NAXIS2") == 360
+        and str(header.get("CTYPE1", "")).strip().upper() == "CRLN-CEA"
+        and str(header.get("CTYPE2", "")).strip().upper() == "CRLT-CEA"
+        and cunit2 in _SINE_UNITS
+        and header.get("CDELT1") == -0.5
+        and header.get("CRPIX2") == 180.5
+        and isinstance(cr, int)
+        and _HMI_SMALL_DEFECT_CRS[0] <= cr <= _HMI_SMALL_DEFECT_CRS[1]
+        and header.get("CRVAL1") == 360.0 * cr - 180.0
+    )
+
+
+def _rows_past_poles_are_observed(header: fits.Header, data: np.ndarray) -> bool:
+    """The rows that the written CDELT2 puts past the poles hold data (at least half finite).
+
+    A real |sin(lat)| > 1 row cannot be observed, so finite data there show that the written step is
+    wrong and the rows fill the sphere; the only such grid of this product is 2 / NAXIS2.
+    """
+    y = np.arange(data.shape[0])
+    past = np.abs((y + 1 - float(header["CRPIX2"])) * float(header["CDELT2"])) > 1.0
+    return bool(past.any()) and _finite_fraction(data[past]) >= 0.5
+
+
+def _cunit1_is_degreedegree(header: fits.Header) -> bool:
+    return str(header.get("CUNIT1", "")).strip().lower() == "degreedegree"
+
+
+HEADER_DEFECTS: tuple[HeaderDefect, ...] = (
+    HeaderDefect(
+        name="hmi-small-cdelt2",
+        product="hmi.Synoptic_Mr_small CR 2096-2180",
+        description="CDELT2 = 0.006944 (1/144) where the rows are the standard 360 steps of 2/360 in sin(lat)",
+        source="../shared/data/raw/README.txt section 5 (every file of CR 2096-2180)",
+        present=lambda h: _is_number(h.get("CDELT2")) and abs(h["CDELT2"] - _HMI_SMALL_CDELT2_WRITTEN) < 5e-7,
+        confirmed=lambda h, d: _is_hmi_small_synoptic(h) and _rows_past_poles_are_observed(h, d),
+        repair=lambda h: {"CDELT2": 2.0 / 360.0},
+    ),
+    HeaderDefect(
+        name="hmi-small-cunit1",
+        product="hmi.Synoptic_Mr_small CR 2096-2180",
+        description="CUNIT1 = 'degreedegree' for degrees",
+        source="../shared/data/raw/README.txt section 5 (CR 2145)",
+        present=_cunit1_is_degreedegree,
+        # 720 steps of 0.5 span one rotation only if the unit is the degree
+        confirmed=lambda h, d: _is_hmi_small_synoptic(h),
+        repair=lambda h: {"CUNIT1": "deg"},
+    ),
+    HeaderDefect(
+        name="hmi-small-crpix1",
+        product="hmi.Synoptic_Mr_small CR 2096-2180",
+        description="CRPIX1 = 360.0 instead of the product's 360.4",
+        source="../shared/data/raw/README.txt sections 1 and 5 (CR 2100)",
+        present=lambda h: h.get("CRPIX1") == 360.0,
+        confirmed=lambda h, d: _is_hmi_small_synoptic(h),
+        repair=lambda h: {"CRPIX1": _HMI_SMALL_CRPIX1},
+    ),
+)
+"""The documented header defects: anything else inconsistent is refused (:func:`validate_header`)."""
+
+
+def repair_header(
+    header: fits.Header, data: np.ndarray, path: str | os.PathLike, strict: bool = False
+) -> tuple[fits.Header, list[HeaderRepair]]:
+    """Repair the documented defects of :data:`HEADER_DEFECTS` that ``header`` and ``data`` confirm.
+
+    Returns the (copied) repaired header and what was replaced; the header is returned unchanged when
+    nothing applies. With ``strict`` a confirmed defect raises :class:`InputError` instead.
+    """
+    found = [d for d in HEADER_DEFECTS if d.present(header) and d.confirmed(header, data)]
+    if not found:
+        return header, []
+    if strict:
+        names = "; ".join(f"{d.description} ({d.product})" for d in found)
+        raise InputError(path, f"known header defect, not repaired because observations.strict is set: {names}")
+    fixed = header.copy()
+    repairs = []
+    for defect in found:
+        for key, value in defect.repair(header).items():
+            repairs.append(HeaderRepair(defect.name, key, header.get(key), value))
+            fixed[key] = value
+    return fixed, repairs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,6 +553,7 @@ def _pixel_centres(
 def _build_dataset(
     header: fits.Header, data: np.ndarray, path: str | os.PathLike, config: ObservationsConfig
 ) -> xr.Dataset:
+    header, repairs = repair_header(header, data, path, strict=config.strict)
     grid = _parse_grid(header, path)
     if data.shape != (grid.nlat, grid.nlon):
         raise InputError(
@@ -432,7 +583,7 @@ def _build_dataset(
     if np.any(np.diff(lon) <= 0) or np.any(np.diff(lat) <= 0):
         raise InputError(path, "pixel coordinates repeat: the longitude or latitude axis is degenerate")
     br = data[np.ix_(lat_order, lon_order)] * np.float32(grid.gauss_per_unit)
-    br[~np.isfinite(br)] = np.nan  # +-inf are missing data too
+    n_masked = _mask_implausible(br, path, config)
 
     attrs: dict[str, object] = {"cr": cr, "instrument": _instrument(header)}
     for key, card in (("t_start", "T_START"), ("t_stop", "T_STOP")):
@@ -440,6 +591,10 @@ def _build_dataset(
         if value is not None:
             attrs[key] = value
     attrs.update(source=Path(path).name, grid="sine-latitude")
+    attrs.update(_repair_attrs(repairs))
+    if n_masked:
+        attrs.update(masked_implausible_pixels=n_masked, max_abs_field_G=float(config.max_abs_field_G))
+    _warn_repaired(path, repairs, n_masked, config)
     ds = xr.Dataset(
         {"Br": (("lat", "lon"), br.astype(np.float32), {"units": "G", "long_name": "radial magnetic field"})},
         coords={
@@ -461,6 +616,60 @@ def _build_dataset(
     return ds
 
 
+def _mask_implausible(br: np.ndarray, path: str | os.PathLike, config: ObservationsConfig) -> int:
+    """Set pixels with |Br| > ``config.max_abs_field_G`` (G) to NaN in place; return their count.
+
+    Such values cannot be solar (no photospheric field that strong has been measured), so they are
+    fill values or corruption. A map where they exceed ``max_implausible_fraction`` of the finite
+    pixels, or any at all with ``config.strict``, is refused: its other values are not to be trusted.
+    +-inf are missing data (NaN) as before, not counted.
+    """
+    finite = np.isfinite(br)
+    br[~finite] = np.nan
+    bad = np.abs(np.where(finite, br, 0.0)) > config.max_abs_field_G
+    n_bad = int(np.count_nonzero(bad))
+    if n_bad == 0:
+        return 0
+    n_valid = int(np.count_nonzero(finite))
+    fraction = n_bad / n_valid
+    if config.strict or fraction > config.max_implausible_fraction:
+        limit = "observations.strict is set" if config.strict else (
+            f"more than max_implausible_fraction = {config.max_implausible_fraction:g}"
+        )
+        raise InputError(
+            path,
+            f"{n_bad} of {n_valid} pixels ({100 * fraction:.3g} %) have |Br| > {config.max_abs_field_G:g} G, "
+            f"physically impossible ({limit})",
+        )
+    br[bad] = np.nan
+    return n_bad
+
+
+def _repair_attrs(repairs: Sequence[HeaderRepair]) -> dict[str, object]:
+    """Dataset attributes recording header repairs: a summary and each card's original and repaired value."""
+    if not repairs:
+        return {}
+    attrs: dict[str, object] = {"header_repairs": "; ".join(f"{r.defect}: {r.text()}" for r in repairs)}
+    for r in repairs:
+        attrs[f"original_{r.key}"] = r.original
+        attrs[f"repaired_{r.key}"] = r.repaired
+    return attrs
+
+
+def _warn_repaired(
+    path: str | os.PathLike, repairs: Sequence[HeaderRepair], n_masked: int, config: ObservationsConfig
+) -> None:
+    """One :class:`InputWarning` naming the file and everything repaired or masked in it."""
+    parts = []
+    if repairs:
+        defects = ", ".join(dict.fromkeys(r.defect for r in repairs))
+        parts.append(f"repaired documented header defect ({defects}): " + ", ".join(r.text() for r in repairs))
+    if n_masked:
+        parts.append(f"masked {n_masked} pixels with |Br| > {config.max_abs_field_G:g} G (physically impossible) to NaN")
+    if parts:
+        warnings.warn(f"{os.fspath(path)}: {'; '.join(parts)}", InputWarning, stacklevel=2)
+
+
 def _finite_fraction(data: np.ndarray) -> float:
     return float(np.count_nonzero(np.isfinite(data))) / data.size if data.size else 0.0
 
@@ -473,7 +682,11 @@ def load_synoptic(path: str | os.PathLike, config: ObservationsConfig | None = N
     Carrington degrees (pixel centres, ascending in [0, 360)). Attributes: ``cr``, ``instrument``,
     ``t_start``/``t_stop`` (ISO UTC, when in the header), ``source`` (file name) and ``grid``
     (``'sine-latitude'``, or ``'uniform'`` when ``config.regrid == 'uniform'``).
-    Every problem raises :class:`InputError` naming the file.
+    A documented header defect (:data:`HEADER_DEFECTS`) that the file confirms is repaired, and a few
+    physically impossible pixels (``|Br| > config.max_abs_field_G``) are masked to NaN, each with one
+    :class:`~pinn.errors.InputWarning` naming the file; the attributes ``header_repairs``,
+    ``original_<KEY>``/``repaired_<KEY>`` and ``masked_implausible_pixels`` record what was done.
+    ``config.strict`` refuses both instead. Every other problem raises :class:`InputError` naming the file.
     """
     config = config or ObservationsConfig()
     header, data = _read_fits(path)
@@ -484,7 +697,7 @@ def load_sequence(paths: Iterable[str | os.PathLike], config: ObservationsConfig
     """Several maps on one grid as ``Br(cr, lat, lon)``, sorted by Carrington rotation.
 
     Per-rotation coordinates along ``cr``: ``t_start``, ``t_stop`` (datetime64, UTC; NaT when the header
-    has none), ``instrument`` and ``source``. Grids must match and rotations must be distinct
+    has none), ``instrument``, ``source`` and ``header_repairs`` ('' when none). Grids must match and rotations must be distinct
     (:class:`InputError` names the offending file). Gaps are allowed here: see :func:`check_consecutive`.
     """
     config = config or ObservationsConfig()
@@ -528,6 +741,7 @@ def load_sequence(paths: Iterable[str | os.PathLike], config: ObservationsConfig
             "t_stop": ("cr", times("t_stop"), {"long_name": "rotation stop (UTC)"}),
             "instrument": ("cr", np.array([ds.attrs["instrument"] for ds in maps], dtype=object)),
             "source": ("cr", np.array([ds.attrs["source"] for ds in maps], dtype=object)),
+            "header_repairs": ("cr", np.array([ds.attrs.get("header_repairs", "") for ds in maps], dtype=object)),
         },
         attrs={"grid": first.attrs["grid"]},
     )
@@ -634,7 +848,7 @@ def regrid_uniform_latitude(ds: xr.Dataset, nlat: int) -> xr.Dataset:
 
 @dataclass(frozen=True)
 class InspectResult:
-    """What ``pinn inspect`` reports for one file; ``verdict`` is 'ok' or the one-line problem."""
+    """What ``pinn inspect`` reports for one file; ``verdict`` is 'ok' (then any repairs) or the one-line problem."""
 
     path: str
     cr: int | None
@@ -654,7 +868,10 @@ class InspectResult:
 
 
 def inspect_file(path: str | os.PathLike, config: ObservationsConfig | None = None) -> InspectResult:
-    """Load ``path`` as :func:`load_synoptic` would and report what was found; problems go to ``verdict``."""
+    """Load ``path`` as :func:`load_synoptic` would and report what was found; problems go to ``verdict``.
+
+    A file read after a documented repair or masking is ``ok``, with the repair appended to ``verdict``
+    (instead of the warning that :func:`load_synoptic` gives)."""
     config = config or ObservationsConfig()
     found = InspectResult(os.fspath(path), None, None, None, None, None, verdict="ok", ok=True)
     try:
@@ -668,10 +885,13 @@ def inspect_file(path: str | os.PathLike, config: ObservationsConfig | None = No
             units=None if bunit is None else str(bunit).strip(),
             finite_fraction=_finite_fraction(data),
         )
-        _build_dataset(header, data, path, config)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InputWarning)
+            _build_dataset(header, data, path, config)
     except InputError as exc:
         return dataclasses.replace(found, verdict=exc.problem, ok=False)
-    return found
+    notes = [str(w.message).removeprefix(f"{os.fspath(path)}: ") for w in caught if w.category is InputWarning]
+    return dataclasses.replace(found, verdict="; ".join(["ok", *notes]))
 
 
 # ---------------------------------------------------------------------------------------------

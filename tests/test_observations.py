@@ -11,7 +11,7 @@ import xarray as xr
 from astropy.io import fits
 
 from pinn.config import ObservationsConfig
-from pinn.errors import InputError
+from pinn.errors import InputError, InputWarning
 from pinn.observations import (
     InspectResult,
     check_consecutive,
@@ -219,6 +219,143 @@ def test_unit_spellings_are_equivalent(tmp_path):
         value = float(ds["Br"].values[0, 0])
         ref = value if ref is None else ref
         assert value == pytest.approx(10.0 if bunit == "mT" else 1.0), bunit
+
+
+# ---------------------------------------------------------------------------------------------
+# Documented header defects of the early HMI small synoptic files (README section 5): repaired
+
+
+def small_header(cr: int) -> fits.Header:
+    """The real header of hmi.Synoptic_Mr_small.<cr>.fits (header_fixtures), without stale checksums."""
+    path = FIXTURES / f"hmi_synoptic_small_cr{cr}.header"
+    if not path.is_file():
+        pytest.skip(f"header fixture {path} not found (needs ../shared/data/raw)")
+    header = fits.Header.fromtextfile(path)
+    for key in ("CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True)
+    return header
+
+
+def small_data(seed: int = 0) -> np.ndarray:
+    """Synthetic 360 x 720 map of the product's shape, NaN in the two polar rows (as real files)."""
+    data = np.random.default_rng(seed).normal(0.0, 20.0, (360, 720)).astype(np.float32)
+    data[[0, -1]] = np.nan
+    return data
+
+
+def load_one_warning(path: Path, config: ObservationsConfig | None = None) -> tuple[xr.Dataset, str]:
+    with pytest.warns(InputWarning) as caught:
+        ds = load_synoptic(path, config)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(messages) == 1, messages
+    return ds, messages[0]
+
+
+REPAIRS = {
+    2100: {"CDELT2": (0.006944, 2 / 360), "CRPIX1": (360.0, 360.4)},
+    2145: {"CDELT2": (0.006944, 2 / 360), "CUNIT1": ("degreedegree", "deg")},
+}
+
+
+@pytest.mark.parametrize("cr", sorted(REPAIRS))
+def test_documented_hmi_small_defects_are_repaired_with_one_warning(cr, tmp_path):
+    header = small_header(cr)
+    for key, (original, _) in REPAIRS[cr].items():
+        assert header[key] == original
+    path = write_fits(tmp_path / f"hmi.Synoptic_Mr_small.{cr}.fits", header, small_data())
+    ds, message = load_one_warning(path)
+    assert path.name in message and "hmi-small-cdelt2" in message and "0.006944 -> 0.00555" in message
+    for key, (original, repaired) in REPAIRS[cr].items():
+        assert key in message
+        assert ds.attrs[f"original_{key}"] == original and ds.attrs[f"repaired_{key}"] == pytest.approx(repaired)
+    assert "CDELT2" in ds.attrs["header_repairs"]
+    assert ds.attrs["cr"] == cr
+
+    clean = load_synoptic(hmi_map(2280))  # a clean file of the same product
+    np.testing.assert_allclose(ds["lat"].values, clean["lat"].values, atol=1e-12)
+    np.testing.assert_allclose(ds["lon"].values, clean["lon"].values, atol=1e-9)
+    repaired = header.copy()
+    repaired.update({k: v for k, (_, v) in REPAIRS[cr].items()})
+    lon, sinlat = header_lon_sinlat(repaired)
+    np.testing.assert_allclose(np.sin(np.deg2rad(ds["lat"].values)), sinlat, atol=1e-12)  # README formulas
+    np.testing.assert_allclose(ds["lon"].values, np.sort(lon), atol=1e-9)
+    np.testing.assert_array_equal(ds["Br"].values, small_data())  # data untouched, rows in file order
+
+    result = inspect_file(path)
+    assert result.ok and result.verdict.startswith("ok; repaired documented header defect") and "CDELT2" in result.verdict
+
+
+@pytest.mark.parametrize("cr", sorted(REPAIRS))
+def test_strict_refuses_documented_defects(cr, tmp_path):
+    path = write_fits(tmp_path / f"small{cr}.fits", small_header(cr), small_data())
+    with pytest.raises(InputError, match="known header defect.*observations.strict") as info:
+        load_synoptic(path, ObservationsConfig(strict=True))
+    assert path.name in str(info.value) and "\n" not in str(info.value)
+    assert not inspect_file(path, ObservationsConfig(strict=True)).ok
+
+
+@pytest.mark.parametrize("change", ["cr_outside_range", "other_cdelt2", "past_pole_rows_empty", "mdi_header"])
+def test_undocumented_or_unconfirmed_cdelt2_is_still_refused(change, tmp_path):
+    header, data = small_header(2100), small_data()
+    if change == "cr_outside_range":  # the defect is documented for CR 2096-2180 only
+        header["CAR_ROT"], header["CRVAL1"] = 2250, 2250 * 360.0 - 180.0
+    elif change == "other_cdelt2":
+        header["CDELT2"] = 0.00700
+    elif change == "past_pole_rows_empty":  # the data do not fill the rows the written CDELT2 puts past the poles
+        data[:40] = np.nan
+        data[-40:] = np.nan
+    else:  # SOHO/MDI, same layout and the same CDELT2 (sunpy's fixture): not documented, not repaired
+        header = fixture_header("mdi")
+        assert header["CDELT2"] == 0.006944
+    path = write_fits(tmp_path / f"{change}.fits", header, data)
+    with pytest.raises(InputError, match=r"puts \|sin\(lat\)\| past 1") as info:
+        load_synoptic(path)
+    assert path.name in str(info.value)
+
+
+def test_degreedegree_is_refused_outside_the_documented_product(tmp_path):
+    header = fixture_header("hmi")  # CR 2210: a clean rotation of the product
+    header["CUNIT1"] = "degreedegree"
+    with pytest.raises(InputError, match="unknown CUNIT1 'degreedegree'"):
+        load_synoptic(write_fits(tmp_path / "h.fits", header))
+
+
+# ---------------------------------------------------------------------------------------------
+# Physically impossible values: a few are masked with a warning, a map made of them is refused
+
+
+def test_a_few_impossible_pixels_are_masked_with_one_warning(tmp_path):
+    header, data = fixture_header("hmi"), small_data()
+    data[100, 200:205] = 1e30
+    data[250, 10] = -2e4
+    path = write_fits(tmp_path / "spikes.fits", header, data)
+    ds, message = load_one_warning(path)
+    assert path.name in message and "masked 6 pixels" in message and "10000 G" in message
+    assert ds.attrs["masked_implausible_pixels"] == 6
+    br = ds["Br"].values
+    assert np.isnan(br[100, 200:205]).all() and np.isnan(br[250, 10])
+    assert np.nanmax(np.abs(br)) < 1e4
+    np.testing.assert_array_equal(np.isnan(br), np.isnan(data) | (np.abs(np.nan_to_num(data)) > 1e4))
+    with pytest.raises(InputError, match="physically impossible .*strict"):
+        load_synoptic(path, ObservationsConfig(strict=True))
+    assert inspect_file(path).verdict == "ok; masked 6 pixels with |Br| > 10000 G (physically impossible) to NaN"
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.05])
+def test_mostly_impossible_map_is_refused(fraction, tmp_path):
+    data = small_data()
+    data[: int(fraction * 360)] = 1e30
+    path = write_fits(tmp_path / "huge.fits", fixture_header("hmi"), data)
+    with pytest.raises(InputError, match=r"have \|Br\| > 10000 G, physically impossible") as info:
+        load_synoptic(path)
+    assert path.name in str(info.value) and "max_implausible_fraction" in str(info.value)
+    assert not inspect_file(path).ok
+
+
+def test_plausibility_bound_is_above_every_real_map():
+    ds = load_synoptic(hmi_map(2280))
+    assert "masked_implausible_pixels" not in ds.attrs
+    assert float(np.nanmax(np.abs(ds["Br"].values))) < ObservationsConfig().max_abs_field_G / 2
 
 
 # ---------------------------------------------------------------------------------------------
