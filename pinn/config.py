@@ -3,7 +3,8 @@
 Every command reads one :class:`Config`. A YAML file gives any subset of keys; the rest keep the
 defaults below. ``--set toroids.threshold_G=150`` overrides a single value. An unknown key, or a
 value of the wrong type or outside its allowed set, raises :class:`~pinn.errors.ConfigError` with a
-one-line message naming the key. The resolved config is written next to every output
+one-line message naming the key. Every numeric key has a :class:`Domain` (``bounded(default, ge=...)``
+in its field metadata), checked on loading and listed in the config reference. The resolved config is written next to every output
 (:func:`dump_yaml`), so each result records exactly how it was made.
 
 Sections hold the parameters of one concept each; physical defaults carry their source or are
@@ -13,6 +14,8 @@ labelled assumptions in the field comments (those comments are the config refere
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import os
 import types
 import typing
@@ -24,69 +27,168 @@ import yaml
 
 from pinn.errors import ConfigError
 
+# ---------------------------------------------------------------------------------------------
+# Domains of numeric keys: kept in the field metadata, checked on loading, shown in the reference
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Allowed values of a numeric config key (each element, for a list); numbers are always finite.
+
+    ``lo``/``hi`` bound the value (``None``: unbounded), ``lo_open``/``hi_open`` exclude the bound itself;
+    ``choices`` lists the only allowed values instead; ``increasing`` asks a list to be strictly increasing.
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[float, ...] | None = None
+    increasing: bool = False
+
+    def contains(self, value: float) -> bool:
+        """Whether one number is allowed."""
+        if self.choices is not None:
+            return value in self.choices
+        if not math.isfinite(value):
+            return False
+        if self.lo is not None and (value < self.lo or (self.lo_open and value == self.lo)):
+            return False
+        return not (self.hi is not None and (value > self.hi or (self.hi_open and value == self.hi)))
+
+    def phrase(self, integer: bool, is_list: bool) -> str:
+        """What a value must be, e.g. 'an integer >= 1', 'a finite number', 'a list of numbers >= 0'."""
+        kind = ("integers" if integer else "numbers") if is_list else ("an integer" if integer else "a number")
+        if self.choices is not None:
+            return f"{'a list of ' if is_list else ''}{self.describe()}"
+        if self.describe() == "finite":
+            return f"a list of finite {kind}" if is_list else f"a finite {kind.split()[-1]}"
+        return f"{'a list of ' if is_list else ''}{kind} {self.describe()}"
+
+    def describe(self) -> str:
+        """The allowed values in words: ``>= 1``, ``in (0, 52]``, ``one of -1, 1``, ``finite``."""
+        if self.choices is not None:
+            return "one of " + ", ".join(map(_number, self.choices))
+        if self.lo is not None and self.hi is not None:
+            text = f"in {'(' if self.lo_open else '['}{_number(self.lo)}, {_number(self.hi)}{')' if self.hi_open else ']'}"
+        elif self.lo is not None:
+            text = f"{'>' if self.lo_open else '>='} {_number(self.lo)}"
+        elif self.hi is not None:
+            text = f"{'<' if self.hi_open else '<='} {_number(self.hi)}"
+        else:
+            text = "finite"
+        return text + (", increasing" if self.increasing else "")
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def bounded(
+    default: Any,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: tuple[float, ...] | None = None,
+    increasing: bool = False,
+) -> Any:
+    """A dataclass field with ``default`` and the :class:`Domain` given by ``ge``/``gt`` (lower bound,
+    inclusive/exclusive), ``le``/``lt`` (upper bound), ``choices`` or ``increasing``; none = finite only."""
+    domain = Domain(
+        lo=gt if gt is not None else ge,
+        hi=lt if lt is not None else le,
+        lo_open=gt is not None,
+        hi_open=lt is not None,
+        choices=choices,
+        increasing=increasing,
+    )
+    return field(default=default, metadata={"domain": domain})
+
+
+def domain_of(f: dataclasses.Field) -> Domain | None:
+    """The :class:`Domain` of a config field, or None for non-numeric keys."""
+    return f.metadata.get("domain")
+
+
+def _check_domain(f: dataclasses.Field, value: Any, key: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` and its allowed range if ``value`` is outside it."""
+    domain = domain_of(f)
+    if domain is None or value is None:
+        return
+    values = list(value) if isinstance(value, tuple) else [value]
+    ok = all(domain.contains(v) for v in values)
+    if ok and domain.increasing:
+        ok = all(a < b for a, b in itertools.pairwise(values))
+    if not ok:
+        integer = all(isinstance(v, int) for v in values)
+        raise ConfigError(f"config key '{key}' = {_yaml_value(value)}: must be "
+                          f"{domain.phrase(integer, isinstance(value, tuple))}")
+
 
 @dataclass(frozen=True)
 class ObservationsConfig:
     """Reading synoptic magnetograms."""
 
-    min_finite_fraction: float = 0.5  # reject maps with fewer finite pixels than this (HMI: ~0.99)
+    min_finite_fraction: float = bounded(0.5, ge=0, le=1)  # reject maps with fewer finite pixels than this (HMI: ~0.99)
     regrid: Literal["native", "uniform"] = "native"  # native sine-latitude rows, or uniform latitude
-    uniform_nlat: int = 180  # rows of the uniform-latitude grid when regrid = uniform
+    uniform_nlat: int = bounded(180, ge=2)  # rows of the uniform-latitude grid when regrid = uniform
     strict: bool = False  # refuse files with documented, repairable header defects (and implausible pixels) instead of repairing
-    max_abs_field_G: float = 1.0e4  # |Br| above this is physically impossible: strongest photospheric fields measured ~6-8 kG (Livingston et al. 2006; Okamoto & Sakurai 2018)
-    max_implausible_fraction: float = 0.01  # maps with more finite pixels above max_abs_field_G than this are refused; fewer are masked to NaN
+    max_abs_field_G: float = bounded(1.0e4, gt=0)  # |Br| above this is physically impossible: strongest photospheric fields measured ~6-8 kG (Livingston et al. 2006; Okamoto & Sakurai 2018)
+    max_implausible_fraction: float = bounded(0.01, ge=0, le=1)  # maps with more finite pixels above max_abs_field_G than this are refused; fewer are masked to NaN
 
 
 @dataclass(frozen=True)
 class ToroidsConfig:
     """Toroid extraction (SPEC section 3; Dikpati et al. 2021, ApJ 910, 91)."""
 
-    threshold_G: float = 100.0  # |Br| threshold that keeps ARs and drops network field (SPEC 3)
-    max_modes: int = 3  # largest longitudinal wavenumber M tried for the centre line
-    modes: int | None = None  # fixed M; None chooses M by the BIC over 0..max_modes
-    lat_limit_deg: float = 50.0  # pixels beyond this |latitude| are ignored (polar field, not ARs)
-    min_pixels: int = 20  # fewer strong pixels in a hemisphere than this: no fit
-    width_bounds_deg: tuple[float, float] = (1.0, 25.0)  # bounds of the band width w
-    amplitude_bound_deg: float = 20.0  # bound on each |A_m|
-    window: int = 5  # rotations combined for one estimate (published method: about 5)
-    combine_weights: tuple[float, ...] = (1.0, 2.0, 3.0, 2.0, 1.0)  # centred window weights
-    causal_weights: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)  # trailing window, oldest first
-    hale_window_deg: float = 8.0  # Hale moment: neighbourhood (deg) of the reference centroid (assumption)
-    strip_deg: float = 20.0  # lon strips taken as independent units in errors and n_eff (assumption)
-    max_vif: float = 1.5  # modes allowed if they inflate var(lat0) at most this much (assumption)
-    hale_sign_north_fallback: int = -1  # north sign(a) if no polarity information (cycle 25, SPEC 2)
-    drift_deg_per_rotation: float = 0.0  # toroid drift vs Carrington frame when stacking (0: published)
+    threshold_G: float = bounded(100.0, gt=0)  # |Br| threshold that keeps ARs and drops network field (SPEC 3)
+    max_modes: int = bounded(3, ge=0)  # largest longitudinal wavenumber M tried for the centre line
+    modes: int | None = bounded(None, ge=0)  # fixed M; None chooses M by the BIC over 0..max_modes
+    lat_limit_deg: float = bounded(50.0, gt=0, le=90)  # pixels beyond this |latitude| are ignored (polar field, not ARs)
+    min_pixels: int = bounded(20, ge=1)  # fewer strong pixels in a hemisphere than this: no fit
+    width_bounds_deg: tuple[float, float] = bounded((1.0, 25.0), gt=0, le=90, increasing=True)  # bounds of the band width w
+    amplitude_bound_deg: float = bounded(20.0, gt=0, le=90)  # bound on each |A_m|
+    window: int = bounded(5, ge=1)  # rotations combined for one estimate (published method: about 5)
+    combine_weights: tuple[float, ...] = bounded((1.0, 2.0, 3.0, 2.0, 1.0), ge=0)  # centred window weights
+    causal_weights: tuple[float, ...] = bounded((1.0, 2.0, 3.0, 4.0, 5.0), ge=0)  # trailing window, oldest first
+    hale_window_deg: float = bounded(8.0, gt=0, le=180)  # Hale moment: neighbourhood (deg) of the reference centroid (assumption)
+    strip_deg: float = bounded(20.0, gt=0, le=360)  # lon strips taken as independent units in errors and n_eff (assumption)
+    max_vif: float = bounded(1.5, ge=1)  # modes allowed if they inflate var(lat0) at most this much (assumption)
+    hale_sign_north_fallback: int = bounded(-1, choices=(-1, 1))  # north sign(a) if no polarity information (cycle 25, SPEC 2)
+    drift_deg_per_rotation: float = bounded(0.0, ge=-360, le=360)  # toroid drift vs Carrington frame when stacking (0: published)
 
 
 @dataclass(frozen=True)
 class PhysicsConfig:
     """MHD-SWT parameters (SPEC section 2). Sources in the comments; 'assumption' where none."""
 
-    r0_rsun: float = 0.7  # shell radius in solar radii (tachocline; Charbonneau et al. 1999)
-    core_rate_nHz: float = 430.0  # frame rotation rate (radiative core; Schou et al. 1998), Omega
-    carrington_rate_s: float = 2.865e-6  # Carrington sidereal rate, rad/s (25.38 d period)
-    rho_g_cm3: float = 0.2  # tachocline density (Christensen-Dalsgaard et al. 1996 model S)
-    gravity: float = 10.0  # nondimensional G (Dikpati & Gilman 2001: ~10 radiative tachocline)
-    s0: float = 0.0  # u0 = cos(lat)(s0 + s2 sin^2 + s4 sin^4), core frame: equatorial rate (assumption: = core)
-    s2: float = -0.1264  # sin^2 coefficient (assumption: tachocline-scale shear, order of helioseismic profiles)
-    s4: float = -0.1591  # sin^4 coefficient (assumption; sweep it: the flow is not observed)
-    band_strength_kG: float = 20.0  # peak toroidal field a0 (PINNBARDS best case: 20-30 kG)
+    r0_rsun: float = bounded(0.7, gt=0, le=1)  # shell radius in solar radii (tachocline; Charbonneau et al. 1999)
+    core_rate_nHz: float = bounded(430.0, gt=0)  # frame rotation rate (radiative core; Schou et al. 1998), Omega
+    carrington_rate_s: float = bounded(2.865e-6, gt=0)  # Carrington sidereal rate, rad/s (25.38 d period)
+    rho_g_cm3: float = bounded(0.2, gt=0)  # tachocline density (Christensen-Dalsgaard et al. 1996 model S)
+    gravity: float = bounded(10.0, gt=0)  # nondimensional G (Dikpati & Gilman 2001: ~10 radiative tachocline)
+    s0: float = bounded(0.0)  # u0 = cos(lat)(s0 + s2 sin^2 + s4 sin^4), core frame: equatorial rate (assumption: = core)
+    s2: float = bounded(-0.1264)  # sin^2 coefficient (assumption: tachocline-scale shear, order of helioseismic profiles)
+    s4: float = bounded(-0.1591)  # sin^4 coefficient (assumption; sweep it: the flow is not observed)
+    band_strength_kG: float = bounded(20.0, gt=0)  # peak toroidal field a0 (PINNBARDS best case: 20-30 kG)
 
 
 @dataclass(frozen=True)
 class SolverConfig:
     """Spectral MHD-SWT solver (dinosaur spherical-harmonic grid, IMEX time stepping)."""
 
-    truncation: int = 42  # triangular truncation T (21..170)
-    dt: float = 0.05  # time step in model time units (1/Omega)
-    dissipation_efold_rotations: float | None = 0.1  # e-folding time of the highest wavenumber, rotations; None = off
-    hyperdiffusion_order: int = 4  # power of the Laplacian in the hyperdiffusion (2 = del^4)
+    truncation: int = bounded(42, ge=4, le=425)  # triangular truncation T (21..170)
+    dt: float = bounded(0.05, gt=0)  # time step in model time units (1/Omega)
+    dissipation_efold_rotations: float | None = bounded(0.1, gt=0)  # e-folding time of the highest wavenumber, rotations; None = off
+    hyperdiffusion_order: int = bounded(4, ge=1)  # power of the Laplacian in the hyperdiffusion (2 = del^4)
     x64: bool = False  # float64 (conservation tests) or float32 (production)
-    output_every_days: float = 1.0  # snapshot interval of written trajectories
+    output_every_days: float = bounded(1.0, gt=0)  # snapshot interval of written trajectories
     dissipation: Literal["hyperdiffusion", "exponential"] = "hyperdiffusion"  # form of the dissipation step filter
-    exponential_filter_order: int = 18  # order p of exp(-c k^(2p)) when dissipation = exponential (dinosaur default)
+    exponential_filter_order: int = bounded(18, ge=1)  # order p of exp(-c k^(2p)) when dissipation = exponential (dinosaur default)
     time_stepper: Literal["imex_rk_sil3", "crank_nicolson_rk3", "crank_nicolson_rk4"] = "imex_rk_sil3"  # dinosaur IMEX
-    reference_thickness: float = 1.0  # H of the implicit gravity-wave term dh/dt <- -H div u (undisturbed h = 1)
+    reference_thickness: float = bounded(1.0, gt=0)  # H of the implicit gravity-wave term dh/dt <- -H div u (undisturbed h = 1)
     balance_start: bool = True  # forecasts: balance the start's divergence and h on the solver grid (pinn.physics.balance)
 
 
@@ -94,19 +196,19 @@ class SolverConfig:
 class NetworkConfig:
     """PINN network (SPEC section 4): sphere embedding -> [Fourier features] -> MLP -> (h, A, flow)."""
 
-    width: int = 128  # hidden units per layer (assumption; PINNBARDS-scale MLP)
-    depth: int = 4  # hidden layers
+    width: int = bounded(128, ge=1)  # hidden units per layer (assumption; PINNBARDS-scale MLP)
+    depth: int = bounded(4, ge=1)  # hidden layers
     activation: Literal["tanh", "sin", "gelu", "silu"] = "tanh"  # smooth: residuals need 2nd derivatives
-    fourier_features: int = 64  # random Fourier features of the Cartesian embedding (cos+sin pairs); 0 = off
-    fourier_sigma: float = 1.0  # std of the Fourier frequencies (cycles per unit of the embedding)
+    fourier_features: int = bounded(64, ge=0)  # random Fourier features of the Cartesian embedding (cos+sin pairs); 0 = off
+    fourier_sigma: float = bounded(1.0, gt=0)  # std of the Fourier frequencies (cycles per unit of the embedding)
     weight_factorization: bool = True  # random weight factorisation W = diag(exp(s)) V (Wang et al. 2022)
-    rwf_mean: float = 1.0  # mean of the initial log-scales s (Wang et al. 2022: 1.0)
-    rwf_std: float = 0.1  # std of the initial log-scales s (Wang et al. 2022: 0.1)
+    rwf_mean: float = bounded(1.0)  # mean of the initial log-scales s (Wang et al. 2022: 1.0)
+    rwf_std: float = bounded(0.1, ge=0)  # std of the initial log-scales s (Wang et al. 2022: 0.1)
     matmul_precision: Literal["highest", "high", "default"] = "highest"  # float32 matmuls at full precision
-    flow_scale: float | None = None  # velocity output scale, model units; None = max |u0| (prior)
-    field_scale: float | None = None  # flux-function output scale; None = a0 * band width (radians)
-    h_scale: float | None = None  # (h - 1) output scale; None = (2U + U^2 + a0^2)/G clipped to [1e-3, 0.5]
-    pattern_speed_init: float = 0.0  # initial pattern speed c (model units, rad per 1/Omega), frame = core
+    flow_scale: float | None = bounded(None, gt=0)  # velocity output scale, model units; None = max |u0| (prior)
+    field_scale: float | None = bounded(None, gt=0)  # flux-function output scale; None = a0 * band width (radians)
+    h_scale: float | None = bounded(None, gt=0)  # (h - 1) output scale; None = (2U + U^2 + a0^2)/G clipped to [1e-3, 0.5]
+    pattern_speed_init: float = bounded(0.0)  # initial pattern speed c (model units, rad per 1/Omega), frame = core
     trainable_pattern_speed: bool = True  # learn c (steady in a frame drifting at c: d/dt -> -c d/dlon)
 
 
@@ -115,69 +217,69 @@ class LossConfig:
     """PINN loss terms (SPEC section 4). Each term is normalised by its scale before weighting."""
 
     toroids: str = "cr:2280"  # JSON written by `pinn toroids --json`, or cr:N = fit the bundled map of CR N
-    collocation_points: int = 4096  # residual + data points per step, uniform in sin(lat) and lon
-    resample_every: int = 1  # draw new collocation points every this many steps (a function of seed, step)
-    quadrature_lats: int = 64  # latitudes of the zonal-prior grid (stratified) and of the Gauss grid (sphere means)
-    quadrature_lons: int = 32  # equally spaced longitudes per quadrature latitude (random offset per step)
+    collocation_points: int = bounded(4096, ge=1)  # residual + data points per step, uniform in sin(lat) and lon
+    resample_every: int = bounded(1, ge=1)  # draw new collocation points every this many steps (a function of seed, step)
+    quadrature_lats: int = bounded(64, ge=1)  # latitudes of the zonal-prior grid (stratified) and of the Gauss grid (sphere means)
+    quadrature_lons: int = bounded(32, ge=1)  # equally spaced longitudes per quadrature latitude (random offset per step)
     derivatives: Literal["forward", "reverse"] = "forward"  # autodiff mode for the residual inputs (bench)
-    w_pde: float = 1.0  # weight of the six MHD-SWT residuals (each multiplied by cos lat)
-    w_data: float = 1.0  # weight of the toroid data term (a vs Gaussian bands about observed centre lines)
-    w_prior: float = 1.0  # weight of the zonal-mean flow prior u0 (needed: steady states are not unique)
-    w_flow_dev: float = 0.1  # weight of the whole-flow departure from u0 (selects the least-departure state)
-    w_mean_h: float = 1.0  # weight of the constraint mean(h) = 1
-    w_gauge: float = 1.0  # weight of the gauge mean(A) = 0
-    w_div_tendency: float = 0.0  # weight of the divergence of the momentum residual (gravity-wave imbalance); 0 = off
-    div_tendency_points: int = 1024  # collocation points (the first of each batch) for that term (3rd derivatives of A)
-    residual_weights: tuple[float, float, float, float, float, float] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)  # mom_u, mom_v, mass, ind_a, ind_b, div inside the pde group
-    residual_cos_power: float = 1.0  # residuals are multiplied by cos(lat)**p (1: SPEC; smaller constrains the polar caps more)
-    residual_scale: float | None = None  # residual normaliser (model units); None = max(max|u0|, a0)
+    w_pde: float = bounded(1.0, ge=0)  # weight of the six MHD-SWT residuals (each multiplied by cos lat)
+    w_data: float = bounded(1.0, ge=0)  # weight of the toroid data term (a vs Gaussian bands about observed centre lines)
+    w_prior: float = bounded(1.0, ge=0)  # weight of the zonal-mean flow prior u0 (needed: steady states are not unique)
+    w_flow_dev: float = bounded(0.1, ge=0)  # weight of the whole-flow departure from u0 (selects the least-departure state)
+    w_mean_h: float = bounded(1.0, ge=0)  # weight of the constraint mean(h) = 1
+    w_gauge: float = bounded(1.0, ge=0)  # weight of the gauge mean(A) = 0
+    w_div_tendency: float = bounded(0.0, ge=0)  # weight of the divergence of the momentum residual (gravity-wave imbalance); 0 = off
+    div_tendency_points: int = bounded(1024, ge=1)  # collocation points (the first of each batch) for that term (3rd derivatives of A)
+    residual_weights: tuple[float, float, float, float, float, float] = bounded((1.0, 1.0, 1.0, 1.0, 1.0, 1.0), ge=0)  # mom_u, mom_v, mass, ind_a, ind_b, div inside the pde group
+    residual_cos_power: float = bounded(1.0, ge=0)  # residuals are multiplied by cos(lat)**p (1: SPEC; smaller constrains the polar caps more)
+    residual_scale: float | None = bounded(None, gt=0)  # residual normaliser (model units); None = max(max|u0|, a0)
     adaptive: bool = False  # gradient-norm loss balancing (Wang et al. 2021/2023); weights x static w_*
-    adaptive_every: int = 100  # steps between weight updates
-    adaptive_alpha: float = 0.9  # moving-average factor of the weights (Wang et al.: 0.9)
-    adaptive_bounds: tuple[float, float] = (1e-2, 1e4)  # clip of the adaptive weights
+    adaptive_every: int = bounded(100, ge=1)  # steps between weight updates
+    adaptive_alpha: float = bounded(0.9, ge=0, le=1)  # moving-average factor of the weights (Wang et al.: 0.9)
+    adaptive_bounds: tuple[float, float] = bounded((1e-2, 1e4), gt=0, increasing=True)  # clip of the adaptive weights
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """PINN optimisation: Adam with a schedule, then optional L-BFGS; checkpoints; logging."""
 
-    adam_steps: int = 20000  # Adam steps (assumption; see experiments/ for convergence)
-    learning_rate: float = 1e-3  # peak Adam learning rate
+    adam_steps: int = bounded(20000, ge=0)  # Adam steps (assumption; see experiments/ for convergence)
+    learning_rate: float = bounded(1e-3, gt=0)  # peak Adam learning rate
     lr_schedule: Literal["constant", "exponential", "cosine"] = "exponential"  # after warmup
-    warmup_steps: int = 500  # linear warmup from 0
-    lr_decay_rate: float = 0.9  # exponential: factor per lr_decay_steps
-    lr_decay_steps: int = 1000  # exponential: steps per decay factor
-    lr_final_ratio: float = 0.01  # cosine: final lr / peak lr
-    grad_clip: float | None = 1.0  # global gradient-norm clip before Adam; None = off
-    lbfgs_steps: int = 0  # L-BFGS steps after Adam (fixed collocation batch), 0 = off
-    lbfgs_memory: int = 20  # L-BFGS history size
-    steps_per_call: int = 100  # steps fused in one jitted lax.scan call
-    checkpoint_every: int = 1000  # steps between orbax checkpoints (multiple of steps_per_call)
-    checkpoints_kept: int = 2  # most recent checkpoints kept
-    log_every: int = 100  # steps between metrics.jsonl lines (and progress-bar updates)
+    warmup_steps: int = bounded(500, ge=0)  # linear warmup from 0
+    lr_decay_rate: float = bounded(0.9, gt=0)  # exponential: factor per lr_decay_steps
+    lr_decay_steps: int = bounded(1000, ge=1)  # exponential: steps per decay factor
+    lr_final_ratio: float = bounded(0.01, ge=0, le=1)  # cosine: final lr / peak lr
+    grad_clip: float | None = bounded(1.0, gt=0)  # global gradient-norm clip before Adam; None = off
+    lbfgs_steps: int = bounded(0, ge=0)  # L-BFGS steps after Adam (fixed collocation batch), 0 = off
+    lbfgs_memory: int = bounded(20, ge=1)  # L-BFGS history size
+    steps_per_call: int = bounded(100, ge=1)  # steps fused in one jitted lax.scan call
+    checkpoint_every: int = bounded(1000, ge=1)  # steps between orbax checkpoints (multiple of steps_per_call)
+    checkpoints_kept: int = bounded(2, ge=1)  # most recent checkpoints kept
+    log_every: int = bounded(100, ge=1)  # steps between metrics.jsonl lines (and progress-bar updates)
     shard: bool = True  # shard collocation batches over all devices (1-D mesh 'batch')
-    xla_opt_level: int | None = None  # XLA backend optimisation level; None = default; 0 compiles ~2x faster, runs slower
+    xla_opt_level: int | None = bounded(None, ge=0, le=3)  # XLA backend optimisation level; None = default; 0 compiles ~2x faster, runs slower
     progress: bool = True  # tqdm progress bar with per-term losses
-    output_nlat: int = 90  # latitudes of state.nc (cell centres, symmetric about the equator)
-    output_nlon: int = 180  # longitudes of state.nc
-    ensemble_strengths_kG: tuple[float, ...] = (2.0, 10.0, 20.0, 30.0, 100.0)  # train_ensemble sweep
+    output_nlat: int = bounded(90, ge=2)  # latitudes of state.nc (cell centres, symmetric about the equator)
+    output_nlon: int = bounded(180, ge=2)  # longitudes of state.nc
+    ensemble_strengths_kG: tuple[float, ...] = bounded((2.0, 10.0, 20.0, 30.0, 100.0), gt=0)  # train_ensemble sweep
 
 
 @dataclass(frozen=True)
 class ForecastConfig:
     """Forecast chain and emergence model (SPEC section 5). Model parameters are fitted out of sample."""
 
-    weeks: float = 6.0  # integration horizon; 1.5 rotations (5.8 weeks) covers the next rotation's observation times
-    snapshot_days: float = 1.0  # spacing of the predicted-toroid snapshots
-    state_snapshot_days: float = 7.0  # spacing of the state snapshots written to forecast.nc
-    output_nlat: int = 180  # density grid: latitudes (cell centres, uniform)
-    output_nlon: int = 360  # density grid: longitudes
-    ridge_lat_limit_deg: float = 60.0  # predicted toroids are searched between the equator and this latitude
+    weeks: float = bounded(6.0, gt=0, le=52)  # integration horizon; 1.5 rotations (5.8 weeks) covers the next rotation's observation times
+    snapshot_days: float = bounded(1.0, gt=0)  # spacing of the predicted-toroid snapshots
+    state_snapshot_days: float = bounded(7.0, gt=0)  # spacing of the state snapshots written to forecast.nc
+    output_nlat: int = bounded(180, ge=2)  # density grid: latitudes (cell centres, uniform)
+    output_nlon: int = bounded(360, ge=2)  # density grid: longitudes
+    ridge_lat_limit_deg: float = bounded(60.0, gt=0, le=90)  # predicted toroids are searched between the equator and this latitude
     hemisphere_weight: Literal["equal", "flux"] = "flux"  # share of each hemisphere: equal, or the window's strong flux
-    floor: float = 0.1  # uniform mixture weight of the density (fitted out of sample; see experiments/hindcast)
-    width_scale: float = 1.0  # Gaussian sigma = width_scale x predicted toroid half-width (fitted)
-    min_sigma_deg: float = 2.0  # lower bound of the latitudinal sigma
-    strength_power: float = 1.0  # density along a toroid ~ (local strength / mean strength)^power (fitted)
+    floor: float = bounded(0.1, ge=0, le=1)  # uniform mixture weight of the density (fitted out of sample; see experiments/hindcast)
+    width_scale: float = bounded(1.0, gt=0)  # Gaussian sigma = width_scale x predicted toroid half-width (fitted)
+    min_sigma_deg: float = bounded(2.0, gt=0)  # lower bound of the latitudinal sigma
+    strength_power: float = bounded(1.0, ge=0)  # density along a toroid ~ (local strength / mean strength)^power (fitted)
     cache_dir: str | None = ".pinn_cache"  # PINN states reused for identical inputs + config; null = no cache
 
 
@@ -185,7 +287,7 @@ class ForecastConfig:
 class Config:
     """A whole run: one section per concept."""
 
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     observations: ObservationsConfig = field(default_factory=ObservationsConfig)
     toroids: ToroidsConfig = field(default_factory=ToroidsConfig)
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
@@ -250,7 +352,8 @@ def _set_dotted(raw: dict, key: str, value: Any) -> None:
 
 
 def from_dict(cls: type, raw: dict, prefix: str = "") -> Any:
-    """Validate ``raw`` against dataclass ``cls`` recursively; unknown keys and bad types are errors."""
+    """Validate ``raw`` against dataclass ``cls`` recursively; unknown keys, bad types and numbers outside
+    their field's :class:`Domain` are errors."""
     if not isinstance(raw, dict):
         raise ConfigError(f"config key '{prefix.rstrip('.')}' must be a section (mapping)")
     hints = typing.get_type_hints(cls)
@@ -259,9 +362,11 @@ def from_dict(cls: type, raw: dict, prefix: str = "") -> Any:
     if unknown:
         key = prefix + str(unknown[0])
         raise ConfigError(f"unknown config key '{key}' (valid here: {', '.join(sorted(names))})")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for name, value in raw.items():
         kwargs[name] = _coerce(hints[name], value, prefix + name)
+        _check_domain(fields[name], kwargs[name], prefix + name)
     return cls(**kwargs)
 
 
@@ -389,24 +494,33 @@ def reference_markdown() -> str:
     sections = [f for f in dataclasses.fields(Config) if dataclasses.is_dataclass(hints[f.name])]
     plain = [f for f in dataclasses.fields(Config) if not dataclasses.is_dataclass(hints[f.name])]
     default = Config()
+    head = ["| key | type | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
     if plain:
-        lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        lines += head
         for f in plain:
-            lines.append(f"| `{f.name}` | {_type_label(hints[f.name])} | `{getattr(default, f.name)!r}` | random seed |")
+            lines.append(f"| `{f.name}` | {_type_label(hints[f.name])} | `{getattr(default, f.name)!r}` | "
+                         f"{_allowed(f)} | random seed |")
         lines.append("")
     for f in sections:
         cls = hints[f.name]
         doc = (cls.__doc__ or "").strip().splitlines()[0]
-        lines += [f"**`{f.name}`**: {doc}", "", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        lines += [f"**`{f.name}`**: {doc}", "", *head]
         comments = field_comments(cls)
         sub_hints = typing.get_type_hints(cls)
         section_default = getattr(default, f.name)
         for sub in dataclasses.fields(cls):
             value = getattr(section_default, sub.name)
             meaning = comments.get(sub.name, "").replace("|", "\\|")
-            lines.append(f"| `{f.name}.{sub.name}` | {_type_label(sub_hints[sub.name])} | `{_yaml_value(value)}` | {meaning} |")
+            lines.append(f"| `{f.name}.{sub.name}` | {_type_label(sub_hints[sub.name])} | `{_yaml_value(value)}` | "
+                         f"{_allowed(sub)} | {meaning} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _allowed(f: dataclasses.Field) -> str:
+    """The reference's 'allowed' cell: the field's domain (each element for lists), or blank."""
+    domain = domain_of(f)
+    return "" if domain is None else domain.describe()
 
 
 def _type_label(tp: Any) -> str:

@@ -211,8 +211,11 @@ def test_residual_weights_scale_only_their_equation_and_reject_negatives():
     assert len(plain) == len(GROUP_NAMES)
     assert mass10[0] - plain[0] == pytest.approx(9.0 * float(terms[TERM_NAMES.index("mass")]))
     np.testing.assert_array_equal(mass10[1:], plain[1:])
-    from pinn.config import load_config
+    from pinn.config import Config, load_config, replace
 
-    bad = load_config(None, ["loss.residual_weights=[1,1,-1,1,1,1]"])
-    with pytest.raises(ConfigError, match="residual_weights"):
+    with pytest.raises(ConfigError, match="residual_weights"):  # refused on loading (the key's domain)
+        load_config(None, ["loss.residual_weights=[1,1,-1,1,1,1]"])
+    cfg = Config()
+    bad = replace(cfg, loss=replace(cfg.loss, residual_weights=(1.0, 1.0, -1.0, 1.0, 1.0, 1.0)))
+    with pytest.raises(ConfigError, match="residual_weights"):  # and by training, for configs built in code
         check_config(bad)
