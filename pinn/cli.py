@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from pinn.errors import PinnError
+from pinn.errors import InputWarning, OutputError, PinnError
 
 log = logging.getLogger("pinn")
 
@@ -29,6 +31,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_strict_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="refuse maps with documented, repairable header defects or physically impossible pixels "
+                        "instead of repairing/masking them (sets observations.strict)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinn",
@@ -40,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="check synoptic FITS files: one line per file with a verdict")
     p.add_argument("fits", nargs="+", type=Path, metavar="FITS")
     _add_config_args(p)
+    _add_strict_arg(p)
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("toroids", help="extract toroids (per-hemisphere warped AR bands) from synoptic maps")
@@ -50,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="OUT.json", help="write the toroids as JSON")
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="overlay the toroids on the magnetogram")
     _add_config_args(p)
+    _add_strict_arg(p)
     p.set_defaults(func=cmd_toroids)
 
     p = sub.add_parser("solve", help="integrate the MHD-SWT equations for a test or science case")
@@ -70,37 +80,89 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one config value (repeatable)")
     p.add_argument("--out", type=Path, default=Path("pinn_run"), metavar="DIR")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in DIR")
+    _add_strict_arg(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("forecast", help="forecast where new ARs emerge in the rotation after the latest map")
+    p = sub.add_parser("forecast", help="forecast where new ARs emerge in the rotation after the latest map",
+                       description="Forecast where new ARs emerge in the rotation after the latest map. Without "
+                                   "--config it uses configs/forecast.yaml (see `pinn config --for forecast`).")
     p.add_argument("fits", nargs="*", type=Path, metavar="FITS",
                    help="consecutive maps, latest last (default: bundled CR 2276-2280)")
     p.add_argument("--weeks", type=float, default=None, help="integration horizon in weeks (default 6)")
     p.add_argument("--strength-kG", type=float, default=None, help="toroidal field strength, kG")
     p.add_argument("--out", type=Path, default=Path("forecast_out"), metavar="DIR")
     _add_config_args(p)
+    _add_strict_arg(p)
     p.set_defaults(func=cmd_forecast)
 
-    p = sub.add_parser("hindcast", help="forecast every rotation from earlier maps only and score against ARISE")
+    p = sub.add_parser("hindcast", help="forecast every rotation from earlier maps only and score against ARISE",
+                       description="Forecast every rotation from earlier maps only and score against ARISE. Without "
+                                   "--config it uses configs/forecast.yaml (see `pinn config --for hindcast`).")
     p.add_argument("--data-dir", type=Path, required=True, metavar="DIR",
                    help="folder with maps *.<CR>.fits and the ARISE table (e.g. ../shared/data/raw)")
     p.add_argument("--crs", metavar="A-B", help="scored rotations (N+1) to include, e.g. 2250-2282")
     p.add_argument("--strength-kG", type=float, default=None)
     p.add_argument("--out", type=Path, default=Path("hindcast_out"), metavar="DIR")
     _add_config_args(p)
+    _add_strict_arg(p)
     p.set_defaults(func=cmd_hindcast)
 
-    p = sub.add_parser("config", help="print the resolved config (defaults + CONFIG + overrides) as YAML")
+    p = sub.add_parser(
+        "config",
+        help="print the resolved config (defaults + CONFIG + overrides) as YAML",
+        description="Print the resolved config as YAML: the built-in defaults, then CONFIG, then --set overrides. "
+                    "Without --config it shows the built-in defaults; --for forecast (or hindcast) starts from the "
+                    "file that command uses when given no --config (configs/forecast.yaml).",
+    )
     p.add_argument("--reference", action="store_true", help="print the config reference (Markdown) instead")
+    p.add_argument("--for", dest="for_command", choices=sorted(_DEFAULT_CONFIGS), metavar="COMMAND",
+                   help="without --config, use the default config file of COMMAND "
+                        f"({', '.join(sorted(_DEFAULT_CONFIGS))}: configs/forecast.yaml)")
     _add_config_args(p)
     p.set_defaults(func=cmd_config)
     return parser
 
 
-def _load_config(args: argparse.Namespace):
+def _forecast_config() -> Path:
+    from pinn.paths import default_forecast_config
+
+    return default_forecast_config()
+
+
+_DEFAULT_CONFIGS = {"forecast": _forecast_config, "hindcast": _forecast_config}  # commands whose default isn't built in
+
+
+def _load_config(args: argparse.Namespace, default_for: str | None = None):
+    """The command's config: --config, else ``default_for``'s default file, else the built-in defaults; --strict
+    sets observations.strict. Says on stderr which file it uses."""
     from pinn.config import load_config
 
-    return load_config(args.config, args.overrides)
+    path = args.config
+    if path is None and default_for in _DEFAULT_CONFIGS:
+        path = _DEFAULT_CONFIGS[default_for]()
+    overrides = list(args.overrides)
+    if getattr(args, "strict", False):
+        overrides.append("observations.strict=true")
+    cfg = load_config(path, overrides)
+    print(f"config: {path if path is not None else 'built-in defaults'}", file=sys.stderr)
+    return cfg
+
+
+def _check_out(path: Path, flag: str, folder: bool) -> None:
+    """Refuse an output ``path`` that cannot be written, before any work: an existing file where a folder is
+    wanted (``folder``), a folder where a file is wanted, or no existing parent folder with write permission."""
+    if path.exists():
+        if folder and not path.is_dir():
+            raise OutputError(path, f"{flag} names an existing file; it must be a folder (new or existing)")
+        if not folder and path.is_dir():
+            raise OutputError(path, f"{flag} names a folder; it must be a file")
+        target = path if folder else path.parent
+    else:
+        target = next((p for p in path.absolute().parents if p.exists()), None)
+        if target is None or not target.is_dir():
+            raise OutputError(path, f"{flag}: {target} is not a folder")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise OutputError(path, f"{flag}: no permission to write in {target}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,21 +180,26 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"{path}  CR={r.cr if r.cr is not None else '-'}  {r.instrument or '-'}  {shape}  "
               f"{r.units or '-'}  finite={frac}  {r.verdict}")
         bad += not r.ok
-    return 1 if bad else 0
+    return 2 if bad else 0  # a bad file is a user error (README: exit status 2)
 
 
 def cmd_toroids(args: argparse.Namespace) -> int:
     from pinn import toroids as tor
-    from pinn.config import replace
+    from pinn.config import ToroidsConfig, check_key, replace
     from pinn.io import save_figure, write_json
     from pinn.observations import check_consecutive, load_sequence, load_synoptic
     from pinn.paths import bundled_maps
 
     cfg = _load_config(args)
+    for flag, out in (("--json", args.json), ("--plot", args.plot)):
+        if out is not None:
+            _check_out(out, flag, folder=False)
     tcfg = cfg.toroids
     if args.threshold is not None:
+        check_key(ToroidsConfig, "threshold_G", args.threshold, "--threshold")
         tcfg = replace(tcfg, threshold_G=args.threshold)
     if args.modes is not None:
+        check_key(ToroidsConfig, "modes", args.modes, "--modes")
         tcfg = replace(tcfg, modes=args.modes)
     paths = list(args.fits) or bundled_maps()
     if len(paths) == 1:
@@ -159,10 +226,14 @@ def cmd_toroids(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
+    from pinn.config import SolverConfig, check_key
     from pinn.io import write_netcdf
     from pinn.physics.solver import run_case
 
     cfg = _load_config(args)
+    _check_out(args.out, "--out", folder=False)
+    if args.trunc is not None:
+        check_key(SolverConfig, "truncation", args.trunc, "--trunc")
     ds = run_case(
         args.case,
         days=args.days,
@@ -185,18 +256,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pinn.training import train_from_config
 
     cfg = _load_config(args)
+    _check_out(args.out, "--out", folder=True)
     result = train_from_config(cfg, out_dir=args.out, resume=args.resume)
     print(f"final loss {result.final_loss:.3e}; wrote {args.out}/state.nc")
     return 0
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
+    from pinn.config import ForecastConfig, PhysicsConfig, check_key
     from pinn.forecast import run_forecast, write_outputs
-    from pinn.paths import bundled_maps, default_forecast_config
+    from pinn.paths import bundled_maps
 
-    if args.config is None:
-        args.config = default_forecast_config()
-    cfg = _load_config(args)
+    cfg = _load_config(args, default_for="forecast")
+    _check_out(args.out, "--out", folder=True)
+    if args.weeks is not None:
+        check_key(ForecastConfig, "weeks", args.weeks, "--weeks")
+    if args.strength_kG is not None:
+        check_key(PhysicsConfig, "band_strength_kG", args.strength_kG, "--strength-kG")
     paths = list(args.fits) or bundled_maps()
     result = run_forecast(paths, cfg, strength_kG=args.strength_kG, weeks=args.weeks)
     written = write_outputs(result, args.out, cfg)
@@ -205,7 +281,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
           f"at {s['field_strength_kG']:g} kG (lead {s['lead_time_days'][0]:.0f}-{s['lead_time_days'][1]:.0f} days)")
     for spot in s["hotspots"][:3]:
         print(f"  hotspot lat {spot['lat_deg']:+.1f} lon {spot['lon_deg']:.1f}: {spot['vs_uniform']:.1f}x uniform")
-    for name, path in written.items():
+    for path in written.values():
         print(f"wrote {path}")
     return 0
 
@@ -226,12 +302,13 @@ def _parse_range(text: str | None) -> list[int] | None:
 
 
 def cmd_hindcast(args: argparse.Namespace) -> int:
+    from pinn.config import PhysicsConfig, check_key
     from pinn.hindcast import run_hindcast
-    from pinn.paths import default_forecast_config
 
-    if args.config is None:
-        args.config = default_forecast_config()
-    cfg = _load_config(args)
+    cfg = _load_config(args, default_for="hindcast")
+    _check_out(args.out, "--out", folder=True)
+    if args.strength_kG is not None:
+        check_key(PhysicsConfig, "band_strength_kG", args.strength_kG, "--strength-kG")
     result = run_hindcast(args.data_dir, cfg, args.out, crs=_parse_range(args.crs), strength_kG=args.strength_kG)
     s = result.summary
     print(f"{s['n_rotations']} rotations, {s['n_ars']} new ARs scored (mean log2-likelihood per AR, bits):")
@@ -249,11 +326,19 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.reference:
         print(reference_markdown(), end="")
         return 0
-    print(dump_yaml(_load_config(args)), end="")
+    print(dump_yaml(_load_config(args, default_for=args.for_command)), end="")
     return 0
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Data warnings (repaired headers, masked pixels) as one 'pinn: warning:' line; others as Python shows them."""
+    if issubclass(category, InputWarning):
+        print(f"pinn: warning: {message}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,7 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("pinn").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except PinnError as exc:
         print(f"pinn: error: {exc}", file=sys.stderr)
         return 2

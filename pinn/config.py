@@ -112,6 +112,12 @@ def domain_of(f: dataclasses.Field) -> Domain | None:
     return f.metadata.get("domain")
 
 
+def check_key(cls: type, name: str, value: Any, label: str) -> None:
+    """Check ``value`` against the domain of field ``name`` of config dataclass ``cls`` (e.g. a CLI flag that
+    stands for that key); :class:`ConfigError` names ``label``."""
+    _check_domain(next(f for f in dataclasses.fields(cls) if f.name == name), value, label)
+
+
 def _check_domain(f: dataclasses.Field, value: Any, key: str) -> None:
     """Raise :class:`ConfigError` naming ``key`` and its allowed range if ``value`` is outside it."""
     domain = domain_of(f)
@@ -123,7 +129,8 @@ def _check_domain(f: dataclasses.Field, value: Any, key: str) -> None:
         ok = all(a < b for a, b in itertools.pairwise(values))
     if not ok:
         integer = all(isinstance(v, int) for v in values)
-        raise ConfigError(f"config key '{key}' = {_yaml_value(value)}: must be "
+        name = key if key.startswith("-") else f"config key '{key}'"
+        raise ConfigError(f"{name} = {_yaml_value(value)}: must be "
                           f"{domain.phrase(integer, isinstance(value, tuple))}")
 
 

@@ -28,3 +28,12 @@ class TrainingDiverged(PinnError):
 
 class InputWarning(UserWarning):
     """A data file was read after a documented repair or after masking bad pixels; names the file."""
+
+
+class OutputError(PinnError):
+    """An output path cannot be written (an existing file where a folder is needed, no permission)."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

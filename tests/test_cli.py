@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from pinn.cli import main
-from pinn.paths import bundled_map
+from pinn.config import dump_yaml, load_config
+from pinn.paths import bundled_map, default_forecast_config
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pinn.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=600
+        [sys.executable, "-m", "pinn.cli", *args], check=False, capture_output=True, text=True, cwd=REPO, timeout=600
     )
 
 
@@ -41,7 +42,7 @@ def test_inspect_good_and_bad(tmp_path):
     bad = tmp_path / "truncated.fits"
     bad.write_bytes(good.read_bytes()[:50000])
     proc = run_cli("inspect", str(good), str(bad))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # README: bad input files exit with status 2
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 2
     assert "CR=2280" in lines[0] and "720x360" in lines[0] and lines[0].endswith("ok")
@@ -86,4 +87,90 @@ def test_toroids_on_non_fits_is_clean_error(tmp_path, content):
     bad.write_bytes(content)
     proc = run_cli("toroids", str(bad))
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "bad.fits" in proc.stderr
+    config_line, error = proc.stderr.splitlines()  # which config, then the one-line error
+    assert config_line == "config: built-in defaults"
+    assert error.startswith("pinn: error: ") and "bad.fits" in error
+
+
+# ---------------------------------------------------------------------------------------------
+# Which config, output paths checked before any work, flags with config domains, --strict
+
+
+def test_each_command_says_which_config_it_uses(capsys):
+    assert main(["config"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "config: built-in defaults"
+    assert main(["config", "--for", "forecast"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"config: {default_forecast_config()}"
+    assert captured.out == dump_yaml(load_config(default_forecast_config()))  # what `pinn forecast` runs
+    assert captured.out != dump_yaml(load_config(None))
+
+
+def _out_cases(tmp_path: Path) -> dict[str, list[str]]:
+    return {
+        "forecast": ["forecast", "--out"],
+        "hindcast": ["hindcast", "--data-dir", str(tmp_path), "--out"],
+        "train": ["train", str(REPO / "configs" / "quick.yaml"), "--out"],
+        "solve": ["solve", "--case", "williamson2", "--out"],
+        "toroids": ["toroids", str(bundled_map(2280)), "--json"],
+    }
+
+
+@pytest.mark.parametrize("command", ["forecast", "hindcast", "train", "solve", "toroids"])
+@pytest.mark.parametrize("where", ["existing_file", "under_a_file"])
+def test_unwritable_out_is_refused_before_any_work(command, where, tmp_path, capsys, monkeypatch):
+    import pinn.observations
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the output path was checked")
+
+    monkeypatch.setattr(pinn.observations, "load_synoptic", no_work)
+    monkeypatch.setattr(pinn.observations, "load_sequence", no_work)
+    blocker = tmp_path / "blocker.txt"
+    blocker.write_text("keep me")
+    if command in ("solve", "toroids") and where == "existing_file":
+        out = tmp_path  # these write a file (overwriting one is fine): a folder is what they cannot write
+    else:
+        out = blocker if where == "existing_file" else blocker / "sub" / "x.json"
+    assert main([*_out_cases(tmp_path)[command], str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"pinn: error: {out}: ") and len(err) <= 2
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["toroids", "--threshold", "-5"], "--threshold = -5.0: must be a number > 0"),
+        (["forecast", "--weeks", "0"], "--weeks = 0.0: must be a number in (0, 52]"),
+        (["forecast", "--strength-kG", "-20"], "--strength-kG = -20.0: must be a number > 0"),
+        (["solve", "--case", "williamson2", "--trunc", "2"], "--trunc = 2: must be an integer in [4, 425]"),
+        (["config", "--set", "solver.dt=-1"], "config key 'solver.dt' = -1.0: must be a number > 0"),
+    ],
+)
+def test_flags_and_keys_outside_their_domain(argv, message, tmp_path, capsys):
+    if argv[0] in ("forecast", "solve"):
+        argv = [*argv, "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"pinn: error: {message}"
+
+
+def test_inspect_strict_refuses_a_repairable_file(tmp_path, capsys):
+    import numpy as np
+    from astropy.io import fits
+
+    fixture = REPO.parent / "shared" / "data" / "raw" / "header_fixtures" / "hmi_synoptic_small_cr2145.header"
+    if not fixture.is_file():
+        pytest.skip(f"{fixture} not found")
+    header = fits.Header.fromtextfile(fixture)
+    for key in ("CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True)
+    path = tmp_path / "hmi.Synoptic_Mr_small.2145.fits"
+    fits.PrimaryHDU(np.ones((360, 720), np.float32), header).writeto(path)
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "CR=2145" in out and "ok; repaired documented header defect" in out and "CUNIT1" in out
+    assert main(["inspect", "--strict", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "known header defect" in out and "observations.strict" in out
