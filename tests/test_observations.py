@@ -614,3 +614,11 @@ def test_fetch_synoptic_from_jsoc(tmp_path):
         pytest.skip("JSOC_EMAIL not set")
     files = fetch_synoptic([2280], tmp_path)
     assert [load_synoptic(f).attrs["cr"] for f in files] == [2280]
+
+
+def test_load_sequence_records_header_repairs_per_rotation(tmp_path):
+    path = write_fits(tmp_path / "hmi.Synoptic_Mr_small.2145.fits", small_header(2145), small_data())
+    with pytest.warns(InputWarning, match="hmi-small-cdelt2"):
+        seq = load_sequence([hmi_map(2280), path])
+    repairs = dict(zip(seq["cr"].values.tolist(), seq["header_repairs"].values.tolist(), strict=True))
+    assert repairs[2280] == "" and "CUNIT1 'degreedegree' -> 'deg'" in repairs[2145]
