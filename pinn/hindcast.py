@@ -24,18 +24,21 @@ import dataclasses
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from pinn import evaluation as ev
-from pinn import forecast as fc
 from pinn.config import Config
+from pinn.emergence import EmergenceParams, density_grid, emergence_density, fit_emergence_params
 from pinn.errors import InputError
+from pinn.forecast import hemisphere_weights, integrate_state, prepare_inputs
+from pinn.ridges import HEMISPHERES, lead_days, predicted_toroids, toroids_at_observation
+from pinn.state_cache import pinn_state
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ class Case:
 
     cr: int  # N, the latest rotation used
     maps: tuple[int, ...]
-    ridge: xr.Dataset  # predicted toroids at the observation times of N+1 (forecast.toroids_at_observation)
+    ridge: xr.Dataset  # predicted toroids at the observation times of N+1 (pinn.ridges.toroids_at_observation)
     static_ridge: xr.Dataset  # the current toroids, unchanged, in the same form
     hemisphere_weights: dict
     latest_path: Path
@@ -109,7 +112,7 @@ class Case:
         write_netcdf(ds, path)
 
     @classmethod
-    def load(cls, path: Path) -> "Case":
+    def load(cls, path: Path) -> Case:
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             ds = ds.load()
         return cls(int(ds.attrs["cr"]), tuple(json.loads(ds.attrs["maps"])), ds.sel(kind="predicted").drop_vars("kind"),
@@ -119,7 +122,7 @@ class Case:
 def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
     """The current toroids as a ridge dataset (centre line, sigma = width/2, uniform strength)."""
     lat, sig = [], []
-    for hemi in fc.HEMISPHERES:
+    for hemi in HEMISPHERES:
         t = getattr(toroids, hemi)
         if t is None:
             lat.append(np.full(lon_deg.shape, 20.0 if hemi == "north" else -20.0))
@@ -131,8 +134,8 @@ def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
     return xr.Dataset(
         {"ridge_lat": (("hemisphere", "lon"), np.stack(lat)), "ridge_sigma": (("hemisphere", "lon"), np.stack(sig)),
          "ridge_strength": (("hemisphere", "lon"), ones), "mean_strength": (("hemisphere", "lon"), ones)},
-        coords={"hemisphere": list(fc.HEMISPHERES), "lon": lon_deg},
-    ).assign_coords(lead_days=("lon", fc.lead_days(lon_deg)))
+        coords={"hemisphere": list(HEMISPHERES), "lon": lon_deg},
+    ).assign_coords(lead_days=("lon", lead_days(lon_deg)))
 
 
 def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: float | None) -> Case:
@@ -141,15 +144,15 @@ def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: fl
 
     crs = trailing_run(maps, n, config.toroids.window)
     paths = [maps[c] for c in crs]  # selected by number: nothing after N is opened
-    inputs = fc.prepare_inputs(paths, config)
+    inputs = prepare_inputs(paths, config)
     strength = config.physics.band_strength_kG if strength_kG is None else float(strength_kG)
-    state = fc.pinn_state(inputs.toroids, config, strength)
-    traj = fc.integrate_state(state, config, days=7.0 * config.forecast.weeks)
-    pred = fc.predicted_toroids(traj, config.forecast.ridge_lat_limit_deg)
+    state = pinn_state(inputs.toroids, config, strength)
+    traj = integrate_state(state, config, days=7.0 * config.forecast.weeks)
+    pred = predicted_toroids(traj, config.forecast.ridge_lat_limit_deg)
     drift = ModelUnits.from_config(config.physics).frame_drift_deg_per_day()
-    _, lon = fc.density_grid(config.forecast)
-    ridge = fc.toroids_at_observation(pred, lon, drift)
-    weights = inputs.hemisphere_flux if config.forecast.hemisphere_weight == "flux" else {"north": 0.5, "south": 0.5}
+    _, lon = density_grid(config.forecast)
+    ridge = toroids_at_observation(pred, lon, drift)
+    weights = hemisphere_weights(inputs, config.forecast)
     return Case(n, tuple(crs), ridge, static_ridge(inputs.toroids, lon), weights, maps[n])
 
 
@@ -157,15 +160,15 @@ def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: fl
 # Scoring
 
 
-def score_case(case: Case, truth: pd.DataFrame, history: pd.DataFrame, params: fc.EmergenceParams,
+def score_case(case: Case, truth: pd.DataFrame, history: pd.DataFrame, params: EmergenceParams,
                config: Config) -> tuple[pd.DataFrame, dict]:
     """Per-AR scores (bits) of every model and baseline for the new ARs of rotation N+1."""
     from pinn.observations import load_synoptic
 
-    lat, _ = fc.density_grid(config.forecast)
+    lat, _ = density_grid(config.forecast)
     densities = {
-        "model": fc.emergence_density(case.ridge, lat, case.hemisphere_weights, params),
-        "static": fc.emergence_density(case.static_ridge, lat, case.hemisphere_weights, params),
+        "model": emergence_density(case.ridge, lat, case.hemisphere_weights, params),
+        "static": emergence_density(case.static_ridge, lat, case.hemisphere_weights, params),
     }
     lon = densities["model"]["lon"].values
     densities["uniform"] = ev.uniform_density(lat, lon)
@@ -226,7 +229,7 @@ def run_hindcast(
     cases_dir.mkdir(parents=True, exist_ok=True)
     cfg = config if config.forecast.cache_dir is None else dataclasses.replace(
         config, forecast=dataclasses.replace(config.forecast, cache_dir=str(out / "pinn_cache")))
-    lat, _ = fc.density_grid(config.forecast)
+    lat, _ = density_grid(config.forecast)
 
     from tqdm import tqdm
 
@@ -240,14 +243,14 @@ def run_hindcast(
         case.save(path)
         cases.append(case)
 
-    start = fc.EmergenceParams.from_config(config.forecast)
+    start = EmergenceParams.from_config(config.forecast)
     per_ar, per_rot, fitted = [], [], []
     for i, case in enumerate(cases):
         earlier = [c for c in cases[:i] if c.cr + 1 <= case.cr]  # scored rotations strictly before N+1
         if len(earlier) >= min_fit_rotations:
             fit_cases = [(c.ridge, c.hemisphere_weights, ev.ars_of(table, c.cr + 1)["lat"].values,
                           ev.ars_of(table, c.cr + 1)["lon"].values) for c in earlier]
-            params = fc.fit_emergence_params(fit_cases, lat, start)
+            params = fit_emergence_params(fit_cases, lat, start)
         else:
             params = start
         truth = ev.ars_of(table, case.cr + 1)
@@ -269,7 +272,7 @@ def run_hindcast(
 
 def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame) -> dict:
     """Mean bits per AR of every score, AUCs, and paired bootstrap intervals of model minus baselines."""
-    out: dict = {"n_ars": int(len(per_ar)), "n_rotations": int(per_ar["cr"].nunique()),
+    out: dict = {"n_ars": len(per_ar), "n_rotations": int(per_ar["cr"].nunique()),
                  "mean_bits": {s: float(per_ar[f"bits_{s}"].mean()) for s in SCORES},
                  "mean_auc": {s: float(per_rot[f"auc_{s}"].mean()) for s in SCORES},
                  "toroid_lat_err_deg": {"model": float(per_ar["toroid_lat_err_model"].mean()),
@@ -285,21 +288,12 @@ def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame) -> dict:
 
 
 def write_results(result: HindcastResult, out: Path) -> None:
-    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
-
+    """Write per_ar.csv, per_rotation.csv, summary.json and hindcast.png into ``out`` (atomically)."""
     from pinn.io import atomic_path, save_figure, write_json
+    from pinn.plotting import plot_hindcast
 
     for name, df in (("per_ar.csv", result.per_ar), ("per_rotation.csv", result.per_rotation)):
         with atomic_path(out / name) as tmp:
             df.to_csv(tmp, index=False, float_format="%.6g")
     write_json(out / "summary.json", result.summary)
-    fig = Figure(figsize=(10, 4))
-    ax = fig.subplots()
-    pr = result.per_rotation
-    for s, style in zip(SCORES, ("o-", "s--", ":", "^-", "d-")):
-        ax.plot(pr["cr"], pr[f"bits_{s}"], style, label=f"{s} ({result.summary['mean_bits'][s]:+.2f})", ms=3)
-    ax.set_xlabel("scored rotation N+1 (CR)")
-    ax.set_ylabel("mean log2-likelihood per new AR (bits)")
-    ax.legend(fontsize=8, ncol=3)
-    ax.set_title("Hindcast: forecasts from maps up to N, scored on ARISE ARs of N+1")
-    save_figure(fig, out / "hindcast.png", dpi=110, bbox_inches="tight")
+    save_figure(plot_hindcast(result, SCORES), out / "hindcast.png", dpi=110, bbox_inches="tight")

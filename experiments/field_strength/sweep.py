@@ -3,9 +3,9 @@
 For each (strength, width) case: train the PINN on the CR 2280 toroids (one ``train_ensemble`` program
 per width, all strengths vmapped; the compiled chunk is memoised, so later widths do not recompile),
 then measure PDE residuals, toroid match, antisymmetry and the energy partition. For the default case
-(config strength, observed width) also measure self-consistency (SPEC section 4): RMS divergence
-tendency at t = 0 and RMS divergence over the first 2 days of a solver run from the PINN state,
-compared with the 'naive' and 'classical' starts of the same band.
+(config strength, observed width) also measure self-consistency (SPEC section 4, ``pinn.diagnostics.self_consistency``):
+RMS divergence tendency at t = 0 and RMS divergence over the first 2 days of a solver run from the PINN
+state, compared with the 'naive' and 'classical' starts of the same band.
 
     .venv/bin/python experiments/field_strength/sweep.py --quick          # CPU smoke test (< 3 min)
     python experiments/field_strength/sweep.py                            # GPU, ~6 min budget
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import logging
 import math
 import sys
 import time
@@ -111,12 +112,13 @@ def forecast_match(ds, config, toroids, next_toroids, days=42.0):
 
     The state (time: middle of rotation N, the map's reference) is advanced with the solver; the ridge of
     |a| is read at each Carrington longitude's observation time in rotation N+1
-    (``pinn.forecast.toroids_at_observation``, core-frame drift applied) and compared with the centre
+    (``pinn.ridges.toroids_at_observation``, core-frame drift applied) and compared with the centre
     line fitted to map N+1: RMS over longitude per hemisphere (deg). The same RMS for rotation N's own
     observed centre line (no evolution: 'static') and for the PINN ridge at t = 0 are the references.
     """
-    from pinn.forecast import integrate_state, predicted_toroids, toroids_at_observation
+    from pinn.forecast import integrate_state
     from pinn.physics.units import ModelUnits
+    from pinn.ridges import predicted_toroids, toroids_at_observation
 
     lon = np.arange(0.5, 360.0, 1.0)
     traj = integrate_state(ds, config, days)
@@ -140,13 +142,12 @@ def forecast_match(ds, config, toroids, next_toroids, days=42.0):
     return out
 
 
-_TERMS_JIT = None
 _FV_JIT = None
 
 
 def eval_fields(model, lat_deg, lon_deg):
     """pinn.training.evaluate_fields with one module-level jit (compiled once for all members/grids
-    of the same shape, instead of once per call)."""
+    of the same shape, instead of once per call); passed to pinn.diagnostics.self_consistency."""
     global _FV_JIT
     import jax
     import jax.numpy as jnp
@@ -160,168 +161,6 @@ def eval_fields(model, lat_deg, lon_deg):
     out = {k: np.asarray(v) for k, v in zip(("u", "v", "h", "a", "b"), fv.fields)}
     out["A"] = np.asarray(fv.A)
     return out
-
-
-def residual_rms(model, problem, n_points=8192, seed=12345):
-    """RMS of cos(lat)*residual/R per equation on a fixed area-uniform batch (and R, and the raw RMS)."""
-    import jax
-
-    from pinn.losses import TERM_NAMES, loss_terms, sample_batch
-
-    global _TERMS_JIT
-    if _TERMS_JIT is None:
-        _TERMS_JIT = jax.jit(loss_terms)
-    batch = sample_batch(jax.random.key(seed), n_points, 32, 32)
-    terms = np.asarray(_TERMS_JIT(model, problem, batch))
-    R = float(problem.residual_scale)
-    out = {"residual_scale_R": R}
-    for name, t in zip(TERM_NAMES, terms):
-        if name in ("mom_u", "mom_v", "mass", "ind_a", "ind_b", "div"):
-            out[f"res_rms_{name}"] = float(np.sqrt(max(t, 0.0)))
-            out[f"res_rms_{name}_model"] = float(np.sqrt(max(t, 0.0)) * R)
-        else:
-            out[f"term_{name}"] = float(t)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Self-consistency (SPEC section 4)
-
-
-def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0, snap_days=0.25, fine_per_snap=5,
-                     balanced=False):
-    """SPEC section 4 measures for the PINN start and the naive/classical starts of the same band.
-
-    ``balanced``: also measure each of pinn, naive and classical after the solver-grid balance
-    initialisation (:func:`pinn.physics.balance.balance_start`; divergence and h adjusted, vorticity and A
-    kept), as ``<start>_balanced``.
-    """
-    from pinn.forecast import _to_grid
-    from pinn.physics import states as st
-    from pinn.physics.solver import make_solver, swt_params
-    from pinn.physics.units import ModelUnits
-    from pinn.training import evaluate_fields
-
-    from scipy.ndimage import uniform_filter1d
-
-    mu = ModelUnits.from_config(config.physics)
-    day = 1.0 / mu.time_unit.to_value("day")  # model units per day
-    fine = snap_days * day / fine_per_snap  # fine snapshots for the fast/slow split
-    per_fine = max(1, math.ceil(fine / config.solver.dt - 1e-9))
-    dt = fine / per_fine
-    per_snap = per_fine * fine_per_snap
-    n_snap = round(days / snap_days)
-    n_fine = n_snap * fine_per_snap
-    window = int(round(1.0 / (snap_days / fine_per_snap))) | 1  # ~1 day, odd
-    solver = make_solver(config.solver, swt_params(config.physics), dt=dt)
-    qw = solver.quadrature_weights
-
-    def rms(x):
-        x = np.asarray(x, np.float64)
-        return float(np.sqrt(np.sum(qw * x * x) / np.sum(qw)))
-
-    lat_s, lon_s = solver.lat, solver.lon
-    starts = {}
-    # (pinn) network evaluated at the solver's Gaussian grid (exact, no interpolation)
-    f = evaluate_fields(model, lat_s, lon_s)
-    starts["pinn"] = solver.from_nodal(f["u"], f["v"], f["h"], f["A"])
-    # (pinn_interp) the written output-grid state bilinearly interpolated to the solver grid
-    g = {k: _to_grid(out_grid_ds[k], lat_s, lon_s) for k in ("u", "v", "h", "A")}
-    starts["pinn_interp"] = solver.from_nodal(g["u"], g["v"], g["h"], g["A"])
-    hemis = tuple(t for t in (toroids.north, toroids.south) if t is not None)
-    strength = st.strength_from_kG(strength_kG, config.physics)
-    starts["naive"] = st.band_state(solver, hemis, strength, balance="none", physics=config.physics)
-    starts["classical"] = st.band_state(solver, hemis, strength, balance="pressure", physics=config.physics)
-    starts["classical_perlon"] = classical_perlon_state(solver, hemis, strength, config.physics)
-
-    balance_info = {}
-    if balanced:
-        from pinn.physics.balance import balance_start
-
-        speeds = {"pinn": float(model.pattern_speed[...]), "naive": 0.0, "classical": 0.0}
-        for name, c in speeds.items():
-            t_b = time.time()
-            ref = balance_start(solver, starts[name], c)
-            starts[f"{name}_balanced"] = ref.state
-            balance_info[name] = {"pattern_speed": c, "residual_start": ref.residual_start,
-                                  "residual_end": ref.residual_end, "change": ref.change,
-                                  "iterations": ref.iterations, "wall_s": round(time.time() - t_b, 1)}
-            say(f"  balance {name}: residual {ref.residual_start:.2e} -> {ref.residual_end:.2e} in "
-                f"{ref.iterations} iterations, change {ref.change:.2e}")
-    res = {"solver": {"truncation": config.solver.truncation, "dt_model": dt, "x64": config.solver.x64,
-                      "days": days, "snapshot_days": snap_days, "steps": n_snap * per_snap,
-                      "fast_slow_split": f"snapshots every {snap_days / fine_per_snap:g} d; slow = running mean "
-                                         f"over {window} snapshots (~1 d), fast = the rest"},
-           "strength_kG": strength_kG, "balance": balance_info}
-    for name, s0 in starts.items():
-        tend = solver.tendency(s0)
-        r0 = rms(solver.modal_to_nodal(tend.divergence))
-        traj = solver.integrate(s0, n_fine * per_fine, per_fine)
-        D = np.stack([np.asarray(solver.modal_to_nodal(traj.states.divergence[i]), np.float64)
-                      for i in range(n_fine + 1)])
-        divs = [rms(D[i]) for i in range(0, n_fine + 1, fine_per_snap)]
-        slow = uniform_filter1d(D, size=window, axis=0, mode="nearest")
-        fast_rms = float(np.sqrt(np.mean([rms(d) ** 2 for d in D - slow])))
-        slow_rms = float(np.sqrt(np.mean([rms(d) ** 2 for d in slow])))
-        nod = solver.to_nodal(jax_tree_index(traj.states, -1))
-        res[name] = {
-            "rms_div_tendency_t0": r0,
-            "rms_div_0_2days": float(np.sqrt(np.mean(np.square(divs)))),
-            "max_div_0_2days": float(np.max(divs)),
-            "rms_div_series": divs,
-            "rms_div_t0": divs[0],
-            "rms_div_fast_0_2days": fast_rms,
-            "rms_div_slow_0_2days": slow_rms,
-            "rms_vorticity_t0": rms(solver.to_nodal(s0)["vorticity"]),
-            "h_min_end": float(np.min(nod["h"])),
-            "finite": bool(np.all(np.isfinite(divs))),
-        }
-        say(f"  self-consistency {name:12s}: rms d(div)/dt(0) = {r0:.3e}, rms div 0-2 d = "
-            f"{res[name]['rms_div_0_2days']:.3e} (fast part {fast_rms:.3e})")
-    for ref in ("naive", "classical", "classical_perlon"):
-        for p in ("pinn", "pinn_interp") + (("pinn_balanced",) if balanced else ()):
-            for m in ("rms_div_tendency_t0", "rms_div_0_2days", "rms_div_fast_0_2days"):
-                res[f"ratio_{p}_over_{ref}_{m}"] = res[p][m] / max(res[ref][m], 1e-300)
-    return res
-
-
-def classical_perlon_state(solver, hemis, strength, physics, n_fine=4001, n_iter=4):
-    """'classical' start, literal form: at each longitude, h(lat) from integrating
-    steady_axisymmetric_dh_dlat(lat, u0, a(lat)) in latitude (trapezoid, fine grid pole to pole) with that
-    longitude's a = (h a)/h profile (fixed point, n_iter passes); the per-longitude constant makes each
-    longitude's cos-weighted column mean equal (a symmetric choice), then the area mean of h is 1.
-    u = u0, v = 0, A from the band (so b follows, div(hB) = 0)."""
-    from pinn.physics import equations as eq
-    from pinn.physics import states as st
-
-    lat_s, lon_s = solver.lat_lon_rad
-    lon = lon_s[0]
-    fine = np.linspace(-0.5 * np.pi, 0.5 * np.pi, n_fine)
-    LA, LO = np.meshgrid(fine, lon, indexing="ij")
-    u0f = np.asarray(eq.differential_rotation(LA, physics.s0, physics.s2, physics.s4), np.float64)
-    flux = st.band_flux_density(LA, LO, hemis, strength)
-    params = solver.params
-    h = np.ones_like(flux)
-    cw = np.cos(fine)[:, None]
-    for _ in range(n_iter):
-        with np.errstate(all="ignore"):
-            dh = np.asarray(eq.steady_axisymmetric_dh_dlat(LA, u0f, flux / h, params), np.float64)
-        dh = np.nan_to_num(dh)  # tan(+-pi/2) at the end points (a = 0 there; u0 ~ cos)
-        hf = np.concatenate([np.zeros((1, len(lon))), np.cumsum(0.5 * (dh[1:] + dh[:-1]) * np.diff(fine)[:, None], 0)])
-        hf -= np.trapezoid(hf * cw, fine, axis=0) / np.trapezoid(cw[:, 0], fine)
-        hf += 1.0 - np.trapezoid(np.mean(hf, 1) * cw[:, 0], fine) / np.trapezoid(cw[:, 0], fine)
-        h = hf
-    h_s = np.stack([np.interp(lat_s[:, 0], fine, h[:, j]) for j in range(len(lon))], axis=1)
-    u0 = np.asarray(eq.differential_rotation(lat_s, physics.s0, physics.s2, physics.s4), np.float64)
-    A = st.band_flux_function(lat_s, lon_s, hemis, strength)
-    st.check_thickness(h_s, "classical per-longitude start")
-    return solver.from_nodal(u0, np.zeros_like(u0), h_s, A)
-
-
-def jax_tree_index(tree, i):
-    import jax
-
-    return jax.tree.map(lambda x: x[i], tree)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,14 +185,13 @@ def main(argv=None):
                    help="toroids JSON of the next rotation: forward-integrate each state and score its toroids")
     args = p.parse_args(argv)
 
-    import pinn.training as _tr
     from pinn.config import load_config
+    from pinn.diagnostics import residual_rms, self_consistency
     from pinn.io import write_json, write_netcdf, write_text
     from pinn.losses import make_problem
     from pinn.training import load_toroids, output_grid, read_toroids_json, state_dataset, train_ensemble
 
-    _tr.evaluate_fields = eval_fields  # in-process only: state_dataset / self_consistency reuse one jit
-    evaluate_fields = eval_fields
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # pinn.diagnostics reports each start
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -435,7 +273,7 @@ def main(argv=None):
         for i, kG in enumerate(strengths):
             model = ens.models[i]
             problem = make_problem(config, tor, kG)
-            f = evaluate_fields(model, lat, lon)
+            f = eval_fields(model, lat, lon)
             row = {"strength_kG": kG, "width": wspec,
                    "width_deg_north": None if tor.north is None else float(tor.north.width_deg),
                    "width_deg_south": None if tor.south is None else float(tor.south.width_deg),
@@ -469,7 +307,7 @@ def main(argv=None):
                     and abs(kG - default_kG) == min(abs(s - default_kG) for s in strengths)):
                 say(f"self-consistency at {kG:g} kG, observed width ...")
                 try:
-                    sc = self_consistency(config, model, tor, kG, ds)
+                    sc = self_consistency(config, model, tor, kG, ds, evaluate=eval_fields)
                 except Exception as exc:  # noqa: BLE001  (keep the sweep going; report the failure)
                     sc = {"error": f"{type(exc).__name__}: {exc}"}
                     say(f"self-consistency failed: {sc['error']}")

@@ -1,6 +1,6 @@
 """How far is the PINN state from an exactly steady state of the solver? (pinn.physics.balance)
 
-For a trained variant of run.py (its folder OUT/<label>), refine the PINN state on the T42 solver grid to
+For a variant of runs.yaml (trained by run.py into OUT/<label>, or trained here if absent), refine the PINN state on the T42 solver grid to
 the nearest state that is steady in the frame drifting at c (all four fields and c by damped
 Gauss-Newton, anchored to the PINN state with weight ``--anchor`` in the energy norm), and report how
 much the band and the flow had to move: the drift residual and divergence tendency before and after,
@@ -11,7 +11,7 @@ over longitude of the ridge latitude; the observed M = 2 north centre line has a
     .venv/bin/python experiments/self_consistency/nearest_steady.py --label quick_m2_cos0_divt3e-2_balanced \
         --anchor 1e-2 --anchor 1e-3
 
-Writes OUT/<label>/nearest_steady.json.
+Writes OUT/nearest_steady_<label>.json.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(ROOT), str(HERE)]
 
 
 def ridge_stats(a: np.ndarray, lat: np.ndarray) -> dict:
@@ -46,16 +46,17 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default=str(HERE))
     args = p.parse_args(argv)
 
-    from pinn.config import load_config
+    from run import variant_config  # this folder's run.py: the variants of runs.yaml
+
     from pinn.io import write_json
     from pinn.physics.balance import balance_start, refine_steady_state
     from pinn.physics.solver import make_solver, swt_params
-    from pinn.training import evaluate_fields, read_toroids_json, train_from_config
+    from pinn.training import evaluate_fields, load_toroids, train_from_config
 
     run_dir = Path(args.out) / args.label
-    config = load_config(run_dir / "resolved_config.yaml")
-    toroids = read_toroids_json(run_dir / "toroids.json")
-    model = train_from_config(config, toroids, run_dir, resume=True).model  # restores the final checkpoint
+    config = variant_config(args.label)
+    toroids = load_toroids(config)
+    model = train_from_config(config, toroids, run_dir, resume=True).model  # restores a finished run's checkpoint
     solver = make_solver(config.solver, swt_params(config.physics))
     f = evaluate_fields(model, solver.lat, solver.lon)
     start = solver.from_nodal(f["u"], f["v"], f["h"], f["A"])
@@ -87,7 +88,7 @@ def main(argv=None) -> dict:
             row[f"rel_change_{k}"] = row[f"rms_change_{k}"] / max(ref_rms, 1e-300)
         result["refinements"].append(row)
         print({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
-    write_json(run_dir / "nearest_steady.json", result)
+    write_json(Path(args.out) / f"nearest_steady_{args.label}.json", result)
     return result
 
 

@@ -1,23 +1,24 @@
-"""Self-consistency of the PINN state (SPEC section 4), one training run per variant.
+"""Self-consistency of the PINN state (SPEC section 4), one training run per variant of runs.yaml.
 
-Trains the PINN on a toroid set (default: CR 2280 fitted with M = 2 longitudinal modes, a warped case in
-which the 'classical' per-longitude balance is not an exact steady state), then starts the forward
-solver from it and from the 'naive' and 'classical' starts of the same band, and reports the RMS
-divergence tendency at t = 0 and the RMS divergence over the first 2 days, with the ratios
-PINN / naive and PINN / classical (the issue's goal: <= 0.1 x naive and below classical).
+Trains the PINN on a toroid set (CR 2280 fitted with M = 2 longitudinal modes, a warped case in which the
+'classical' per-longitude balance is not an exact steady state), then starts the forward solver from it
+and from the 'naive' and 'classical' starts of the same band, and reports the RMS divergence tendency at
+t = 0 and the RMS divergence over the first 2 days, with the ratios PINN / naive and PINN / classical
+(the issue's goal: <= 0.1 x naive and below classical). The measurement is
+:func:`pinn.diagnostics.self_consistency`, the same code the field-strength sweep uses.
 
-    .venv/bin/python experiments/self_consistency/run.py --label quick_m2 \
-        [--config configs/quick.yaml] [--toroids FILE.json] [--set key=value ...]
+    .venv/bin/python experiments/self_consistency/run.py --label quick_m2 [--set key=value ...]
+    .venv/bin/python experiments/self_consistency/run.py --table
 
-Writes OUT/<label>/ (the `pinn train` outputs plus self_consistency.json) and merges one row per
-label into OUT/summary.json (OUT defaults to experiments/self_consistency). The measurement itself is
-`self_consistency` of experiments/field_strength/sweep.py (one implementation for both experiments).
+Each variant is the base config of runs.yaml plus the variant's overrides (and ``--set``). Trains into
+OUT/<label>/ (the `pinn train` outputs, scratch: not kept in the repository), adds the measurement to
+OUT/self_consistency_runs.json and merges one row per label into OUT/summary.json (OUT defaults to
+experiments/self_consistency).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -26,26 +27,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1].parent
 sys.path.insert(0, str(ROOT))
 HERE = Path(__file__).resolve().parent
+SPEC = HERE / "runs.yaml"
 
 
-def _sweep_module():
-    spec = importlib.util.spec_from_file_location("fs_sweep", ROOT / "experiments/field_strength/sweep.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def read_spec(path: Path = SPEC) -> dict:
+    """runs.yaml: ``base`` (config, toroids, overrides) and ``variants`` (label -> overrides, balanced)."""
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def variant_config(label: str, extra: list[str] = (), spec: dict | None = None):
+    """The Config of variant ``label``: base config + base overrides + the variant's + ``extra``."""
+    from pinn.config import load_config
+
+    spec = spec or read_spec()
+    if label not in spec["variants"]:
+        raise SystemExit(f"unknown variant {label!r}; runs.yaml has {', '.join(spec['variants'])}")
+    base = spec["base"]
+    return load_config(ROOT / base["config"], [f"loss.toroids={ROOT / base['toroids']}", *base["overrides"],
+                                               *spec["variants"][label]["overrides"], *extra])
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--label", help="name of this variant (its folder under OUT)")
+    p.add_argument("--label", help="variant of runs.yaml to train and measure (its folder under OUT)")
     p.add_argument("--table", action="store_true", help="print OUT/summary.json as a markdown table and exit")
-    p.add_argument("--config", default=str(ROOT / "configs/quick.yaml"))
-    p.add_argument("--toroids", default=str(ROOT / "experiments/field_strength/toroids_cr2280_m2.json"))
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra config override, after the variant's")
     p.add_argument("--out", default=str(HERE))
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--balanced", action="store_true",
-                   help="also measure the starts after the solver-grid balance initialisation (pinn.physics.balance)")
     args = p.parse_args(argv)
     if args.table:
         rows = json.loads((Path(args.out) / "summary.json").read_text())["rows"]
@@ -56,15 +67,15 @@ def main(argv=None) -> dict:
     if not args.label:
         p.error("--label is required unless --table")
 
-    from pinn.config import load_config
+    from pinn.diagnostics import residual_rms, self_consistency
     from pinn.io import write_json
     from pinn.losses import make_problem
-    from pinn.training import train_from_config
+    from pinn.training import load_toroids, train_from_config
 
-    sweep = _sweep_module()
-    config = load_config(args.config, [f"loss.toroids={args.toroids}", *args.overrides])
-    from pinn.training import load_toroids
-
+    spec = read_spec()
+    variant = spec["variants"].get(args.label, {})
+    config = variant_config(args.label, args.overrides, spec)
+    balanced_run = bool(variant.get("balanced", False))
     toroids = load_toroids(config)
     run_dir = Path(args.out) / args.label
     t0 = time.time()
@@ -72,17 +83,17 @@ def main(argv=None) -> dict:
     wall = time.time() - t0
     kG = float(config.physics.band_strength_kG)
     problem = make_problem(config, toroids, kG)
-    res = sweep.residual_rms(result.model, problem)
-    sc = sweep.self_consistency(config, result.model, toroids, kG, result.state, balanced=args.balanced)
+    res = residual_rms(result.model, problem)
+    sc = self_consistency(config, result.model, toroids, kG, result.state, balanced=balanced_run)
     row = {
-        "label": args.label, "config": str(Path(args.config).relative_to(ROOT)) if Path(args.config).is_relative_to(ROOT) else args.config,
-        "toroids": Path(args.toroids).name, "overrides": args.overrides, "strength_kG": kG,
+        "label": args.label, "config": spec["base"]["config"], "toroids": Path(spec["base"]["toroids"]).name,
+        "overrides": [*spec["base"]["overrides"], *variant["overrides"], *args.overrides], "strength_kG": kG,
         "steps": result.steps, "train_wall_s": round(wall, 1), "final_loss": result.final_loss,
         "pattern_speed": result.pattern_speed, "residual_cos_power": config.loss.residual_cos_power,
         "w_div_tendency": config.loss.w_div_tendency, "lbfgs_steps": config.train.lbfgs_steps,
         **{k: v for k, v in res.items() if k.startswith("res_rms") and not k.endswith("_model")},
     }
-    balanced = ("pinn", "naive", "classical") if args.balanced else ()
+    balanced = ("pinn", "naive", "classical") if balanced_run else ()
     measures = ("rms_div_tendency_t0", "rms_div_0_2days", "rms_div_fast_0_2days")
     for start in ("pinn", "naive", "classical", "classical_perlon") + tuple(f"{b}_balanced" for b in balanced):
         for m in measures:
@@ -90,10 +101,13 @@ def main(argv=None) -> dict:
     for b in balanced:
         row[f"{b}_balanced_change"] = sc["balance"][b]["change"]
     for ref in ("naive", "classical"):
-        for p in ("pinn",) + (("pinn_balanced",) if args.balanced else ()):
+        for p in ("pinn",) + (("pinn_balanced",) if balanced_run else ()):
             for m in measures:
                 row[f"ratio_{p}_over_{ref}_{m}"] = sc[f"ratio_{p}_over_{ref}_{m}"]
-    write_json(run_dir / "self_consistency.json", {"row": row, "residuals": res, "self_consistency": sc})
+    runs_path = Path(args.out) / "self_consistency_runs.json"
+    runs = json.loads(runs_path.read_text()) if runs_path.exists() else {}
+    runs[args.label] = {"row": row, "residuals": res, "self_consistency": sc}
+    write_json(runs_path, runs)
     summary_path = Path(args.out) / "summary.json"
     rows = json.loads(summary_path.read_text())["rows"] if summary_path.exists() else []
     rows = [r for r in rows if r["label"] != args.label] + [row]

@@ -1,0 +1,111 @@
+"""The emergence model: predicted toroids -> probability density of new-AR emergence (SPEC section 5).
+
+Documented, few parameters, fitted out of sample in the hindcast. Per hemisphere a Gaussian in latitude
+about the predicted ridge, sigma = width_scale * sqrt(2) * (the ridge's |a|^2 second moment) (the
+sqrt(2) maps a field band exp(-(x/w)^2) to the AR-pixel spread of the toroid fit), weighted along
+longitude by (local ridge strength / its longitudinal mean)^strength_power and between hemispheres by
+the hemisphere weights; normalised over the sphere, then mixed with a uniform ``floor``.
+
+Pure functions of the ridge dataset (:func:`pinn.ridges.toroids_at_observation`): no training, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from pinn import evaluation as ev
+from pinn.config import ForecastConfig
+from pinn.ridges import HEMISPHERES
+
+
+@dataclass(frozen=True)
+class EmergenceParams:
+    """Parameters of the emergence model (floor: uniform share; min_sigma_deg: narrowest band, deg)."""
+
+    floor: float = 0.1
+    width_scale: float = 1.0
+    strength_power: float = 1.0
+    min_sigma_deg: float = 2.0
+
+    @classmethod
+    def from_config(cls, fc: ForecastConfig) -> EmergenceParams:
+        return cls(fc.floor, fc.width_scale, fc.strength_power, fc.min_sigma_deg)
+
+
+def density_grid(fc: ForecastConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Cell-centre latitudes and Carrington longitudes (deg) of the emergence density."""
+    lat = -90.0 + (np.arange(fc.output_nlat) + 0.5) * 180.0 / fc.output_nlat
+    lon = (np.arange(fc.output_nlon) + 0.5) * 360.0 / fc.output_nlon
+    return lat, lon
+
+
+def emergence_density(
+    ridge: xr.Dataset, lat_deg: np.ndarray, hemisphere_weights: dict, params: EmergenceParams
+) -> xr.DataArray:
+    """Probability density per steradian of new-AR emergence on (lat, lon); integrates to 1.
+
+    ``ridge`` is :func:`pinn.ridges.toroids_at_observation` output on the density's longitudes.
+    """
+    lat = np.asarray(lat_deg, float)[:, None]
+    lon = ridge["lon"].values
+    total = np.zeros((lat.shape[0], lon.size))
+    for hemi in HEMISPHERES:
+        r = ridge.sel(hemisphere=hemi)
+        centre = r["ridge_lat"].values[None, :]
+        sigma = np.maximum(params.width_scale * math.sqrt(2.0) * r["ridge_sigma"].values, params.min_sigma_deg)[None, :]
+        rel = r["ridge_strength"].values / np.maximum(r["mean_strength"].values, 1e-30)
+        along = np.power(np.maximum(rel, 1e-6), params.strength_power)[None, :]
+        # Gaussian in latitude (per steradian; no 1/cos(lat), which would blow up wide bands at the poles)
+        gauss = np.exp(-0.5 * ((lat - centre) / sigma) ** 2) / (np.radians(sigma) * math.sqrt(2 * math.pi))
+        on_hemi = (lat > 0) if hemi == "north" else (lat < 0)
+        total += hemisphere_weights[hemi] * along * gauss * on_hemi
+    density = ev.with_floor(ev.normalise(total, lat[:, 0], lon), params.floor)
+    return ev.density_dataarray(density, lat[:, 0], lon)
+
+
+def fit_emergence_params(cases: Sequence[tuple], lat_deg: np.ndarray, start: EmergenceParams | None = None,
+                         ) -> EmergenceParams:
+    """Maximum-likelihood (floor, width_scale, strength_power) over past cases, bounded.
+
+    Each case is ``(ridge, hemisphere_weights, ar_lat, ar_lon)`` from rotations BEFORE the one to be
+    scored (the caller guarantees this; see :mod:`pinn.hindcast`).
+    """
+    from scipy.optimize import minimize
+
+    start = start or EmergenceParams()
+    if not cases:
+        return start
+
+    def nll(x):
+        p = EmergenceParams(float(x[0]), float(x[1]), float(x[2]), start.min_sigma_deg)
+        total = 0.0
+        for ridge, weights, ar_lat, ar_lon in cases:
+            d = emergence_density(ridge, lat_deg, weights, p)
+            total -= float(np.sum(ev.log2_likelihood(d, ar_lat, ar_lon)))
+        return total
+
+    x0 = np.array([start.floor, start.width_scale, start.strength_power])
+    res = minimize(nll, x0, method="L-BFGS-B", bounds=[(0.01, 0.9), (0.2, 4.0), (0.0, 4.0)],
+                   options={"maxiter": 60})
+    return EmergenceParams(float(res.x[0]), float(res.x[1]), float(res.x[2]), start.min_sigma_deg)
+
+
+def hotspots(density: xr.DataArray, n: int = 5) -> list[dict]:
+    """The ``n`` highest-density cells at least 20 deg of longitude apart (for quick reading)."""
+    values = density.values
+    order = np.argsort(values, axis=None)[::-1]
+    picked: list[dict] = []
+    for flat in order:
+        i, j = np.unravel_index(flat, values.shape)
+        lat, lon = float(density["lat"][i]), float(density["lon"][j])
+        if all(abs(((lon - p["lon_deg"]) + 180) % 360 - 180) > 20 or np.sign(lat) != np.sign(p["lat_deg"]) for p in picked):
+            picked.append({"lat_deg": lat, "lon_deg": lon, "density_per_sr": float(values[i, j]),
+                           "vs_uniform": float(values[i, j] * 4 * math.pi)})
+        if len(picked) == n:
+            break
+    return picked

@@ -1,0 +1,74 @@
+"""The PINN state cache: train a state once per (toroids, config, strength), reuse it afterwards.
+
+A finished state lives at ``<cache_dir>/pinn-<key>/state.nc``; an interrupted training resumes from its
+checkpoints in the same folder. Concurrent runs of the same inputs (two ``pinn forecast`` processes,
+or hindcast workers) are serialised by an exclusive file lock ``<cache_dir>/pinn-<key>.lock``: the
+first trains while the others wait, then they read its state. Without the lock both would write the
+same orbax checkpoint folder at once, which orbax does not allow. Different keys do not block
+each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import xarray as xr
+
+from pinn.config import Config, training_inputs
+
+log = logging.getLogger(__name__)
+
+
+def state_cache_key(toroids, config: Config, strength_kG: float) -> str:
+    """Hash of everything the PINN state depends on: toroids, physics, network, loss, train, seed, a0."""
+    parts = {"toroids": toroids.to_json_dict(), "strength_kG": float(strength_kG), **training_inputs(config)}
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_paths(cache_dir: str | Path, key: str) -> tuple[Path, Path]:
+    """The run folder and the lock file of cache entry ``key``."""
+    root = Path(cache_dir)
+    return root / f"pinn-{key}", root / f"pinn-{key}.lock"
+
+
+def pinn_state(toroids, config: Config, strength_kG: float, work_dir: str | Path | None = None) -> xr.Dataset:
+    """Train (or reuse) the PINN state for ``toroids`` at field strength ``strength_kG`` (kG).
+
+    The cache folder is ``work_dir`` or else ``config.forecast.cache_dir``; with neither, the state
+    is trained in a temporary folder and not kept. Safe to call from several processes at once.
+    """
+    from filelock import FileLock, Timeout
+
+    from pinn.training import train_from_config
+
+    cfg = dataclasses.replace(config, physics=dataclasses.replace(config.physics, band_strength_kG=float(strength_kG)))
+    cache = config.forecast.cache_dir if work_dir is None else work_dir
+    if cache is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return train_from_config(cfg, toroids, out_dir=tmp).state.load()
+    run_dir, lock_path = cache_paths(cache, state_cache_key(toroids, cfg, strength_kG))
+    state_path = run_dir / "state.nc"
+    if not state_path.exists():
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(lock_path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("another run is training %s; waiting for it", run_dir)
+            lock.acquire()
+        try:
+            if not state_path.exists():  # the run that held the lock may have written it
+                resume = (run_dir / "checkpoints").exists()
+                train_from_config(cfg, toroids, out_dir=run_dir, resume=resume)
+        finally:
+            lock.release()
+    else:
+        log.info("reusing cached PINN state %s", state_path)
+    with xr.open_dataset(state_path, engine="h5netcdf") as ds:
+        return ds.load()
