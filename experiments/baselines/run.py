@@ -1,0 +1,247 @@
+"""Score the data-only baselines (pinn.baselines) on the ARISE record, causally, and write the results.
+
+Every target rotation M (the scored N+1) with ARs and a non-empty band history is scored by every
+candidate (a method with one setting of its hyperparameters); each method's forecast for M uses the
+candidate with the highest total bits over targets before M (pinn.baselines.causal_choice), and the
+data-only baseline uses the method with the highest total of its own causal forecasts before M. The
+same fixed procedure runs over the whole record (from CR 1909); results are reported on the
+development rotations (those of experiments/hindcast/per_ar.csv) and on cycle 24 (CR 2100-2225).
+
+    PYTHONPATH=. /work/main/.venv/bin/python experiments/baselines/run.py
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pinn import baselines as bl
+from pinn import evaluation as ev
+from pinn.config import Config
+from pinn.forecast import density_grid
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+ARISE = ROOT.parent / "shared/data/raw/active_regions/arise/ARISE_database_remove_repeat_ARs.csv"
+# Rotations with no data: SOHO lost contact June-October 1998 (CR 1938-1940); CR 2262-2264 kept aside
+# (absent from the repository's data, README top). Other rotations without rows count as zero ARs.
+UNOBSERVED = (1938, 1939, 1940, 2262, 2263, 2264)
+WIDTHS = (2.0, 3.0, 5.0, 8.0)  # deg
+ROTATIONS = (1, 2, 3, 5)
+DECAYS = (0.25, 0.5, 1.0)
+MIXES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
+FLOORS = (0.01, 0.03, 0.05, 0.1)
+SHARE_DECAYS = (None, 0.5, 0.8, 0.95)  # None: the density's own hemisphere split
+COUNT_DECAYS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
+DISPERSIONS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 1e6)
+MIN_ROTATIONS = 20  # causal fits start once this many rotations have been scored
+BAND = "band"
+CYCLE24 = (2100, 2225)
+
+
+def name(base, w, k, d, m, f, s) -> str:
+    """Candidate label: base b (band) or c (climatology), kernel settings, floor, hemisphere-share decay."""
+    if m == 0.0:
+        return f"{base}0 f{f} s{s}"
+    return f"{base}w{w} K{k} d{d} m{m} f{f} s{s}"
+
+
+def target_scores(table, counts, library, target, lat, lon, index_da) -> pd.DataFrame:
+    """Per-AR bits of every candidate for one target rotation."""
+    truth = ev.ars_of(table, target)
+    flat = ev.sample(index_da, truth["lat"], truth["lon"]).astype(int)
+    north = lat[flat // len(lon)] > 0
+    areas = ev.cell_areas(lat, lon)
+    band_grid = bl.unfloored_band(table, target, lat, lon)
+    band_at, band_north = band_grid.ravel()[flat], bl.north_mass(band_grid, lat, lon)
+    past = table[(table["cr"] < target) & (table["cr"] >= target - max(ROTATIONS))]
+    shares = {s: bl.north_share(counts, target, s) for s in SHARE_DECAYS if s is not None}
+    out = {"cr": np.full(len(truth), target), "lat": truth["lat"].values, "lon": truth["lon"].values,
+           BAND: ev.log2_likelihood(ev.band_density(bl.band_history(table, target), lat, lon),
+                                    truth["lat"], truth["lon"])}
+    kern_at, kern_north = {}, {}
+    for w in WIDTHS:
+        if len(past):
+            kern = bl.carried_kernels(past, target, lat, lon, w)
+            kern_at[w] = kern.reshape(len(past), -1)[:, flat].T  # (n_truth, n_past)
+            kern_north[w] = np.sum((kern * areas)[:, lat > 0, :], axis=(1, 2))
+
+    clim = bl.climatology_density(table, target, lat, lon, library=library).values
+    clim = (clim - bl.BAND_FLOOR / ev.FOUR_PI) / (1 - bl.BAND_FLOOR)
+    bases = {"b": (band_at, band_north, SHARE_DECAYS), "c": (clim.ravel()[flat], bl.north_mass(clim, lat, lon), (None,))}
+
+    def emit(mixed, mass_n, f, tag, share_decays):
+        for s in share_decays:
+            p = mixed if s is None else mixed * np.where(north, shares[s] / mass_n, (1 - shares[s]) / (1 - mass_n))
+            out[tag(f, s)] = np.log2((1 - f) * p + f / ev.FOUR_PI)
+
+    for (base, (b_at, b_north, sd)), f in itertools.product(bases.items(), FLOORS):
+        emit(b_at, b_north, f, lambda f, s, base=base: name(base, 0, 0, 0, 0.0, f, s), sd)
+    for w, k, d in itertools.product(WIDTHS, ROTATIONS, DECAYS):
+        if k == 1 and d != 1.0:
+            continue  # one rotation back: the decay does nothing
+        wt = bl.recency_weights(past["cr"].values, target, k, d)
+        for base, (b_at, b_north, sd) in bases.items():
+            if w not in kern_at or wt.sum() == 0:
+                kd, kn = b_at, b_north  # no recent AR: the kernel part falls back to the base density
+            else:
+                kd, kn = kern_at[w] @ (wt / wt.sum()), float(kern_north[w] @ (wt / wt.sum()))
+            for m, f in itertools.product(MIXES[1:], FLOORS):
+                emit((1 - m) * b_at + m * kd, (1 - m) * b_north + m * kn, f,
+                     lambda f, s, w=w, k=k, d=d, m=m, base=base: name(base, w, k, d, m, f, s), sd)
+    return pd.DataFrame(out)
+
+
+FAMILIES = {
+    "band_floor": lambda c: c.startswith("b0 ") and c.endswith("sNone"),
+    "band_hemi": lambda c: c.startswith("b0 "),
+    "nests": lambda c: c.startswith(("bw", "b0 ")) and c.endswith("sNone"),
+    "nests_hemi": lambda c: c.startswith(("bw", "b0 ")),
+    "climatology": lambda c: c.startswith("c0 "),
+    "nests_clim": lambda c: c.startswith(("cw", "c0 ")),
+}
+DEFAULTS = {k: "b0 f0.05 sNone" for k in FAMILIES} | {"climatology": "c0 f0.05 sNone", "nests_clim": "c0 f0.05 sNone"}
+
+
+def prequential(scores: pd.DataFrame, columns: list[str], default: str) -> tuple[np.ndarray, pd.Series]:
+    """Bits of the causally chosen column at every AR, and the column chosen per target."""
+    per_rot = scores.groupby("cr")[columns].sum()
+    before = per_rot.cumsum().shift(1).fillna(0.0)
+    n_before = pd.Series(np.arange(len(per_rot)), index=per_rot.index)
+    chosen = before.idxmax(axis=1).where(n_before >= MIN_ROTATIONS, default)
+    pick = scores["cr"].map(chosen)
+    col_idx = pd.Index(columns).get_indexer(pick)
+    return scores[columns].values[np.arange(len(scores)), col_idx], chosen
+
+
+def count_scores(counts: pd.DataFrame, targets) -> pd.DataFrame:
+    """Per target: bits (both hemispheres summed) of the count forecasts; decay and dispersion fitted causally."""
+    rows = []
+    for t in targets:
+        obs = counts.loc[t]
+        rec = {"cr": t, "n_north": int(obs["north"]), "n_south": int(obs["south"])}
+        for d in COUNT_DECAYS:
+            rate = bl.count_rate(counts, t, d)
+            rec[f"rate_n d{d}"], rec[f"rate_s d{d}"] = rate["north"], rate["south"]
+            rec[f"pois d{d}"] = float(bl.poisson_log2pmf(obs["north"], rate["north"])
+                                      + bl.poisson_log2pmf(obs["south"], rate["south"]))
+            for r in DISPERSIONS:
+                rec[f"nb d{d} r{r}"] = float(bl.negbin_log2pmf(obs["north"], rate["north"], r)
+                                             + bl.negbin_log2pmf(obs["south"], rate["south"], r))
+        rate5 = bl.count_rate(counts, t, 1.0, n_back=5)
+        rec["mean5_n"], rec["mean5_s"] = rate5["north"], rate5["south"]
+        rec["pois mean5"] = float(bl.poisson_log2pmf(obs["north"], rate5["north"])
+                                  + bl.poisson_log2pmf(obs["south"], rate5["south"]))
+        rows.append(rec)
+    df = pd.DataFrame(rows)
+    pois_cols = [f"pois d{d}" for d in COUNT_DECAYS]
+    nb_cols = [c for c in df.columns if c.startswith("nb ")]
+    for key, cols, default in (("pois_ew", pois_cols, "pois d1.0"), ("nb_ew", nb_cols, "nb d1.0 r1000000.0")):
+        bits, choice = prequential(df, cols, default)
+        df[key], df[f"{key}_choice"] = bits, df["cr"].map(choice)
+    return df
+
+
+def interval(diff, rot) -> dict:
+    iv = ev.paired_bootstrap(diff, rot)
+    return {"mean": iv.mean, "low": iv.low, "high": iv.high, "n_rotations": iv.n_rotations, "n_ars": iv.n_ars}
+
+
+def main() -> None:
+    t0 = time.time()
+    table = ev.load_arise(ARISE)
+    lat, lon = density_grid(Config().forecast)
+    index_da = ev.density_dataarray(np.arange(len(lat) * len(lon), dtype=float).reshape(len(lat), len(lon)), lat, lon)
+    counts = bl.hemisphere_counts(table, int(table["cr"].min()), int(table["cr"].max()), UNOBSERVED)
+    library = bl.analog_library(table, int(table["cr"].max()) + 1)
+    targets = [int(m) for m in np.unique(table["cr"]) if len(bl.band_history(table, int(m))) > 0]
+    limit = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    targets = targets[-limit:] if limit else targets
+    scores = pd.concat([target_scores(table, counts, library, m, lat, lon, index_da) for m in targets], ignore_index=True)
+    t_scores = time.time() - t0
+
+    methods = {BAND: scores[BAND].values}
+    chosen = {}
+    for fam, keep in FAMILIES.items():
+        cols = [c for c in scores.columns if c not in ("cr", "lat", "lon", BAND) and keep(c)]
+        methods[fam], chosen[fam] = prequential(scores, cols, DEFAULTS[fam])
+    mdf = pd.DataFrame({"cr": scores["cr"], **methods})
+    methods["data_only"], chosen["data_only"] = prequential(mdf, list(methods), BAND)
+    per_ar = pd.DataFrame({"cr": scores["cr"], "lat": scores["lat"], "lon": scores["lon"],
+                           **{f"bits_{k}": v for k, v in methods.items()}})
+    per_rot = pd.DataFrame({f"choice_{k}": v for k, v in chosen.items()})
+    per_rot.index.name = "cr"
+
+    hind = pd.read_csv(ROOT / "experiments/hindcast/per_ar.csv")
+    dev_crs = sorted(hind["cr"].unique())
+    dev = per_ar[per_ar["cr"].isin(dev_crs)].reset_index(drop=True)
+    # the hindcast CSV holds 6 significant digits: pair ARs by rotation and latitude order
+    mine = dev[dev["cr"].isin(hind["cr"])].sort_values(["cr", "lat"]).reset_index(drop=True)
+    theirs = hind[hind["cr"].isin(mine["cr"])].sort_values(["cr", "lat"]).reset_index(drop=True)
+    check = pd.DataFrame({"b": mine["bits_band"], "h": theirs["bits_band"],
+                          "dlat": (mine["lat"] - theirs["lat"]).abs(), "dlon": (mine["lon"] - theirs["lon"]).abs()})
+    if len(mine) != len(theirs) or check[["dlat", "dlon"]].to_numpy().max() > 1e-3:
+        raise SystemExit("the ARs of the development rotations differ from experiments/hindcast/per_ar.csv")
+    band_diff = float(np.max(np.abs(check["b"] - check["h"])))
+
+    # the factorised candidate scores must equal the density functions': check the chosen nests forecasts
+    max_err = 0.0
+    scored_dev = [c for c in dev_crs if c in chosen["nests"].index]
+    for m in scored_dev[:: max(1, len(scored_dev) // 6)]:
+        c = chosen["nests"].loc[m]
+        if c.startswith("bw"):
+            w, k, d, mix, f, _ = (x[1:] for x in c[1:].split())
+            p = bl.NestParams(float(w), int(k), float(d), float(mix), float(f))
+            dens = bl.nests_density(table[table["cr"] <= m], m, lat, lon, p)
+            truth = ev.ars_of(table, m)
+            ref = dev.loc[dev["cr"] == m, "bits_nests"].values
+            max_err = max(max_err, float(np.max(np.abs(ev.log2_likelihood(dens, truth["lat"], truth["lon"]) - ref))))
+
+    def report(sel: pd.DataFrame) -> dict:
+        res = {"n_rotations": int(sel["cr"].nunique()), "n_ars": len(sel),
+               "mean_bits": {k: float(sel[f"bits_{k}"].mean()) for k in methods}}
+        res["minus_band"] = {k: interval(sel[f"bits_{k}"] - sel["bits_band"], sel["cr"]) for k in methods if k != BAND}
+        return res
+
+    c24 = per_ar[(per_ar["cr"] >= CYCLE24[0]) & (per_ar["cr"] <= CYCLE24[1])]
+    cs = count_scores(counts, [t for t in counts.index[counts["observed"]] if t > counts.index.min() + 5])
+
+    def count_report(sel: pd.DataFrame) -> dict:
+        res = {"n_rotations": len(sel), "bits_per_rotation": {k: float(sel[k].mean()) for k in
+                                                             ("pois mean5", "pois_ew", "nb_ew")}}
+        res["minus_mean5"] = {k: interval(sel[k] - sel["pois mean5"], sel["cr"]) for k in ("pois_ew", "nb_ew")}
+        res["choices"] = {k: sel[f"{k}_choice"].value_counts().to_dict() for k in ("pois_ew", "nb_ew")}
+        return res
+
+    summary = {
+        "command": "PYTHONPATH=. /work/main/.venv/bin/python experiments/baselines/run.py",
+        "machine": f"{platform.machine()} CPU, 2 cores shared ({platform.python_version()})",
+        "seconds_candidate_scores": round(t_scores, 1), "seconds_total": round(time.time() - t0, 1),
+        "n_candidates": int(scores.shape[1] - 4), "min_rotations": MIN_ROTATIONS,
+        "band_vs_hindcast_max_abs_bits": band_diff, "band_vs_hindcast_matched_ars": len(check),
+        "nests_factorised_vs_density_max_abs_bits": max_err,
+        "development": report(dev), "cycle24": report(c24),
+        "development_choices": {k: per_rot.loc[per_rot.index.isin(dev_crs), f"choice_{k}"].value_counts().to_dict()
+                                for k in chosen},
+        "counts_development": count_report(cs[cs["cr"].isin(dev_crs)]),
+        "counts_cycle24": count_report(cs[(cs["cr"] >= CYCLE24[0]) & (cs["cr"] <= CYCLE24[1])]),
+    }
+    if limit is None:
+        dev.to_csv(HERE / "per_ar.csv", index=False, float_format="%.6g")
+        c24.to_csv(HERE / "per_ar_cycle24.csv", index=False, float_format="%.6g")
+        per_rot.to_csv(HERE / "choices.csv")
+        cs[["cr", "n_north", "n_south", "mean5_n", "mean5_s", "pois mean5", "pois_ew", "pois_ew_choice", "nb_ew",
+            "nb_ew_choice"]].to_csv(HERE / "counts.csv", index=False, float_format="%.6g")
+        (HERE / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    print(json.dumps(summary, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
