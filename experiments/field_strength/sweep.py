@@ -200,7 +200,7 @@ def self_consistency(config, model, toroids, strength_kG, out_grid_ds, days=2.0,
     from pinn.physics import states as st
     from pinn.physics.solver import make_solver, swt_params
     from pinn.physics.units import ModelUnits
-    from pinn.training import evaluate_fields
+    from pinn.training.schema import evaluate_fields
 
     from scipy.ndimage import uniform_filter1d
 
@@ -346,7 +346,7 @@ def main(argv=None):
                    help="toroids JSON of the next rotation: forward-integrate each state and score its toroids")
     args = p.parse_args(argv)
 
-    import pinn.training as _tr
+    import pinn.training.schema as _tr
     from pinn.config import load_config
     from pinn.io import write_json, write_netcdf, write_text
     from pinn.losses import make_problem
