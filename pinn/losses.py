@@ -191,7 +191,7 @@ def zonal_prior(problem: Problem, lat):
     return differential_rotation(lat, problem.s[0], problem.s[1], problem.s[2])
 
 
-def _residuals(model: SphereNet, problem: Problem, lat, lon, mode: str):
+def pde_residuals(model: SphereNet, problem: Problem, lat, lon, mode: str):
     """Residuals of the steady-in-the-drifting-frame equations at points (and the field derivatives)."""
     d = field_derivatives(model, lat, lon, mode)
     c = model.pattern_speed[...]
@@ -210,7 +210,7 @@ def momentum_residual_divergence(model: SphereNet, problem: Problem, lat, lon):
     (third derivatives of A). cos(lat) div R = dR_u/dlon + cos(lat) dR_v/dlat - sin(lat) R_v.
     """
     def mom(la, lo):
-        res, _ = _residuals(model, problem, la, lo, "forward")
+        res, _ = pde_residuals(model, problem, la, lo, "forward")
         return jnp.stack([res.momentum_u, res.momentum_v])
 
     ones, zeros = jnp.ones_like(lat), jnp.zeros_like(lat)
@@ -227,7 +227,7 @@ def loss_terms(model: SphereNet, problem: Problem, batch: Batch, mode: str = "fo
     the poles; smaller values constrain the polar caps more). ``div_points`` > 0 adds the
     ``div_tendency`` term on the first ``div_points`` collocation points (0: the term is 0, not computed).
     """
-    res, d = _residuals(model, problem, batch.lat, batch.lon, mode)
+    res, d = pde_residuals(model, problem, batch.lat, batch.lon, mode)
     w = jnp.cos(batch.lat) ** cos_power / problem.residual_scale
     pde = [jnp.mean((w * r) ** 2) for r in res]
     if div_points > 0:

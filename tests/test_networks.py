@@ -157,7 +157,7 @@ def test_batch_is_area_uniform_and_gauss_grid_integrates_exactly():
 
 def test_momentum_residual_divergence_matches_finite_differences(model):
     """cos(lat) div(R_u, R_v) from forward mode equals central differences of the residual itself."""
-    from pinn.losses import _residuals, momentum_residual_divergence
+    from pinn.losses import momentum_residual_divergence, pde_residuals
 
     prob = make_problem(Config(), band_toroids())
     lat, lon = points(32, seed=7)
@@ -166,7 +166,7 @@ def test_momentum_residual_divergence_matches_finite_differences(model):
 
     @jax.jit
     def mom(la, lo):
-        r, _ = _residuals(model, prob, la, lo, "forward")
+        r, _ = pde_residuals(model, prob, la, lo, "forward")
         return jnp.stack([r.momentum_u, r.momentum_v])
 
     eps = 2e-3

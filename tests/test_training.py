@@ -169,21 +169,21 @@ SHARD_CHILD = textwrap.dedent(
     import jax, numpy as np
     from pinn.config import load_config
     from pinn.losses import make_problem
-    from pinn.training import _batch, _setup, band_toroids, init_state, make_chunk_fn
+    from pinn.training import TrainingProgram, band_toroids
 
     assert len(jax.devices()) == 4, jax.devices()
     out = {}
     for shard in (True, False):
         cfg = load_config(None, sys.argv[1:] + [f"train.shard={str(shard).lower()}"])
         problem = make_problem(cfg, band_toroids())
-        setup, model = _setup(cfg, problem)
-        state = init_state(setup, model, cfg.seed)
-        fn = make_chunk_fn(setup, "adam", 3)
-        _, loss, terms, *_ = fn(state, setup.statics, problem)
-        lat = jax.jit(lambda k: _batch(setup, k).lat)(jax.random.key(0))
+        program = TrainingProgram.create(cfg, problem)
+        state = program.init_state(cfg.seed)
+        fn = program.chunk_fn("adam", 3)
+        _, loss, terms, *_ = fn(state, program.statics, problem)
+        lat = jax.jit(lambda k: program.batch(k).lat)(jax.random.key(0))
         out[str(shard)] = {"loss": np.asarray(loss).tolist(), "terms": np.asarray(terms).tolist(),
-                           "n_shards": len(lat.sharding.device_set), "mesh": setup.mesh.size,
-                           "all_reduce": "all-reduce" in fn.lower(state, setup.statics, problem).compile().as_text()}
+                           "n_shards": len(lat.sharding.device_set), "mesh": program.mesh.size,
+                           "all_reduce": "all-reduce" in fn.lower(state, program.statics, problem).compile().as_text()}
     print("RESULT", json.dumps(out))
     """
 )

@@ -101,7 +101,7 @@ from pinn.io import write_json
 from pinn.losses import GROUP_NAMES, TERM_NAMES, Batch, Problem, sample_batch, static_weights
 from pinn.networks import SphereNet, field_derivatives
 from pinn.physics.equations import Fields, SWTParams, primitive_residuals
-from pinn.training import _loss_fn
+from pinn.training import TrainingProgram
 
 assert dde.backend.backend_name == "pytorch", dde.backend.backend_name
 
@@ -352,14 +352,14 @@ def _rel(a: np.ndarray, b: np.ndarray, scale: float) -> float:
     return float(np.max(np.abs(a - b)) / max(scale, 1e-30))
 
 
-def agreement(setup, model: SphereNet, problem: Problem, device: torch.device, n: int = 256,
+def agreement(program: TrainingProgram, model: SphereNet, problem: Problem, device: torch.device, n: int = 256,
               seed: int = 1) -> dict:
     """Max relative torch-vs-JAX differences of the residuals, the loss terms and the loss gradient.
 
-    ``setup``: pinn.training's set-up of the run (from bench_training.build); the JAX gradient is that of
-    pinn.training._loss_fn, the function the training step differentiates.
+    ``program``: pinn.training's program of the run (from bench_training.build); the JAX gradient is that of
+    ``program.loss``, the function the training step differentiates.
     """
-    cfg = setup.config
+    cfg = program.config
     lc = cfg.loss
     batch = sample_batch(jax.random.key(seed), n, lc.quadrature_lats, lc.quadrature_lons)
     # JAX: pointwise residuals x cos / R (as in pinn.losses.loss_terms), terms, gradient of the weighted loss
@@ -374,7 +374,7 @@ def agreement(setup, model: SphereNet, problem: Problem, device: torch.device, n
                                   jnp.max(jnp.abs(w * q.h * dlo.a / jnp.cos(batch.lat)))))
     _, params, statics = nnx.split(model, nnx.Param, ...)
     ones = jnp.ones(len(GROUP_NAMES), jnp.float32)
-    jgrad, jterms = jax.grad(lambda p: _loss_fn(setup, p, statics, problem, batch, ones),
+    jgrad, jterms = jax.grad(lambda p: program.loss(p, statics, problem, batch, ones),
                              has_aux=True)(params)
     jterms = dict(zip(TERM_NAMES, np.asarray(jterms)))
     jgrad = {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(g)
@@ -568,8 +568,8 @@ def main() -> None:
         result["total_s"] = time.perf_counter() - t_all
         write_json(path, result)
 
-    setup, model, _, problem = build(cfg)
-    result["agreement"] = agreement(setup, model, problem, device)
+    program, model, _, problem = build(cfg)
+    result["agreement"] = agreement(program, model, problem, device)
     ag = result["agreement"]
     print(f"agreement torch vs JAX (256 points): max rel diff {ag['max_rel_diff']:.2e}, gradient "
           f"{ag['torch_autograd']['gradient_rel_l2_diff']:.2e}", flush=True)

@@ -35,7 +35,7 @@ from flax import nnx
 from pinn.config import Config, load_config, to_dict
 from pinn.losses import make_problem
 from pinn.networks import field_derivatives
-from pinn.training import _setup, band_toroids, init_state, make_chunk_fn
+from pinn.training import TrainingProgram, band_toroids
 
 
 def machine() -> dict:
@@ -90,9 +90,8 @@ def with_overrides(cfg: Config, **sections) -> Config:
 def build(cfg: Config):
     tor = band_toroids(20.0, 10.0)
     problem = make_problem(cfg, tor)
-    setup, model = _setup(cfg, problem)
-    state = init_state(setup, model, cfg.seed)
-    return setup, model, state, problem
+    program = TrainingProgram.create(cfg, problem)
+    return program, program.network(program.params), program.init_state(cfg.seed), problem
 
 
 def step_measure(cfg: Config, n_steps: int, flops: bool = True) -> dict:
@@ -101,17 +100,17 @@ def step_measure(cfg: Config, n_steps: int, flops: bool = True) -> dict:
     FLOPs: XLA's cost_analysis of the compiled chunk, which counts the lax.scan (while-loop) body once,
     i.e. one step (checked: a 1-step and a 4-step chunk report the same count to 0.01 %).
     """
-    setup, model, state, problem = build(cfg)
+    program, _, state, problem = build(cfg)
     out = {}
-    chunk = make_chunk_fn(setup, "adam", n_steps)
+    chunk = program.chunk_fn("adam", n_steps)
     t0 = time.perf_counter()
-    compiled = chunk.lower(state, setup.statics, problem).compile()
+    compiled = chunk.lower(state, program.statics, problem).compile()
     out["compile_s"] = time.perf_counter() - t0
     if flops:
         ca = compiled.cost_analysis()
         ca = ca[0] if isinstance(ca, (list, tuple)) else ca
         out["flops_per_step"] = float(ca.get("flops", float("nan"))) if ca else float("nan")
-    t = best_time(compiled, state, setup.statics, problem, repeats=2, min_time=0.2)
+    t = best_time(compiled, state, program.statics, problem, repeats=2, min_time=0.2)
     out["step_s"] = t / n_steps
     out["points_x_steps_per_s"] = cfg.loss.collocation_points * n_steps / t
     if flops:
@@ -124,18 +123,18 @@ def derivative_modes(cfg: Config, n_steps: int, rounds: int = 3) -> dict:
     built = {}
     for mode in ("forward", "reverse"):
         c = with_overrides(cfg, loss={"derivatives": mode})
-        setup, model, state, problem = build(c)
+        program, model, state, problem = build(c)
         n = c.loss.collocation_points
         lat = jnp.arcsin(jnp.linspace(-0.99, 0.99, n, dtype=jnp.float32))
         lon = jnp.linspace(0.0, 6.2, n, dtype=jnp.float32)
         graphdef, params, statics = nnx.split(model, nnx.Param, ...)
         f = jax.jit(lambda p, la, lo, g=graphdef, s=statics, m=mode: field_derivatives(nnx.merge(g, p, s), la, lo, m))
         t0 = time.perf_counter()
-        chunk = make_chunk_fn(setup, "adam", n_steps).lower(state, setup.statics, problem).compile()
+        chunk = program.chunk_fn("adam", n_steps).lower(state, program.statics, problem).compile()
         compile_s = time.perf_counter() - t0
         d = f(params, lat, lon)
         check = np.asarray(jnp.stack([jnp.stack(x.fields) for x in d[1:]]))
-        built[mode] = (f, (params, lat, lon), chunk, (state, setup.statics, problem), compile_s, check, n)
+        built[mode] = (f, (params, lat, lon), chunk, (state, program.statics, problem), compile_s, check, n)
     res = {m: {"fields_and_derivatives_s": float("inf"), "step_s": float("inf"), "compile_s": built[m][4]}
            for m in built}
     for _ in range(rounds):

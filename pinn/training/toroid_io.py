@@ -1,0 +1,41 @@
+"""The toroids a run trains on: a JSON file from ``pinn toroids --json`` or a bundled map's fit (``cr:N``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pinn.config import Config
+from pinn.errors import ConfigError, InputError
+
+
+def load_toroids(config: Config):
+    """Toroids named by ``loss.toroids``: a JSON file (``pinn toroids --json``) or ``cr:N`` (bundled map)."""
+    from pinn import toroids as tor
+
+    spec = config.loss.toroids
+    if spec.startswith("cr:"):
+        try:
+            cr = int(spec[3:])
+        except ValueError:
+            raise ConfigError(f"config key 'loss.toroids': {spec!r} must be cr:N or a JSON path") from None
+        from pinn.observations import load_synoptic
+        from pinn.paths import bundled_map
+
+        ds = load_synoptic(bundled_map(cr), config.observations)
+        return tor.fit_toroids(ds, config.toroids)
+    return read_toroids_json(spec)
+
+
+def read_toroids_json(path: str | os.PathLike):
+    """Toroids from a JSON file written by ``pinn toroids --json``; InputError naming the file otherwise."""
+    from pinn import toroids as tor
+
+    path = Path(path)
+    try:
+        return tor.Toroids.from_json_dict(json.loads(path.read_text()))
+    except OSError as exc:
+        raise InputError(path, f"cannot read toroids JSON ({exc.strerror})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, f"not a toroids JSON from `pinn toroids --json` ({exc})") from None
