@@ -82,7 +82,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -91,6 +90,7 @@ from scipy import ndimage, optimize
 from pinn.config import ToroidsConfig
 from pinn.errors import ConfigError, InputError
 from pinn.observations import row_edges_deg
+from pinn.physics.bands import Band, wrap_phase_deg
 
 __all__ = [
     "HemisphereToroid",
@@ -105,29 +105,16 @@ __all__ = [
 ]
 
 
-def wrap_phase_deg(phase: Any) -> Any:
-    """Wrap phases (degrees) into (-180, 180]."""
-    p = np.mod(np.asarray(phase, dtype=float) + 180.0, 360.0) - 180.0
-    p = np.where(p == -180.0, 180.0, p)
-    return float(p) if np.ndim(p) == 0 else p
-
-
 @dataclass(frozen=True)
-class HemisphereToroid:
-    """One hemisphere's toroid: centre line, width, toroidal-field sign, with 1-sigma errors (degrees).
+class HemisphereToroid(Band):
+    """One hemisphere's fitted toroid: a :class:`pinn.physics.bands.Band` (centre line, width, sign of a)
+    with 1-sigma errors (degrees).
 
-    ``amplitudes_deg[m-1]``, ``phases_deg[m-1]`` belong to mode m, stored in canonical form (A_m >= 0,
-    phase in (-180, 180]; a negative amplitude given to the constructor becomes |A| with the phase turned
-    by 180 deg: the same centre line). ``modes`` is M (= number of amplitudes). ``n_pixels`` (strong pixels
-    used) and ``n_eff`` (effective number of independent samples behind the fit) are information only: not
-    part of equality and not in the JSON form.
+    ``modes`` is M (= number of amplitudes). ``n_pixels`` (strong pixels used) and ``n_eff`` (effective
+    number of independent samples behind the fit) are information only: not part of equality and not in
+    the JSON form.
     """
 
-    lat0_deg: float
-    width_deg: float
-    amplitudes_deg: tuple[float, ...]
-    phases_deg: tuple[float, ...]
-    sign: int
     lat0_err_deg: float = 0.0
     width_err_deg: float = 0.0
     amplitudes_err_deg: tuple[float, ...] = ()
@@ -137,47 +124,22 @@ class HemisphereToroid:
     n_eff: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:
-        if len(self.amplitudes_deg) != len(self.phases_deg):
-            raise ValueError("amplitudes_deg and phases_deg must have the same length")
-        amps = tuple(abs(float(a)) for a in self.amplitudes_deg)
-        phases = tuple(
-            wrap_phase_deg(float(p) + (180.0 if float(a) < 0 else 0.0))
-            for a, p in zip(self.amplitudes_deg, self.phases_deg, strict=True)
-        )
-        amp_err = tuple(float(a) for a in self.amplitudes_err_deg) or (0.0,) * len(amps)
-        ph_err = tuple(float(p) for p in self.phases_err_deg) or (0.0,) * len(amps)
-        if len(amp_err) != len(amps) or len(ph_err) != len(amps):
+        super().__post_init__()
+        n = len(self.amplitudes_deg)
+        amp_err = tuple(float(a) for a in self.amplitudes_err_deg) or (0.0,) * n
+        ph_err = tuple(float(p) for p in self.phases_err_deg) or (0.0,) * n
+        if len(amp_err) != n or len(ph_err) != n:
             raise ValueError("error tuples must match the number of modes")
-        if self.modes not in (-1, len(amps)):
-            raise ValueError(f"modes={self.modes} but {len(amps)} amplitudes given")
-        if self.sign not in (1, -1):
-            raise ValueError(f"sign must be +1 or -1, got {self.sign!r}")
+        if self.modes not in (-1, n):
+            raise ValueError(f"modes={self.modes} but {n} amplitudes given")
         set_ = object.__setattr__
-        set_(self, "lat0_deg", float(self.lat0_deg))
-        set_(self, "width_deg", float(self.width_deg))
-        set_(self, "amplitudes_deg", amps)
-        set_(self, "phases_deg", phases)
         set_(self, "amplitudes_err_deg", amp_err)
         set_(self, "phases_err_deg", ph_err)
         set_(self, "lat0_err_deg", float(self.lat0_err_deg))
         set_(self, "width_err_deg", float(self.width_err_deg))
-        set_(self, "sign", int(self.sign))
         set_(self, "n_pixels", int(self.n_pixels))
         set_(self, "n_eff", float(self.n_eff))
-        set_(self, "modes", len(amps))
-
-    def centre_lat_deg(self, lon_deg: Any) -> Any:
-        """Central latitude lam_c (degrees) at Carrington longitude(s) ``lon_deg`` (degrees)."""
-        phi = np.radians(np.asarray(lon_deg, dtype=float))
-        lat = np.full(phi.shape, self.lat0_deg)
-        for m, (a, p) in enumerate(zip(self.amplitudes_deg, self.phases_deg), start=1):
-            lat = lat + a * np.cos(m * phi + math.radians(p))
-        return float(lat) if lat.ndim == 0 else lat
-
-    def profile(self, lat_deg: Any, lon_deg: Any) -> Any:
-        """Band profile exp(-((lat - lam_c(lon)) / w)^2), broadcasting ``lat_deg`` against ``lon_deg``."""
-        lat = np.asarray(lat_deg, dtype=float)
-        return np.exp(-(((lat - self.centre_lat_deg(lon_deg)) / self.width_deg) ** 2))
+        set_(self, "modes", n)
 
     def to_json_dict(self) -> dict:
         return {

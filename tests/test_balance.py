@@ -6,7 +6,6 @@ import jax
 import numpy as np
 import pytest
 
-from pinn.config import PhysicsConfig, SolverConfig
 from pinn.errors import PinnError
 from pinn.physics import states as S
 from pinn.physics.balance import (
@@ -16,12 +15,14 @@ from pinn.physics.balance import (
     drift_residual,
     refine_steady_state,
 )
-from pinn.physics.solver import State, make_solver, swt_params
+from pinn.physics.bands import antisymmetric_pair
+from pinn.physics.equations import SWTParams
+from pinn.physics.solver import SolverSettings, State, make_solver
 
 
 def _solver(x64: bool = True, params=None):
-    return make_solver(SolverConfig(truncation=21, x64=x64, dissipation_efold_rotations=None),
-                       params or swt_params(PhysicsConfig()))
+    return make_solver(SolverSettings(truncation=21, x64=x64, dissipation_efold_rotations=None),
+                       params or SWTParams())
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def solver():
 @pytest.fixture(scope="module")
 def zonal_band(solver):
     """Exact discrete steady state: background rotation plus a zonal antisymmetric band, 20 kG."""
-    return S.band_state(solver, S.antisymmetric_toroids(20.0, 10.0), S.strength_from_kG(20.0), "pressure")
+    return S.band_state(solver, antisymmetric_pair(20.0, 10.0), S.strength_from_kG(20.0), "pressure")
 
 
 def _drift(solver, state: State, c: float) -> State:
@@ -108,7 +109,7 @@ def test_balanced_start_sheds_no_gravity_waves(solver, zonal_band):
 
 def test_float32_solver_gets_a_float32_state():
     solver32 = _solver(x64=False)
-    band = S.band_state(solver32, S.antisymmetric_toroids(20.0, 10.0), S.strength_from_kG(20.0), "pressure")
+    band = S.band_state(solver32, antisymmetric_pair(20.0, 10.0), S.strength_from_kG(20.0), "pressure")
     out = balance_start(solver32, _unbalanced(solver32, band), 0.0)
     assert all(np.asarray(getattr(out.state, f)).dtype == np.float32 for f in FIELDS)
     tend = solver32.tendency(out.state)

@@ -24,11 +24,13 @@ from dinosaur import (
     time_integration,
 )
 
-from pinn.config import PhysicsConfig, SolverConfig
 from pinn.errors import ConfigError, PinnError
 from pinn.physics import equations as eq
 from pinn.physics import states as S
-from pinn.physics.solver import State, make_solver, run_case, swt_params
+from pinn.physics.bands import antisymmetric_pair, flux_function
+from pinn.physics.cases import run_case
+from pinn.physics.equations import SWTParams, ZonalFlow
+from pinn.physics.solver import SolverSettings, State, make_solver
 
 jax.config.update("jax_enable_x64", True)
 
@@ -94,7 +96,7 @@ def _b(lat, lon):
 def test_tendency_equals_primitive_equations():
     """Solver tendencies of a smooth MHD state = -(primitive residual) from autodiff, to round-off."""
     params = eq.SWTParams(gravity=3.7)
-    solver = make_solver(SolverConfig(truncation=42, **IDEAL64), params)
+    solver = make_solver(SolverSettings(truncation=42, **IDEAL64), params)
     lat, lon = solver.lat_lon_rad
     la, lo = jnp.asarray(lat.ravel()), jnp.asarray(lon.ravel())
 
@@ -125,7 +127,7 @@ def test_tendency_equals_primitive_equations():
 def test_hydrodynamic_limit_matches_dinosaur():
     """With A = 0 the solver integrates dinosaur's own shallow-water equations (potential = G (h - 1))."""
     G, dt, steps = 2.0, 0.05, 40
-    solver = make_solver(SolverConfig(truncation=21, dt=dt, **IDEAL64), eq.SWTParams(gravity=G))
+    solver = make_solver(SolverSettings(truncation=21, dt=dt, **IDEAL64), eq.SWTParams(gravity=G))
     lat, lon = solver.lat_lon_rad
     u = 0.2 * np.cos(lat) + 0.02 * np.cos(lat) ** 2 * np.cos(2 * lon)
     v = 0.01 * np.sin(lon) * np.cos(lat)
@@ -155,7 +157,7 @@ def test_hydrodynamic_limit_matches_dinosaur():
 @pytest.mark.parametrize("x64", [True, False])
 def test_williamson2(alpha, x64):
     """Normalised l2 error of h after 5 days at T42: < 1e-10 in float64 (no dissipation), < 1e-5 in float32."""
-    config = SolverConfig(truncation=42, dt=0.1, x64=x64, dissipation_efold_rotations=None if x64 else 0.1)
+    config = SolverSettings(truncation=42, dt=0.1, x64=x64, dissipation_efold_rotations=None if x64 else 0.1)
     solver = make_solver(config, S.williamson2_params(alpha))
     state = S.williamson2_state(solver, alpha)
     steps = solver.n_steps_for(S.WILLIAMSON.days_to_model(5.0))
@@ -173,14 +175,14 @@ def test_williamson2(alpha, x64):
 
 @pytest.fixture(scope="module")
 def solver42():
-    return make_solver(SolverConfig(truncation=42, dt=0.05, **IDEAL64), swt_params(PhysicsConfig()))
+    return make_solver(SolverSettings(truncation=42, dt=0.05, **IDEAL64), SWTParams())
 
 
 @pytest.mark.parametrize("balance", ["pressure", "jet"])
 def test_band_equilibrium_is_steady(solver42, balance):
     """Antisymmetric 20 kG band at 15-25 deg stays steady over 10 rotations (float64, no dissipation)."""
     solver = solver42
-    state = S.band_state(solver, S.antisymmetric_toroids(20.0, 5.0), balance=balance)
+    state = S.band_state(solver, antisymmetric_pair(20.0, 5.0), balance=balance)
     start = solver.to_nodal(state)
     end = state
     for _ in range(10):  # ten one-rotation integrations share one compiled program with the tests below
@@ -198,7 +200,7 @@ def test_band_equilibrium_is_steady(solver42, balance):
 
 
 def _warped_band(solver):
-    toroids = S.antisymmetric_toroids(20.0, 8.0, amplitudes_deg=(5.0, 2.0), phases_deg=(0.0, 40.0))
+    toroids = antisymmetric_pair(20.0, 8.0, amplitudes_deg=(5.0, 2.0), phases_deg=(0.0, 40.0))
     return S.band_state(solver, toroids, balance="pressure")
 
 
@@ -220,8 +222,8 @@ def test_ideal_conservation_and_parity(solver42):
 
 def test_energy_budget_closes_with_dissipation():
     """With dissipation on: |E'(t) - E'(0) + D(t)| / E'(0) < 1e-3 per rotation, and D is not negligible."""
-    config = SolverConfig(truncation=42, dt=0.05, x64=True, dissipation_efold_rotations=0.02)
-    solver = make_solver(config, swt_params(PhysicsConfig()))
+    config = SolverSettings(truncation=42, dt=0.05, x64=True, dissipation_efold_rotations=0.02)
+    solver = make_solver(config, SWTParams())
     state = _warped_band(solver)
     steps = solver.n_steps_for(solver.rotation_period)
     traj = solver.integrate(state, steps, steps, track_budget=True)
@@ -234,7 +236,7 @@ def test_energy_budget_closes_with_dissipation():
 def test_dissipation_efolding_time():
     """The highest retained total wavenumber decays by e in dissipation_efold_rotations rotations."""
     for kind in ("hyperdiffusion", "exponential"):
-        config = SolverConfig(truncation=21, dt=0.1, dissipation_efold_rotations=0.5, dissipation=kind, x64=True)
+        config = SolverSettings(truncation=21, dt=0.1, dissipation_efold_rotations=0.5, dissipation=kind, x64=True)
         solver = make_solver(config, eq.SWTParams())
         x = jnp.zeros(solver.grid.modal_shape).at[0, 21].set(1.0).at[0, 3].set(1.0)
         steps = solver.n_steps_for(0.5 * solver.rotation_period)
@@ -250,8 +252,8 @@ def test_dissipation_efolding_time():
 
 def test_gradient_matches_finite_differences():
     """jax.grad of a functional of the final state w.r.t. the initial state = central finite differences."""
-    solver = make_solver(SolverConfig(truncation=21, dt=0.05, **IDEAL64), swt_params(PhysicsConfig()))
-    state = S.band_state(solver, S.antisymmetric_toroids(20.0, 10.0), strength=0.2)
+    solver = make_solver(SolverSettings(truncation=21, dt=0.05, **IDEAL64), SWTParams())
+    state = S.band_state(solver, antisymmetric_pair(20.0, 10.0), strength=0.2)
     state = S.add_mode_perturbation(solver, state, 2, 1e-3)
     weights = jnp.asarray(solver.quadrature_weights.T)
     grid = solver.grid
@@ -280,15 +282,15 @@ SHARDING_SCRIPT = textwrap.dedent(
     """
     import json, jax, numpy as np
     jax.config.update("jax_enable_x64", True)
-    from pinn.config import SolverConfig, PhysicsConfig
-    from pinn.physics import states as S
-    from pinn.physics.solver import make_solver, swt_params
+    from pinn.physics.bands import antisymmetric_pair, flux_function
+    from pinn.physics.equations import SWTParams
+    from pinn.physics.solver import SolverSettings, make_solver
     assert len(jax.devices()) == 4, jax.devices()
-    solver = make_solver(SolverConfig(truncation=21, dt=0.05, x64=True), swt_params(PhysicsConfig()))
+    solver = make_solver(SolverSettings(truncation=21, dt=0.05, x64=True), SWTParams())
     lat, lon = solver.lat_lon_rad
-    tor = S.antisymmetric_toroids(20.0, 10.0)
+    tor = antisymmetric_pair(20.0, 10.0)
     u = 0.1 * np.cos(lat)
-    members = [solver.from_nodal(u, 0 * u, 1.0 + 1e-3 * np.cos(lat) ** m * np.cos(m * lon), S.band_flux_function(lat, lon, tor, 0.1))
+    members = [solver.from_nodal(u, 0 * u, 1.0 + 1e-3 * np.cos(lat) ** m * np.cos(m * lon), flux_function(lat, lon, tor, 0.1))
                for m in (1, 2, 3, 4)]
     batch = jax.tree.map(lambda *x: np.stack(x), *members)
     mesh = jax.sharding.Mesh(np.array(jax.devices()), ("ensemble",))
@@ -328,7 +330,7 @@ def test_run_case_dataset():
     assert abs(ds.attrs["energy_budget_residual"]) < 1e-4
     assert ds.attrs["strength_kG"] == 30.0
     # jet balance: prograde jet inside both bands, v = b = 0 initially
-    u0 = eq.differential_rotation(np.radians(ds.lat.values), 0.0, PhysicsConfig().s2, PhysicsConfig().s4)
+    u0 = eq.differential_rotation(np.radians(ds.lat.values), 0.0, ZonalFlow().s2, ZonalFlow().s4)
     jet = ds["u"].isel(time=0).mean("lon").values - np.asarray(u0)
     assert jet[np.argmin(np.abs(ds.lat.values - 20))] > 1e-3 and jet[np.argmin(np.abs(ds.lat.values + 20))] > 1e-3
 
@@ -341,11 +343,11 @@ def test_run_case_williamson2_attrs():
 
 def test_bad_configuration_is_a_clear_error():
     with pytest.raises(ConfigError, match="truncation"):
-        make_solver(SolverConfig(truncation=2))
+        make_solver(SolverSettings(truncation=2))
     with pytest.raises(ConfigError, match="dissipation_efold_rotations"):
-        make_solver(SolverConfig(truncation=21, dissipation_efold_rotations=-1.0))
+        make_solver(SolverSettings(truncation=21, dissipation_efold_rotations=-1.0))
     with pytest.raises(ConfigError, match="case"):
         run_case("galewsky")
     with pytest.raises(PinnError, match="positive"):
-        solver = make_solver(SolverConfig(truncation=21, x64=True), eq.SWTParams(gravity=0.02))
+        solver = make_solver(SolverSettings(truncation=21, x64=True), eq.SWTParams(gravity=0.02))
         S.band_state(solver, strength=0.5)

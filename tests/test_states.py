@@ -8,19 +8,20 @@ import jax
 import numpy as np
 import pytest
 
-from pinn.config import PhysicsConfig, SolverConfig
 from pinn.errors import PinnError
 from pinn.physics import equations as eq
 from pinn.physics import states as S
 from pinn.physics.balance import discrete_balance
-from pinn.physics.solver import make_solver, swt_params
+from pinn.physics.bands import antisymmetric_pair, flux_density, flux_function
+from pinn.physics.equations import SWTParams
+from pinn.physics.solver import SolverSettings, make_solver
 
 jax.config.update("jax_enable_x64", True)
 
 
 @pytest.fixture(scope="module")
 def solver():
-    return make_solver(SolverConfig(truncation=42, x64=True, dissipation_efold_rotations=None), swt_params(PhysicsConfig()))
+    return make_solver(SolverSettings(truncation=42, x64=True, dissipation_efold_rotations=None), SWTParams())
 
 
 def test_strength_conversion():
@@ -30,38 +31,38 @@ def test_strength_conversion():
 
 def test_flux_function_gives_the_band(solver):
     """h a = the Gaussian flux density exactly (analytic), A is constant near the poles, parity is right."""
-    north, south = S.antisymmetric_toroids(20.0, 8.0, amplitudes_deg=(6.0,), phases_deg=(30.0,))
+    north, south = antisymmetric_pair(20.0, 8.0, amplitudes_deg=(6.0,), phases_deg=(30.0,))
     fine_lat = np.linspace(-1.5, 1.5, 30001)[:, None]
     fine_lon = np.linspace(0, 2 * np.pi, 7)[None, :]
-    A_fine = S.band_flux_function(fine_lat, fine_lon, (north, south), 0.1)
+    A_fine = flux_function(fine_lat, fine_lon, (north, south), 0.1)
     dA_dlat = np.gradient(A_fine, fine_lat[:, 0], axis=0)
-    flux = S.band_flux_density(fine_lat, fine_lon, (north, south), 0.1)
+    flux = flux_density(fine_lat, fine_lon, (north, south), 0.1)
     assert np.max(np.abs(-dA_dlat - flux)[1:-1]) < 1e-6 * 0.1  # second-order differences, step 1e-4
     lat, lon = solver.lat_lon_rad
-    A = S.band_flux_function(lat, lon, (north, south), 0.1)
+    A = flux_function(lat, lon, (north, south), 0.1)
     polar = np.abs(lat[:, 0]) > math.radians(75)
     assert np.ptp(A[polar]) < 1e-12
     np.testing.assert_allclose(A, A[::-1], atol=1e-15)  # A symmetric -> a antisymmetric
 
 
 def test_warped_band_follows_centre_line_and_is_solenoidal(solver):
-    north, south = S.antisymmetric_toroids(20.0, 8.0, amplitudes_deg=(6.0, 2.0), phases_deg=(30.0, -60.0))
+    north, south = antisymmetric_pair(20.0, 8.0, amplitudes_deg=(6.0, 2.0), phases_deg=(30.0, -60.0))
     state = S.band_state(solver, (north, south), strength=0.1, balance="pressure")
     f = {k: np.asarray(v) for k, v in solver.to_nodal(state).items()}
     # a peaks on the centre line (within one grid spacing) in the north, with the northern sign
     j = np.argmax(np.where(solver.lat[:, None] > 0, north.sign * f["a"], -np.inf), axis=0)
-    centre = S.centre_lat_deg(north, solver.lon)
+    centre = north.centre_lat_deg(solver.lon)
     assert np.max(np.abs(solver.lat[j] - centre)) < 2.9
     assert np.all(np.sign(f["a"][j, np.arange(len(solver.lon))]) == north.sign)
     # h a and h b are the curl of the analytic A: h a = band flux density, h b cos = sum_k flux_k dlam_k/dphi
     # (so div(h B) = 0); spectrally converged at T42 to truncation accuracy
     lat, lon = solver.lat_lon_rad
-    flux = S.band_flux_density(lat, lon, (north, south), 0.1)
+    flux = flux_density(lat, lon, (north, south), 0.1)
     hb_cos = 0.0
     for t in (north, south):
         slope = sum(-m * math.radians(amp) * np.sin(m * lon + math.radians(ph))
                     for m, (amp, ph) in enumerate(zip(t.amplitudes_deg, t.phases_deg), start=1))
-        hb_cos = hb_cos + S.band_flux_density(lat, lon, (t,), 0.1) * slope
+        hb_cos = hb_cos + flux_density(lat, lon, (t,), 0.1) * slope
     assert np.max(np.abs(f["h"] * f["a"] - flux)) < 2e-3 * 0.1
     assert np.max(np.abs(f["h"] * f["b"] * np.cos(lat) - hb_cos)) < 2e-3 * np.max(np.abs(hb_cos))
     assert np.max(np.abs(f["b"])) > 1e-3
@@ -69,9 +70,8 @@ def test_warped_band_follows_centre_line_and_is_solenoidal(solver):
 
 def test_balances(solver):
     """Pressure balance changes h, not u; jet balance adds a prograde jet and leaves h = h0."""
-    physics = PhysicsConfig()
-    toroids = S.antisymmetric_toroids(20.0, 10.0)
-    background = {k: np.asarray(v) for k, v in solver.to_nodal(S.background_state(solver, physics)).items()}
+    toroids = antisymmetric_pair(20.0, 10.0)
+    background = {k: np.asarray(v) for k, v in solver.to_nodal(S.background_state(solver)).items()}
     pressure = {k: np.asarray(v) for k, v in solver.to_nodal(S.band_state(solver, toroids, 0.2, "pressure")).items()}
     jet = {k: np.asarray(v) for k, v in solver.to_nodal(S.band_state(solver, toroids, 0.2, "jet")).items()}
     band = np.abs(np.abs(solver.lat) - 20.0) < 3.0
@@ -90,22 +90,21 @@ def test_balances(solver):
 
 
 def test_background_matches_differential_rotation(solver):
-    physics = PhysicsConfig()
-    f = solver.to_nodal(S.background_state(solver, physics))
+    f = solver.to_nodal(S.background_state(solver))
     lat = solver.lat_lon_rad[0]
-    np.testing.assert_allclose(f["u"], eq.differential_rotation(lat, physics.s0, physics.s2, physics.s4), atol=1e-12)
-    assert abs(float(solver.mass(S.background_state(solver, physics))) - 4 * math.pi) < 1e-12  # mean h = 1
+    np.testing.assert_allclose(f["u"], eq.ZonalFlow()(lat), atol=1e-12)
+    assert abs(float(solver.mass(S.background_state(solver))) - 4 * math.pi) < 1e-12  # mean h = 1
 
 
 def test_nonpositive_thickness_is_refused():
-    weak = make_solver(SolverConfig(truncation=21, x64=True), eq.SWTParams(gravity=0.02))
+    weak = make_solver(SolverSettings(truncation=21, x64=True), eq.SWTParams(gravity=0.02))
     with pytest.raises(PinnError, match="h must be positive"):
         S.band_state(weak, strength=0.5)
 
 
 def test_perturbation_hook_with_field_or_flux_function(solver):
     """(a', b') given to the hook reproduce the A' that made them; m-perturbations keep parity."""
-    base = S.band_state(solver, S.antisymmetric_toroids(20.0, 10.0), 0.1)
+    base = S.band_state(solver, antisymmetric_pair(20.0, 10.0), 0.1)
     lat, lon = solver.lat_lon_rad
     dA = 1e-3 * np.cos(lat) ** 3 * np.sin(lat) ** 2 * np.cos(3 * lon)  # smooth, symmetric
     with_A = S.add_nodal_perturbation(solver, base, A=dA)

@@ -7,7 +7,7 @@ import pytest
 
 from pinn.config import PhysicsConfig
 from pinn.errors import ConfigError
-from pinn.physics.units import model_units
+from pinn.physics_config import model_units
 
 
 def test_default_scales_match_spec():

@@ -31,9 +31,9 @@ from dinosaur import (
     time_integration,
 )
 
-from pinn.config import PhysicsConfig, SolverConfig
 from pinn.physics import states as S
-from pinn.physics.solver import make_solver, swt_params
+from pinn.physics.equations import SWTParams
+from pinn.physics.solver import SolverSettings, make_solver
 from pinn.physics.units import ModelUnits
 
 STEPS = {21: 400, 31: 300, 42: 200, 63: 100, 85: 60, 106: 40, 119: 30, 170: 12}
@@ -66,12 +66,11 @@ class _Specs:
 def bench_truncation(T: int, repeats: int, day_model: float) -> dict:
     dt = 0.05 * 42 / T
     steps = STEPS.get(T, max(10, int(400 * (21 / T) ** 2)))
-    physics = PhysicsConfig()
-    solver = make_solver(SolverConfig(truncation=T, dt=dt, x64=False), swt_params(physics))
-    state = S.band_state(solver, physics=physics)
+    solver = make_solver(SolverSettings(truncation=T, dt=dt, x64=False), SWTParams())
+    state = S.band_state(solver)
 
     ours = jax.jit(time_integration.repeated(solver.step_fn, steps))
-    ours_budget = jax.jit(lambda s: solver._integrate(s, steps, steps, True))
+    ours_budget = jax.jit(lambda s: solver.run_steps(s, steps, steps, True))
 
     coords = coordinate_systems.CoordinateSystem(solver.grid, layer_coordinates.LayerCoordinates(1))
     equation = shallow_water.ShallowWaterEquations(coords, _Specs(), None, np.array([physics.gravity]))
@@ -112,7 +111,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(Path(__file__).with_name("solver.json")))
     args = parser.parse_args(argv)
-    day_model = ModelUnits.from_config(PhysicsConfig()).time_to_model(1.0 * __import__("astropy.units").units.day)
+    day_model = ModelUnits.solar().time_to_model(1.0 * __import__("astropy.units").units.day)
     results = []
     for T in args.truncations:
         r = bench_truncation(T, args.repeats, day_model)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pinn.config import SolverConfig
+from pinn.physics.solver import SolverSettings
 from pinn.physics import equations as eq
 from pinn.physics import linear as L
 
@@ -128,7 +128,7 @@ def run(
     t_linear = time.time() - t0
     growth = mode.growth_rate
     duration = max_time or 1.15 * math.log(max_amplitude / amplitude) / growth
-    config = SolverConfig(truncation=truncation, dt=dt, dissipation_efold_rotations=None, x64=True)
+    config = SolverSettings(truncation=truncation, dt=dt, dissipation_efold_rotations=None, x64=True)
     solver = make_solver(config, state.params)
     _base, start, change = solver_initial_state(solver, state, mode, amplitude)
     n_steps = math.ceil(duration / dt / save_every) * save_every

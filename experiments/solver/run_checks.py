@@ -17,10 +17,11 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-from pinn.config import PhysicsConfig, SolverConfig
 from pinn.physics import states as S
 from pinn.physics.balance import discrete_balance
-from pinn.physics.solver import make_solver, swt_params
+from pinn.physics.bands import antisymmetric_pair
+from pinn.physics.equations import SWTParams
+from pinn.physics.solver import SolverSettings, make_solver
 
 OUT = Path(__file__).with_name("results.json")
 
@@ -30,7 +31,7 @@ def final(traj):
 
 
 def williamson(T: int, alpha: float, x64: bool, efold):
-    solver = make_solver(SolverConfig(truncation=T, dt=0.1 * 42 / T, x64=x64, dissipation_efold_rotations=efold),
+    solver = make_solver(SolverSettings(truncation=T, dt=0.1 * 42 / T, x64=x64, dissipation_efold_rotations=efold),
                          S.williamson2_params(alpha))
     state = S.williamson2_state(solver, alpha)
     steps = solver.n_steps_for(S.WILLIAMSON.days_to_model(5.0))
@@ -44,10 +45,9 @@ def williamson(T: int, alpha: float, x64: bool, efold):
 
 
 def band_equilibrium(T: int, balance: str, width: float, rotations: int, kG: float = 20.0):
-    physics = PhysicsConfig(band_strength_kG=kG)
-    solver = make_solver(SolverConfig(truncation=T, dt=0.05 * 42 / T, x64=True, dissipation_efold_rotations=None),
-                         swt_params(physics))
-    analytic = S.band_state(solver, S.antisymmetric_toroids(20.0, width), balance=balance, physics=physics, discrete=False)
+    solver = make_solver(SolverSettings(truncation=T, dt=0.05 * 42 / T, x64=True, dissipation_efold_rotations=None),
+                         SWTParams())
+    analytic = S.band_state(solver, antisymmetric_pair(20.0, width), S.strength_from_kG(kG), balance=balance, discrete=False)
     state, polish = discrete_balance(solver, analytic)
     start = solver.to_nodal(state)
     steps = solver.n_steps_for(solver.rotation_period)
@@ -70,20 +70,20 @@ def band_equilibrium(T: int, balance: str, width: float, rotations: int, kG: flo
     analytic_change = {k: float(np.max(np.abs(np.asarray(a_end[k]) - np.asarray(a_start[k])))
                                 / np.max(np.abs(np.asarray(a_start[k]) - (1.0 if k == "h" else 0.0)))) for k in ("u", "a", "h")}
     return {"truncation": T, "balance": balance, "width_deg": width, "lat0_deg": 20.0, "strength_kG": kG,
-                "strength_model": S.strength_from_kG(kG, physics), "rotations": rotations, "steps_per_rotation": steps,
+                "strength_model": S.strength_from_kG(kG), "rotations": rotations, "steps_per_rotation": steps,
                 "discrete_polish_max_dh": polish, "relative_change_per_rotation": changes,
                 "max_relative_change": max(max(r[k] for k in ("u", "a", "h")) for r in changes),
                 "analytic_balance_change_after_1_rotation": analytic_change, "wall_s": time.perf_counter() - t0}
 
 
 def warped_band(solver):
-    toroids = S.antisymmetric_toroids(20.0, 8.0, amplitudes_deg=(5.0, 2.0), phases_deg=(0.0, 40.0))
+    toroids = antisymmetric_pair(20.0, 8.0, amplitudes_deg=(5.0, 2.0), phases_deg=(0.0, 40.0))
     return S.band_state(solver, toroids, balance="pressure")
 
 
 def conservation(T: int, dt: float, rotations: int, efold, stepper="imex_rk_sil3"):
-    solver = make_solver(SolverConfig(truncation=T, dt=dt, x64=True, dissipation_efold_rotations=efold, time_stepper=stepper),
-                         swt_params(PhysicsConfig()))
+    solver = make_solver(SolverSettings(truncation=T, dt=dt, x64=True, dissipation_efold_rotations=efold, time_stepper=stepper),
+                         SWTParams())
     state = warped_band(solver)
     steps = solver.n_steps_for(solver.rotation_period)
     t0 = time.perf_counter()

@@ -55,6 +55,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from pinn.errors import PinnError
+from pinn.physics.equations import drift_frame_tendency
 from pinn.physics.solver import MHDShallowWaterEquations, Solver, State, make_solver
 
 FIELDS = ("vorticity", "divergence", "h", "A")
@@ -65,7 +66,8 @@ def drift_residual(equation: MHDShallowWaterEquations, state: State, pattern_spe
     """tendency(X) + c dX/dlon: zero for a state steady in the frame drifting at ``pattern_speed``."""
     tend = equation.tendency(state)
     g = equation.grid
-    return State(*(getattr(tend, k) + pattern_speed * g.d_dlon(getattr(state, k)) for k in FIELDS))
+    return State(*(getattr(tend, k) - drift_frame_tendency(g.d_dlon(getattr(state, k)), pattern_speed)
+                   for k in FIELDS))
 
 
 def discrete_balance(solver: Solver, state: State, rtol: float | None = None, max_iter: int = 200) -> tuple[State, float]:
@@ -88,7 +90,7 @@ def discrete_balance(solver: Solver, state: State, rtol: float | None = None, ma
         if residual <= tol or (residual > 0.9 * previous and residual <= 1e3 * tol):  # converged / round-off floor
             break
         previous = residual
-        with solver._precision():
+        with solver.precision():
             correction = g.inverse_laplacian(tend.divergence) / solver.params.gravity
             state = State(state.vorticity, state.divergence, state.h + correction, state.A)
     else:

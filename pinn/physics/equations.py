@@ -177,7 +177,43 @@ def steady_axisymmetric_dh_dlat(lat, u, a, params: SWTParams):
     return (a * a * t - u * u * t - f * u) / params.gravity
 
 
+@dataclass(frozen=True)
+class ZonalFlow:
+    """Background rotation of the tachocline in the core frame, u0 = cos(lat)(s0 + s2 sin^2 + s4 sin^4).
+
+    Defaults (assumptions: a tachocline-scale shear of the order of helioseismic profiles, equator
+    rotating with the core) are the run configuration's ``physics.s0, s2, s4``. The flow is not observed:
+    sweep it.
+    """
+
+    s0: float = 0.0
+    s2: float = -0.1264
+    s4: float = -0.1591
+
+    def __call__(self, lat):
+        return differential_rotation(lat, self.s0, self.s2, self.s4)
+
+
 def differential_rotation(lat, s0: float, s2: float, s4: float):
     """Tachocline zonal flow in the core frame, u0 = cos(lat) (s0 + s2 sin^2 + s4 sin^4)."""
     s2l = jnp.sin(lat) ** 2
     return jnp.cos(lat) * (s0 + s2 * s2l + s4 * s2l * s2l)
+
+
+def jet_velocity(lat, u0, a, params: SWTParams):
+    """Prograde jet u_j whose Coriolis and curvature force balance the hoop stress a^2 tan of a band.
+
+    With the band's h unchanged, the v-momentum balance of an axisymmetric state u0 + u_j reads
+    u_j^2 + 2 (u0 + Omega cos) u_j - a^2 = 0; this is its root vanishing with a, written without
+    cancellation (SPEC section 2: jet-balanced bands).
+    """
+    base = u0 + params.rotation_rate * jnp.cos(lat)
+    root = jnp.sqrt(base * base + a * a)
+    denom = base + jnp.where(base >= 0, root, -root)
+    safe = jnp.where(denom != 0, denom, 1.0)
+    return jnp.where(denom != 0, a * a / safe, 0.0)
+
+
+def drift_frame_tendency(d_dlon, pattern_speed):
+    """d/dt of a field steady in a frame drifting eastward at ``pattern_speed``: -c dX/dlon."""
+    return -pattern_speed * d_dlon

@@ -91,6 +91,7 @@ import numpy as np
 import scipy.linalg
 
 from pinn.physics import equations as eq
+from pinn.physics.bands import antisymmetric_pair, zonal_flux_density
 
 try:  # dense eig of a few hundred rows is fastest on one thread and must not oversubscribe shared cores
     from threadpoolctl import threadpool_limits as _threadpool_limits
@@ -243,24 +244,19 @@ def gaussian_band(strength: float, center_deg: float, width_deg: float) -> Profi
     ``strength`` in model field units (:meth:`pinn.physics.units.ModelUnits.field_to_model`; 20 kG is
     about 0.1 for the default density), positive: a0 > 0 in the northern hemisphere.
     """
-    c = np.deg2rad(center_deg)
-    w = np.deg2rad(width_deg)
-    return lambda lat: strength * (jnp.exp(-(((lat - c) / w) ** 2)) - jnp.exp(-(((lat + c) / w) ** 2)))
+    return zonal_flux_density(antisymmetric_pair(center_deg, width_deg, sign_north=1), strength)
 
 
 def jet_for_band(a_fn: Profile, u_background: Profile, params: eq.SWTParams) -> Profile:
     """Total zonal flow u_bg + u_jet whose extra Coriolis and curvature force balance a0's hoop stress.
 
-    u_jet solves u_jet^2 + 2 (u_bg + Omega cos) u_jet - a0^2 = 0 (the v-momentum balance with the
-    band's h contribution zero), prograde root, written without cancellation.
+    u_jet is :func:`pinn.physics.equations.jet_velocity` (the v-momentum balance with the band's h
+    contribution zero).
     """
-    om = params.rotation_rate
 
     def u_total(lat):
         ub = u_background(lat)
-        a = a_fn(lat)
-        base = ub + om * jnp.cos(lat)
-        return ub + a * a / (base + jnp.sqrt(base * base + a * a))
+        return ub + eq.jet_velocity(lat, ub, a_fn(lat), params)
 
     return u_total
 

@@ -17,10 +17,10 @@ functions, ``jax.lax.scan``):
   Products are formed on the Gaussian grid (3T+1 longitudes: quadratic terms are not aliased);
   derivatives are spectral.
 * Semi-implicit split: the linear gravity-wave terms ``delta <- -G lap h`` and ``h <- -H delta``
-  (H = ``SolverConfig.reference_thickness``, default 1 = the undisturbed thickness) are implicit; all
+  (H = ``SolverSettings.reference_thickness``, default 1 = the undisturbed thickness) are implicit; all
   the rest (advection, Coriolis, Lorentz force, the nonlinear part of the mass flux) is explicit.
   Integrator: dinosaur's ``imex_rk_sil3`` (Whitaker & Kar 2013; 3rd order explicit, 2nd order implicit)
-  by default, or its Crank-Nicolson low-storage RK3/RK4 (``SolverConfig.time_stepper``).
+  by default, or its Crank-Nicolson low-storage RK3/RK4 (``SolverSettings.time_stepper``).
 * Dissipation: a step filter applied to every prognostic field after each step, specified physically by
   the e-folding time of the highest retained total wavenumber T, ``tau = dissipation_efold_rotations *
   2 pi / rotation_rate``: hyperdiffusion ``exp(-dt/tau * (l(l+1) / (T(T+1)))**order)`` (dinosaur's
@@ -52,7 +52,6 @@ import numpy as np
 import tree_math
 from dinosaur import filtering, spherical_harmonic, time_integration
 
-from pinn.config import PhysicsConfig, SolverConfig
 from pinn.errors import ConfigError, PinnError
 from pinn.physics import equations as eq
 from pinn.physics.equations import SWTParams
@@ -64,6 +63,35 @@ TIME_STEPPERS: dict[str, Callable] = {
     "crank_nicolson_rk3": time_integration.crank_nicolson_rk3,
     "crank_nicolson_rk4": time_integration.crank_nicolson_rk4,
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverSettings:
+    """Numerical settings of the solver (model units). The run configuration's ``solver`` section maps
+    onto it (:func:`pinn.physics_config.solver_settings`); the defaults are the same.
+
+    Attributes:
+      truncation: triangular truncation T.
+      dt: time step, model time units (1/Omega).
+      dissipation_efold_rotations: e-folding time of the highest total wavenumber, in rotations of the
+        frame; None switches dissipation off.
+      hyperdiffusion_order: power of the Laplacian of the hyperdiffusion (2 = del^4).
+      x64: float64 (conservation tests) or float32 (production).
+      dissipation: 'hyperdiffusion' or 'exponential' (the step filter's form).
+      exponential_filter_order: p of exp(-c k^(2p)) for the exponential filter.
+      time_stepper: a key of :data:`TIME_STEPPERS`.
+      reference_thickness: H of the implicit gravity-wave term dh/dt <- -H div u.
+    """
+
+    truncation: int = 42
+    dt: float = 0.05
+    dissipation_efold_rotations: float | None = 0.1
+    hyperdiffusion_order: int = 4
+    x64: bool = False
+    dissipation: str = "hyperdiffusion"
+    exponential_filter_order: int = 18
+    time_stepper: str = "imex_rk_sil3"
+    reference_thickness: float = 1.0
 
 
 @tree_math.struct
@@ -211,7 +239,7 @@ class MHDShallowWaterEquations(time_integration.ImplicitExplicitODE):
 # Dissipation
 
 
-def dissipation_filter(grid: spherical_harmonic.Grid, config: SolverConfig, params: SWTParams, dt: float):
+def dissipation_filter(grid: spherical_harmonic.Grid, config: SolverSettings, params: SWTParams, dt: float):
     """State filter of one step's dissipation, or None when off. Returns (filter_fn, top_mode_tau)."""
     efold = config.dissipation_efold_rotations
     if efold is None:
@@ -244,7 +272,7 @@ class Solver:
     when it differs from the global one.
     """
 
-    config: SolverConfig
+    config: SolverSettings
     params: SWTParams
     grid: spherical_harmonic.Grid
     equation: MHDShallowWaterEquations
@@ -286,7 +314,8 @@ class Solver:
         return 2.0 * math.pi / self.params.rotation_rate
 
     # -- precision ----------------------------------------------------------------------------
-    def _precision(self):
+    def precision(self):
+        """Context in which JAX runs at the solver's precision (x64 switched for the call when needed)."""
         if bool(jax.config.jax_enable_x64) == self.x64:
             return contextlib.nullcontext()
         return jax.enable_x64(self.x64)
@@ -338,7 +367,7 @@ class Solver:
 
     def from_nodal(self, u, v, h, A) -> State:
         """Modal state from nodal u, v, h (full thickness) and A, each (lat, lon) or broadcastable."""
-        with self._precision():
+        with self.precision():
             return self._jit_from_nodal(u, v, h, A)
 
     to_modal = from_nodal
@@ -356,7 +385,7 @@ class Solver:
 
     def to_nodal(self, state: State) -> dict[str, Array]:
         """Nodal fields u, v, h, a, b, A, vorticity, divergence, each (lat, lon); works on stacked states."""
-        with self._precision():
+        with self.precision():
             return self._jit_to_nodal(state)
 
     @functools.cached_property
@@ -366,12 +395,12 @@ class Solver:
 
     def nodal_to_modal(self, x) -> Array:
         """One scalar field (lat, lon) -> modal coefficients (clipped like the state)."""
-        with self._precision():
+        with self.precision():
             return self.grid.clip_wavenumbers(self.grid.to_modal(self._nodal_in(x)))
 
     def modal_to_nodal(self, x) -> Array:
         """Modal coefficients -> one scalar field (lat, lon)."""
-        with self._precision():
+        with self.precision():
             return jnp.swapaxes(self.grid.to_nodal(self.grid.clip_wavenumbers(jnp.asarray(x, self.dtype))), -1, -2)
 
     # -- invariants ---------------------------------------------------------------------------
@@ -386,12 +415,12 @@ class Solver:
 
     def energy(self, state: State) -> Array:
         """E' = integral of h(u^2+v^2+a^2+b^2)/2 + G(h-1)^2/2 over the unit sphere (SPEC section 2)."""
-        with self._precision():
+        with self.precision():
             return self._jit_energy(state)
 
     def mass(self, state: State) -> Array:
         """Integral of h over the unit sphere (4 pi for the undisturbed layer)."""
-        with self._precision():
+        with self.precision():
             return self._jit_mass(state)
 
     @functools.cached_property
@@ -404,7 +433,7 @@ class Solver:
 
     def tendency(self, state: State) -> State:
         """Total tendency of the ideal equations (d/dt of each modal field); zero for a steady state."""
-        with self._precision():
+        with self.precision():
             return self._jit_tendency(state)
 
     @functools.cached_property
@@ -412,7 +441,9 @@ class Solver:
         return jax.jit(self.equation.tendency)
 
     # -- integration --------------------------------------------------------------------------
-    def _integrate(self, state: State, n_steps: int, save_every: int, track_budget: bool) -> Trajectory:
+    def run_steps(self, state: State, n_steps: int, save_every: int, track_budget: bool = False) -> Trajectory:
+        """The integration as a pure, un-jitted function (:meth:`integrate` is its jitted form): for callers
+        that compose it into their own programs (vmap, grad, benchmarks). Run it inside :meth:`precision`."""
         if n_steps % save_every:
             raise ValueError(f"n_steps={n_steps} is not a multiple of save_every={save_every}")
         state = self._cast(state)
@@ -437,12 +468,12 @@ class Solver:
         per step). Jitted and differentiable (``jax.grad`` through the scan).
         """
         save_every = n_steps if save_every is None else save_every
-        with self._precision():
+        with self.precision():
             return self._jit_integrate(state, n_steps, save_every, track_budget)
 
     @functools.cached_property
     def _jit_integrate(self):
-        return jax.jit(self._integrate, static_argnums=(1, 2, 3))
+        return jax.jit(self.run_steps, static_argnums=(1, 2, 3))
 
     def integrate_ensemble(
         self,
@@ -459,8 +490,8 @@ class Solver:
         Members never communicate, so the result equals integrating each member alone.
         """
         save_every = n_steps if save_every is None else save_every
-        fn = jax.vmap(lambda s: self._integrate(s, n_steps, save_every, track_budget))
-        with self._precision():
+        fn = jax.vmap(lambda s: self.run_steps(s, n_steps, save_every, track_budget))
+        with self.precision():
             states = self._cast(states)
             if mesh is None:
                 return jax.jit(fn)(states)
@@ -486,13 +517,13 @@ def _map_leading(fn, state: State, modal_shape) -> Any:
     return fn(state)
 
 
-def make_solver(config: SolverConfig | None = None, params: SWTParams | None = None, dt: float | None = None) -> Solver:
+def make_solver(config: SolverSettings | None = None, params: SWTParams | None = None, dt: float | None = None) -> Solver:
     """Build a :class:`Solver` for ``config`` (truncation, dt, dissipation, precision) and ``params``.
 
     ``dt`` overrides ``config.dt`` (model time units), e.g. to make an output interval a whole number
     of steps.
     """
-    config = config or SolverConfig()
+    config = config or SolverSettings()
     params = params or SWTParams()
     if config.time_stepper not in TIME_STEPPERS:
         raise ConfigError(f"solver.time_stepper must be one of {', '.join(TIME_STEPPERS)}, got {config.time_stepper!r}")
@@ -506,15 +537,9 @@ def make_solver(config: SolverConfig | None = None, params: SWTParams | None = N
     solver = Solver(config=config, params=params, grid=grid, equation=equation, dt=dt)
     dissipation_filter(grid, config, params, dt)  # validate before building anything
     equation.coriolis_parameter  # noqa: B018  (build the constants outside any trace)
-    with solver._precision(), jax.ensure_compile_time_eval():
+    with solver.precision(), jax.ensure_compile_time_eval():
         solver.filter_fn  # noqa: B018
     return solver
-
-
-def swt_params(physics: PhysicsConfig | None = None) -> SWTParams:
-    """Solar MHD-SWT parameters of a physics configuration (model units: rotation rate 1, no tilt)."""
-    physics = physics or PhysicsConfig()
-    return SWTParams(gravity=physics.gravity)
 
 
 def check_thickness(h, where: str = "state") -> None:
@@ -525,14 +550,6 @@ def check_thickness(h, where: str = "state") -> None:
     hmin = float(h.min())
     if hmin <= 0.0:
         raise PinnError(f"{where}: thickness h must be positive everywhere, min h = {hmin:.4g} (field too strong or G too small)")
-
-
-# ---------------------------------------------------------------------------------------------
-# Named cases (used by ``pinn solve``)
-
-CASES = ("williamson2", "band-equilibrium", "band-unstable")
-UNSTABLE_PERTURBATION_MODES = (1, 2, 3)  # longitudinal wavenumbers of the band-unstable seed
-UNSTABLE_PERTURBATION_AMPLITUDE = 1e-4  # its amplitude in h (band h - 1 is ~1e-3 at 20 kG); assumption
 
 
 def trajectory_dataset(solver: Solver, trajectory: Trajectory, time_days, attrs: dict | None = None):
@@ -552,119 +569,3 @@ def trajectory_dataset(solver: Solver, trajectory: Trajectory, time_days, attrs:
     data["dissipated"] = ("time", np.asarray(trajectory.dissipated, np.float64),
                           {"long_name": "energy removed by dissipation, D(t)"})
     return xr.Dataset(data, coords=coords, attrs=dict(attrs or {}))
-
-
-def _plain_attrs(attrs: dict) -> dict:
-    out = {}
-    for k, v in attrs.items():
-        if v is None:
-            v = "none"
-        elif isinstance(v, bool):
-            v = int(v)
-        elif isinstance(v, (np.floating, np.integer)):
-            v = v.item()
-        out[k] = v
-    return out
-
-
-def run_case(
-    case: str,
-    days: float | None = None,
-    trunc: int = 42,
-    strength_kG: float | None = None,
-    balance: str = "pressure",
-    x64: bool = False,
-    dissipation: bool = True,
-    physics_config: PhysicsConfig | None = None,
-    *,
-    solver_config: SolverConfig | None = None,
-    alpha: float = 0.0,
-):
-    """Run a named case and return its trajectory as an xarray Dataset.
-
-    Cases:
-      ``williamson2``: Williamson et al. (1992) test case 2 (Earth, made dimensionless; ``alpha`` tilts
-        the flow and the rotation axis); ``days`` in Earth days (default 5). attrs ``h_l2_error``.
-      ``band-equilibrium``: background rotation u0 (physics_config s0, s2, s4) plus the antisymmetric
-        toroidal band (20 deg, 10 deg wide, ``strength_kG``, default physics_config.band_strength_kG) in
-        exact ``balance`` ('pressure' or 'jet'); steady with dissipation off.
-      ``band-unstable``: the same plus small symmetric m = 1, 2, 3 perturbations of h (amplitude 1e-4);
-        stays in the antisymmetric parity class; growth depends on the band.
-    Band cases run in solar model units; ``days`` are days of simulated time (default one Carrington
-    rotation, 27.2753 d). Snapshots every ``solver_config.output_every_days`` (adjusted to divide ``days``).
-
-    The Dataset has u, v, h, a, b, A on (time, lat, lon) (time in days, lat/lon in degrees), energy,
-    mass and dissipated on time, and in attrs the model parameters, ``mass_drift`` and
-    ``energy_drift`` ((X(end) - X(0)) / X(0)), ``energy_budget_residual`` ((E'(end) - E'(0) + D) / E'(0)),
-    ``energy_dissipated`` (D / E'(0)), ``rotations`` and ``h_min``. Raises PinnError if h <= 0.
-    """
-    from pinn.physics import states as S
-    from pinn.physics.units import ModelUnits
-
-    if case not in CASES:
-        raise ConfigError(f"unknown case {case!r}; choose one of {', '.join(CASES)}")
-    physics = physics_config or PhysicsConfig()
-    base = solver_config or SolverConfig()
-    base = dataclasses.replace(
-        base,
-        truncation=int(trunc),
-        x64=bool(x64),
-        dissipation_efold_rotations=base.dissipation_efold_rotations if dissipation else None,
-    )
-    attrs: dict[str, Any] = {"case": case, "truncation": base.truncation, "x64": base.x64,
-                                 "dissipation": base.dissipation if dissipation else "off",
-                                 "dissipation_efold_rotations": base.dissipation_efold_rotations,
-                                 "hyperdiffusion_order": base.hyperdiffusion_order, "time_stepper": base.time_stepper}
-    if case == "williamson2":
-        earth = S.WILLIAMSON
-        params = S.williamson2_params(alpha, earth)
-        days = 5.0 if days is None else float(days)
-        day_model = earth.days_to_model(1.0)
-        attrs.update(G=params.gravity, r0_m=earth.radius_m, Omega_s=earth.omega_s, alpha=float(alpha),
-                     s0="n/a", s2="n/a", s4="n/a", field_unit_G="n/a", units="Williamson (1992) Earth: length a, time 1/Omega, h/h0")
-    else:
-        units = ModelUnits.from_config(physics)
-        params = swt_params(physics)
-        days = 27.2753 if days is None else float(days)
-        day_model = units.carrington_rotation_model / 27.2753
-        kG = physics.band_strength_kG if strength_kG is None else float(strength_kG)
-        attrs.update(G=params.gravity, r0_cm=units.r0_cm, r0_rsun=physics.r0_rsun, Omega_s=units.omega_s,
-                     core_rate_nHz=physics.core_rate_nHz, s0=physics.s0, s2=physics.s2, s4=physics.s4,
-                     field_unit_G=float(units.field_unit.value), strength_kG=kG, balance=balance,
-                     rho_g_cm3=physics.rho_g_cm3, units="MHD-SWT model units: length r0, time 1/Omega")
-    if days <= 0:
-        raise ConfigError(f"days must be positive, got {days}")
-    n_out = max(1, round(days / base.output_every_days))
-    interval = days * day_model / n_out
-    steps_per_out = max(1, math.ceil(interval / base.dt - 1e-9))
-    solver = make_solver(base, params, dt=interval / steps_per_out)
-
-    if case == "williamson2":
-        state = S.williamson2_state(solver, alpha, earth)
-    else:
-        strength = S.strength_from_kG(kG, physics)
-        attrs["strength_model"] = strength
-        state = S.band_state(solver, S.antisymmetric_toroids(), strength, balance, physics)
-        if case == "band-unstable":
-            state = S.add_mode_perturbation(solver, state, list(UNSTABLE_PERTURBATION_MODES), UNSTABLE_PERTURBATION_AMPLITUDE)
-    track = base.dissipation_efold_rotations is not None
-    traj = solver.integrate(state, n_out * steps_per_out, steps_per_out, track_budget=track)
-    ds = trajectory_dataset(solver, traj, np.asarray(traj.time, np.float64) / day_model)
-    check_thickness(ds["h"].values, f"{case} run")
-    energy, mass, dissipated = ds["energy"].values, ds["mass"].values, ds["dissipated"].values
-    attrs.update(
-        dt_model=solver.dt,
-        steps=n_out * steps_per_out,
-        rotations=float(traj.time[-1]) / solver.rotation_period,
-        mass_drift=float((mass[-1] - mass[0]) / mass[0]),
-        energy_drift=float((energy[-1] - energy[0]) / energy[0]),
-        energy_budget_residual=float((energy[-1] - energy[0] + dissipated[-1]) / energy[0]),
-        energy_dissipated=float(dissipated[-1] / energy[0]),
-        h_min=float(ds["h"].min()),
-    )
-    if case == "williamson2":
-        lat, lon = solver.lat_lon_rad
-        _, _, h_true = S.williamson2_fields(lat, lon, alpha, earth)
-        attrs["h_l2_error"] = S.l2_error(solver, ds["h"].values[-1], h_true)
-    ds.attrs.update(_plain_attrs(attrs))
-    return ds

@@ -5,28 +5,18 @@ h > 0 everywhere (:class:`pinn.errors.PinnError` otherwise). Nodal inputs and ou
 arrays on the solver grid, model units (:mod:`pinn.physics.units`), angles in radians unless named
 ``*_deg``.
 
-Toroidal bands are built through the flux function A, so div(h B) = 0 holds exactly and b follows
-from A. For a band (per hemisphere k: sign s_k, centre line lam_k(phi), width w_k, common peak
-strength a0) the *flux density* h a is the Gaussian band
-
-    h a = sum_k s_k a0 exp(-((lat - lam_k(phi)) / w_k)^2),
-    A   = -sum_k s_k a0 (sqrt(pi) w_k / 2) erf((lat - lam_k(phi)) / w_k),
-
-so a = (h a) / h follows the centre line (its peak differs from a0 by the factor 1/h, i.e. by the
-relative thickness perturbation, about 1e-3 at 20 kG), b = (1/(h cos)) dA/dphi is the poloidal field of
-the warped band, and A is constant near each pole (regular). The centre line is SPEC section 3's
-lam_k(phi) = lam_0 + sum_m A_m cos(m phi + Phi_m); any object with attributes ``lat0_deg`` (signed:
-south negative), ``width_deg``, ``amplitudes_deg``, ``phases_deg`` and ``sign`` (of a) works, e.g.
-:class:`Toroid` or the toroid-fitting module's per-hemisphere result.
+Toroidal bands (:class:`pinn.physics.bands.Band`, one per hemisphere) are built through the flux
+function A (:func:`pinn.physics.bands.flux_function`), so div(h B) = 0 holds exactly and b follows from
+A; a = (h a) / h follows the centre line (its peak differs from a0 by the factor 1/h, i.e. by the
+relative thickness perturbation) and b = (1/(h cos)) dA/dphi is the poloidal field of a warped band.
 
 Balances (SPEC section 2; axisymmetric exact, applied per longitude for warped bands):
 
 * ``"pressure"``: u = u0 (background rotation); h from u^2 tan + f u = -G dh/dlat + a^2 tan with the
   band's a (fixed point, since a = (h a)/h depends on h).
 * ``"jet"``: v = b = 0 for a zonal band; h is the background's balanced thickness h0 (unchanged by the
-  band) and u = u0 + u_j, where the prograde jet u_j solves
-  u_j^2 tan + (f + 2 u0 tan) u_j = a^2 tan (the root that vanishes with a), i.e. its Coriolis (and
-  curvature) force balances the hoop stress a^2 tan.
+  band) and u = u0 + u_j, the prograde jet of :func:`pinn.physics.equations.jet_velocity` whose
+  Coriolis (and curvature) force balances the hoop stress a^2 tan.
 * ``"none"``: u = u0 with h0 of the background alone (the 'naive' start of SPEC section 4).
 
 For a warped band the per-longitude balance is the 'classical' start of SPEC section 4; it is not steady
@@ -45,17 +35,25 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import jax.numpy as jnp
 import numpy as np
 from dinosaur import spherical_harmonic
-from scipy.special import erf
 
-from pinn.config import PhysicsConfig
 from pinn.errors import PinnError
 from pinn.physics import equations as eq
 from pinn.physics.balance import discrete_balance
+from pinn.physics.bands import (
+    DEFAULT_LAT0_DEG,
+    DEFAULT_STRENGTH_KG,
+    DEFAULT_WIDTH_DEG,
+    Band,
+    antisymmetric_pair,
+    flux_density,
+    flux_function,
+    gaussian_profile,
+)
 from pinn.physics.equations import SWTParams
 from pinn.physics.solver import Solver, State, check_thickness
 from pinn.physics.units import ModelUnits
@@ -131,95 +129,14 @@ def l2_error(solver: Solver, field, reference) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Toroidal bands
+# Toroidal bands (described in pinn.physics.bands)
 
 
-class ToroidLike(Protocol):
-    lat0_deg: float
-    width_deg: float
-    amplitudes_deg: Sequence[float]
-    phases_deg: Sequence[float]
-    sign: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Toroid:
-    """One hemisphere's toroidal band (same fields as the toroid fit of SPEC section 3).
-
-    Attributes:
-      lat0_deg: mean central latitude, signed (south negative).
-      width_deg: w of the profile exp(-((lat - lam_c)/w)^2) (SPEC section 3).
-      amplitudes_deg, phases_deg: A_m, Phi_m of lam_c(phi) = lam_0 + sum_m A_m cos(m phi + Phi_m).
-      sign: sign of the toroidal field a in this band (+1 / -1).
-    """
-
-    lat0_deg: float
-    width_deg: float
-    amplitudes_deg: tuple[float, ...] = ()
-    phases_deg: tuple[float, ...] = ()
-    sign: int = 1
-
-    def centre_lat_deg(self, lon_deg):
-        return centre_lat_deg(self, lon_deg)
-
-
-def centre_lat_deg(toroid: ToroidLike, lon_deg):
-    """lam_c(phi) in degrees of a toroid at longitudes ``lon_deg`` (degrees)."""
-    phi = np.radians(np.asarray(lon_deg, dtype=float))
-    lat = np.full(phi.shape, float(toroid.lat0_deg))
-    for m, (amp, phase) in enumerate(zip(toroid.amplitudes_deg, toroid.phases_deg), start=1):
-        lat = lat + amp * np.cos(m * phi + math.radians(phase))
-    return lat
-
-
-# Defaults. lat0 = 20 deg: the test band of SPEC/issue 3 ("15-25 degrees"), typical latitude of the
-# toroids in the rising phase of a cycle (assumption). width = 10 deg: PINNBARDS (Chatterjee & Dikpati,
-# arXiv 2512.20747) best agreement "band width of about 10 degrees", read as w of SPEC section 3's profile
-# (assumption on the definition). sign_north = -1: cycle 25, a < 0 in the north (SPEC section 2).
-DEFAULT_LAT0_DEG = 20.0
-DEFAULT_WIDTH_DEG = 10.0
-DEFAULT_SIGN_NORTH = -1
-
-
-def antisymmetric_toroids(
-    lat0_deg: float = DEFAULT_LAT0_DEG,
-    width_deg: float = DEFAULT_WIDTH_DEG,
-    sign_north: int = DEFAULT_SIGN_NORTH,
-    amplitudes_deg: Sequence[float] = (),
-    phases_deg: Sequence[float] = (),
-) -> tuple[Toroid, Toroid]:
-    """A north/south pair mirror-symmetric in latitude with opposite signs of a (Hale; parity class
-    'antisymmetric': a, v antisymmetric, u, h, b symmetric about the equator)."""
-    north = Toroid(abs(lat0_deg), width_deg, tuple(amplitudes_deg), tuple(phases_deg), int(sign_north))
-    south = Toroid(-abs(lat0_deg), width_deg, tuple(-x for x in amplitudes_deg), tuple(phases_deg), -int(sign_north))
-    return north, south
-
-
-def band_flux_density(lat, lon, toroids: Sequence[ToroidLike], strength: float):
-    """h a of the bands: sum_k s_k a0 exp(-((lat - lam_k(lon))/w_k)^2) (radians in, model units out)."""
-    out = np.zeros(np.broadcast_shapes(np.shape(lat), np.shape(lon)))
-    for t in toroids:
-        centre = np.radians(centre_lat_deg(t, np.degrees(lon)))
-        w = math.radians(t.width_deg)
-        out = out + t.sign * strength * np.exp(-(((lat - centre) / w) ** 2))
-    return out
-
-
-def band_flux_function(lat, lon, toroids: Sequence[ToroidLike], strength: float):
-    """A with -dA/dlat = the band flux density (see the module docstring); constant near each pole."""
-    out = np.zeros(np.broadcast_shapes(np.shape(lat), np.shape(lon)))
-    for t in toroids:
-        centre = np.radians(centre_lat_deg(t, np.degrees(lon)))
-        w = math.radians(t.width_deg)
-        out = out - t.sign * strength * (math.sqrt(math.pi) * w / 2.0) * erf((lat - centre) / w)
-    return out
-
-
-def strength_from_kG(kG: float, physics: PhysicsConfig | None = None) -> float:
-    """Peak toroidal field in model units for a field in kG (field unit of :class:`ModelUnits`)."""
+def strength_from_kG(kG: float, units: ModelUnits | None = None) -> float:
+    """Peak toroidal field in model units for a field in kG (field unit of ``units``, default solar)."""
     import astropy.units as u
 
-    return ModelUnits.from_config(physics or PhysicsConfig()).field_to_model(kG * u.kG)
+    return (units or ModelUnits.solar()).field_to_model(kG * u.kG)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +149,7 @@ def thickness_from_gradient(solver: Solver, dh_dlat, mean: float = 1.0) -> np.nd
     h - mean = lap^-1 div((0, dh/dlat)): exact when dh/dlat is the gradient of a zonal field.
     """
     g = solver.grid
-    with solver._precision():
+    with solver.precision():
         y = solver.nodal_to_modal(np.asarray(dh_dlat) / np.cos(solver.lat_lon_rad[0]))
         dh = g.inverse_laplacian(g.div_cos_lat((jnp.zeros_like(y), y)))
         dh = spherical_harmonic.add_constant(dh, mean - 1.0)
@@ -261,21 +178,10 @@ def background_thickness(solver: Solver, u, a=None, max_iter: int = 100, tol: fl
     return h
 
 
-def jet_velocity(lat, u0, a, params: SWTParams):
-    """Prograde jet u_j with u_j^2 tan + (f + 2 u0 tan) u_j = a^2 tan (the root vanishing with a)."""
-    t = np.tan(lat)
-    c = 2.0 * params.rotation_rate * np.sin(lat) + 2.0 * u0 * t
-    disc = np.sqrt(c * c + 4.0 * t * t * a * a)
-    denom = c + np.where(c >= 0, 1.0, -1.0) * disc
-    safe = np.where(np.abs(denom) > 1e-300, denom, 1.0)
-    return np.where(np.abs(denom) > 1e-300, 2.0 * t * a * a / safe, 0.0)
-
-
-def background_state(solver: Solver, physics: PhysicsConfig | None = None) -> State:
-    """Differential rotation u0 = cos(lat)(s0 + s2 sin^2 + s4 sin^4) (PhysicsConfig) with balanced h."""
-    physics = physics or PhysicsConfig()
+def background_state(solver: Solver, flow: eq.ZonalFlow | None = None) -> State:
+    """Differential rotation u0 (``flow``, default :class:`~pinn.physics.equations.ZonalFlow`) with balanced h."""
     lat, _ = solver.lat_lon_rad
-    u0 = np.asarray(eq.differential_rotation(lat, physics.s0, physics.s2, physics.s4), np.float64)
+    u0 = np.asarray((flow or eq.ZonalFlow())(lat), np.float64)
     h = background_thickness(solver, u0)
     check_thickness(h, "background state")
     state = solver.from_nodal(u0, np.zeros_like(u0), h, np.zeros_like(u0))
@@ -284,40 +190,40 @@ def background_state(solver: Solver, physics: PhysicsConfig | None = None) -> St
 
 def band_state(
     solver: Solver,
-    toroids: Sequence[ToroidLike] | None = None,
+    bands: Sequence[Band] | None = None,
     strength: float | None = None,
     balance: Balance = "pressure",
-    physics: PhysicsConfig | None = None,
+    flow: eq.ZonalFlow | None = None,
     discrete: bool | None = None,
 ) -> State:
     """Background rotation plus toroidal bands built through A, balanced as ``balance`` (module docstring).
 
     Args:
       solver: the solver whose grid and parameters (G) are used.
-      toroids: per-hemisphere bands (default: :func:`antisymmetric_toroids`).
-      strength: peak h a in model units (default: ``physics.band_strength_kG`` converted).
+      bands: per-hemisphere bands (default: :func:`pinn.physics.bands.antisymmetric_pair`).
+      strength: peak h a in model units (default: :data:`pinn.physics.bands.DEFAULT_STRENGTH_KG` in
+        solar units).
       balance: 'pressure', 'jet' or 'none'.
-      physics: s0, s2, s4 of the background and the field unit (default PhysicsConfig()).
+      flow: the background rotation u0 (default :class:`~pinn.physics.equations.ZonalFlow`).
       discrete: apply :func:`discrete_balance` (default: when every band is zonal).
     """
-    physics = physics or PhysicsConfig()
-    toroids = antisymmetric_toroids() if toroids is None else tuple(toroids)
-    strength = strength_from_kG(physics.band_strength_kG, physics) if strength is None else float(strength)
+    bands = antisymmetric_pair() if bands is None else tuple(bands)
+    strength = strength_from_kG(DEFAULT_STRENGTH_KG) if strength is None else float(strength)
     if balance not in ("pressure", "jet", "none"):
         raise PinnError(f"balance must be 'pressure', 'jet' or 'none', got {balance!r}")
     lat, lon = solver.lat_lon_rad
-    u0 = np.asarray(eq.differential_rotation(lat, physics.s0, physics.s2, physics.s4), np.float64)
-    flux = band_flux_density(lat, lon, toroids, strength)
-    A = band_flux_function(lat, lon, toroids, strength)
+    u0 = np.asarray((flow or eq.ZonalFlow())(lat), np.float64)
+    flux = flux_density(lat, lon, bands, strength)
+    A = flux_function(lat, lon, bands, strength)
     if balance == "pressure":
         u = u0
         h = background_thickness(solver, u0, flux)
     else:
         h = background_thickness(solver, u0)
-        u = u0 + (jet_velocity(lat, u0, flux / h, solver.params) if balance == "jet" else 0.0)
+        u = u0 + (np.asarray(eq.jet_velocity(lat, u0, flux / h, solver.params), np.float64) if balance == "jet" else 0.0)
     check_thickness(h, f"band state ({balance}-balanced)")
     state = solver.from_nodal(u, np.zeros_like(u), h, A)
-    zonal = all(not any(t.amplitudes_deg) for t in toroids)
+    zonal = all(band.is_zonal for band in bands)
     if (zonal if discrete is None else discrete) and balance != "none":
         state = discrete_balance(solver, state)[0]
         check_thickness(solver.to_nodal(state)["h"], f"band state ({balance}-balanced)")
@@ -362,14 +268,14 @@ def add_nodal_perturbation(
         flux_a = h0 * da + dh * a0
         flux_b = h0 * db + dh * b0
         sec = 1.0 / np.cos(solver.lat_lon_rad[0])
-        with solver._precision():
+        with solver.precision():
             x = solver.nodal_to_modal(flux_b * sec)
             y = solver.nodal_to_modal(-flux_a * sec)
             dA_modal = g.inverse_laplacian(g.div_cos_lat((x, y)))
     else:
         dA_modal = solver.nodal_to_modal(z if A is None else np.broadcast_to(np.asarray(A, np.float64), shape))
     pert = solver.from_nodal(du, dv, 1.0 + dh, z)
-    with solver._precision():
+    with solver.precision():
         new = State(
             state.vorticity + scale * pert.vorticity,
             state.divergence + scale * pert.divergence,
@@ -404,7 +310,7 @@ def mode_perturbation(solver: Solver, m: int, amplitude: float, lat0_deg: float 
     lat, lon = solver.lat_lon_rad
     w = math.radians(width_deg)
     lat0 = math.radians(lat0_deg)
-    shape = np.exp(-(((lat - lat0) / w) ** 2)) + (1.0 if symmetric else -1.0) * np.exp(-(((lat + lat0) / w) ** 2))
+    shape = gaussian_profile(lat - lat0, w) + (1.0 if symmetric else -1.0) * gaussian_profile(lat + lat0, w)
     return amplitude * shape * np.cos(m * lon + math.radians(phase_deg))
 
 

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 import astropy.units as u
 from astropy.constants import R_sun
 
-from pinn.config import PhysicsConfig
+from pinn.errors import ConfigError
 
 DAY_S = 86400.0
 
 
 @dataclass(frozen=True)
 class ModelUnits:
-    """Scale factors of the model's unit system, in cgs. Build with :meth:`from_config`."""
+    """Scale factors of the model's unit system, in cgs. Build with :meth:`solar` (or, from a run
+    configuration, :func:`pinn.physics_config.model_units`)."""
 
     r0_cm: float  # shell radius
     omega_s: float  # frame (core) angular velocity, rad/s
@@ -29,13 +30,28 @@ class ModelUnits:
     rho_g_cm3: float  # density of the layer
 
     @classmethod
-    def from_config(cls, physics: PhysicsConfig) -> "ModelUnits":
+    def solar(cls, r0_rsun: float = 0.7, core_rate_nHz: float = 430.0, carrington_rate_s: float = 2.865e-6,
+              rho_g_cm3: float = 0.2) -> ModelUnits:
+        """Units of a tachocline shell: radius in solar radii, frame rate in nHz, Carrington rate in rad/s,
+        density in g/cm^3. Defaults: r0 = 0.7 R_sun (Charbonneau et al. 1999), the radiative core's rate
+        (Schou et al. 1998), the Carrington sidereal rate (25.38 d), rho from model S (Christensen-Dalsgaard
+        et al. 1996); the same as the run configuration's ``physics`` section."""
         return cls(
-            r0_cm=physics.r0_rsun * R_sun.to_value(u.cm),
-            omega_s=2.0 * math.pi * physics.core_rate_nHz * 1e-9,
-            carrington_rate_s=physics.carrington_rate_s,
-            rho_g_cm3=physics.rho_g_cm3,
+            r0_cm=r0_rsun * R_sun.to_value(u.cm),
+            omega_s=2.0 * math.pi * core_rate_nHz * 1e-9,
+            carrington_rate_s=carrington_rate_s,
+            rho_g_cm3=rho_g_cm3,
         )
+
+    @property
+    def r0_rsun(self) -> float:
+        """Shell radius in solar radii."""
+        return self.r0_cm / R_sun.to_value(u.cm)
+
+    @property
+    def core_rate_nHz(self) -> float:
+        """Frame rotation rate in nHz."""
+        return self.omega_s / (2.0 * math.pi * 1e-9)
 
     # -- scale factors --------------------------------------------------------------------
     @property
@@ -94,14 +110,7 @@ class ModelUnits:
         return self.time_to_model(27.2753 * u.day)
 
 
-def model_units(physics: PhysicsConfig | None = None) -> ModelUnits:
-    """Units of the default (or given) physics configuration."""
-    return ModelUnits.from_config(physics or PhysicsConfig())
-
-
 def _as_quantity(value: u.Quantity, unit: u.Unit, what: str) -> u.Quantity:
-    from pinn.errors import ConfigError
-
     if not isinstance(value, u.Quantity):
         raise ConfigError(f"{what} must be an astropy Quantity with units, got {value!r}")
     try:

@@ -1,0 +1,160 @@
+"""Toroidal bands: the one description of a hemisphere's band of toroidal field.
+
+A band has a centre line (SPEC section 3)
+
+    lam_c(phi) = lam_0 + sum_m A_m cos(m phi + Phi_m),
+
+a width w, the latitude profile exp(-((lat - lam_c(phi)) / w)^2), and the sign s of its toroidal field
+a. The toroid fit (:mod:`pinn.toroids`) describes the strong-field pixels of a map with it; the PINN's
+data term (:mod:`pinn.losses`), the solver's starts (:mod:`pinn.physics.states`) and the linear tool's
+basic states (:mod:`pinn.physics.linear`) build the field from it. Built through the flux function A, a
+set of bands of common peak strength a0 has
+
+    h a = sum_k s_k a0 exp(-((lat - lam_k(phi)) / w_k)^2),
+    A   = -sum_k s_k a0 (sqrt(pi) w_k / 2) erf((lat - lam_k(phi)) / w_k),
+
+so -dA/dlat = h a, b = (1/(h cos)) dA/dphi follows the warp, div(h B) = 0 exactly, and A is constant
+near each pole.
+
+Sign convention (SPEC section 2): sign(a) = -sign(leading polarity). In cycle 25 the northern leading
+polarity is positive, so a < 0 in the north: :data:`DEFAULT_SIGN_NORTH` = -1, and the south has the
+opposite sign (Hale). The dynamics are unchanged under (a, b) -> -(a, b); only the relative sign matters.
+
+Angles are degrees in the band's attributes (as fitted) and radians in the field builders (as the
+equations use them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+from scipy.special import erf
+
+# Defaults of a test band. lat0 = 20 deg: typical latitude of the toroids in the rising phase of a cycle
+# (assumption; SPEC's test band "15-25 degrees"). width = 10 deg: PINNBARDS (Chatterjee & Dikpati, arXiv
+# 2512.20747) best agreement "band width of about 10 degrees", read as w of the profile (assumption on the
+# definition). North sign -1: cycle 25 (SPEC section 2).
+DEFAULT_LAT0_DEG = 20.0
+DEFAULT_WIDTH_DEG = 10.0
+DEFAULT_SIGN_NORTH = -1
+DEFAULT_STRENGTH_KG = 20.0  # peak toroidal field: PINNBARDS best agreement 20-30 kG
+
+
+def wrap_phase_deg(phase: Any) -> Any:
+    """Wrap phases (degrees) into (-180, 180]."""
+    p = np.mod(np.asarray(phase, dtype=float) + 180.0, 360.0) - 180.0
+    p = np.where(p == -180.0, 180.0, p)
+    return float(p) if np.ndim(p) == 0 else p
+
+
+def gaussian_profile(offset, width, xp: Any = np):
+    """exp(-(offset / width)^2): the band's latitude profile (same units for both; ``xp`` numpy or jax.numpy)."""
+    return xp.exp(-((offset / width) ** 2))
+
+
+@dataclass(frozen=True)
+class Band:
+    """One hemisphere's toroidal band.
+
+    Attributes:
+      lat0_deg: mean central latitude lam_0, signed (south negative), degrees.
+      width_deg: w of the profile exp(-((lat - lam_c)/w)^2), degrees.
+      amplitudes_deg, phases_deg: A_m, Phi_m of mode m = 1, 2, ... (index m - 1), degrees. Stored in
+        canonical form, A_m >= 0 and Phi_m in (-180, 180]: a negative amplitude becomes |A_m| with the
+        phase turned by 180 deg (the same centre line).
+      sign: sign of the toroidal field a in the band, +1 or -1.
+    """
+
+    lat0_deg: float
+    width_deg: float
+    amplitudes_deg: tuple[float, ...]
+    phases_deg: tuple[float, ...]
+    sign: int
+
+    def __post_init__(self) -> None:
+        if len(self.amplitudes_deg) != len(self.phases_deg):
+            raise ValueError("amplitudes_deg and phases_deg must have the same length")
+        if self.sign not in (1, -1):
+            raise ValueError(f"sign must be +1 or -1, got {self.sign!r}")
+        amps = tuple(abs(float(a)) for a in self.amplitudes_deg)
+        phases = tuple(
+            wrap_phase_deg(float(p) + (180.0 if float(a) < 0 else 0.0))
+            for a, p in zip(self.amplitudes_deg, self.phases_deg, strict=True)
+        )
+        set_ = object.__setattr__
+        set_(self, "lat0_deg", float(self.lat0_deg))
+        set_(self, "width_deg", float(self.width_deg))
+        set_(self, "amplitudes_deg", amps)
+        set_(self, "phases_deg", phases)
+        set_(self, "sign", int(self.sign))
+
+    @property
+    def is_zonal(self) -> bool:
+        """True when the centre line has no longitudinal modes (or only zero amplitudes)."""
+        return not any(self.amplitudes_deg)
+
+    def centre_lat_deg(self, lon_deg: Any) -> Any:
+        """Central latitude lam_c (degrees) at Carrington longitude(s) ``lon_deg`` (degrees)."""
+        phi = np.radians(np.asarray(lon_deg, dtype=float))
+        lat = np.full(phi.shape, self.lat0_deg)
+        for m, (a, p) in enumerate(zip(self.amplitudes_deg, self.phases_deg), start=1):
+            lat = lat + a * np.cos(m * phi + math.radians(p))
+        return float(lat) if lat.ndim == 0 else lat
+
+    def profile(self, lat_deg: Any, lon_deg: Any) -> Any:
+        """Band profile exp(-((lat - lam_c(lon)) / w)^2), broadcasting ``lat_deg`` against ``lon_deg``."""
+        lat = np.asarray(lat_deg, dtype=float)
+        return gaussian_profile(lat - self.centre_lat_deg(lon_deg), self.width_deg)
+
+
+def antisymmetric_pair(
+    lat0_deg: float = DEFAULT_LAT0_DEG,
+    width_deg: float = DEFAULT_WIDTH_DEG,
+    sign_north: int = DEFAULT_SIGN_NORTH,
+    amplitudes_deg: Sequence[float] = (),
+    phases_deg: Sequence[float] = (),
+) -> tuple[Band, Band]:
+    """A north/south pair, mirror images in latitude with opposite signs of a (Hale).
+
+    The pair is in the 'antisymmetric' parity class (a, v antisymmetric; u, h, b symmetric about the
+    equator): the south's centre line is the mirror image of the north's.
+    """
+    north = Band(abs(lat0_deg), width_deg, tuple(amplitudes_deg), tuple(phases_deg), int(sign_north))
+    south = Band(-abs(lat0_deg), width_deg, tuple(-x for x in amplitudes_deg), tuple(phases_deg), -int(sign_north))
+    return north, south
+
+
+def flux_density(lat, lon, bands: Sequence[Band], strength: float) -> np.ndarray:
+    """h a of the bands: sum_k s_k a0 exp(-((lat - lam_k(lon))/w_k)^2) (radians in, model units out)."""
+    out = np.zeros(np.broadcast_shapes(np.shape(lat), np.shape(lon)))
+    for band in bands:
+        centre = np.radians(band.centre_lat_deg(np.degrees(lon)))
+        out = out + band.sign * strength * gaussian_profile(lat - centre, math.radians(band.width_deg))
+    return out
+
+
+def flux_function(lat, lon, bands: Sequence[Band], strength: float) -> np.ndarray:
+    """A with -dA/dlat = :func:`flux_density` (radians in, model units out); constant near each pole."""
+    out = np.zeros(np.broadcast_shapes(np.shape(lat), np.shape(lon)))
+    for band in bands:
+        centre = np.radians(band.centre_lat_deg(np.degrees(lon)))
+        w = math.radians(band.width_deg)
+        out = out - band.sign * strength * (math.sqrt(math.pi) * w / 2.0) * erf((lat - centre) / w)
+    return out
+
+
+def zonal_flux_density(bands: Sequence[Band], strength: float) -> Callable:
+    """h a(lat) of zonal bands as a JAX-traceable function of latitude (radians), for profile-based tools."""
+    if not all(band.is_zonal for band in bands):
+        raise ValueError("zonal_flux_density needs bands without longitudinal modes")
+    terms = [(band.sign * strength, math.radians(band.lat0_deg), math.radians(band.width_deg)) for band in bands]
+
+    def a_of_lat(lat):
+        return sum(s * gaussian_profile(lat - c, w, jnp) for s, c, w in terms)
+
+    return a_of_lat

@@ -1,0 +1,61 @@
+"""Adapters from the run configuration (:mod:`pinn.config`) to the physics layer's own parameter objects.
+
+:mod:`pinn.physics` never reads the configuration: it takes frozen parameter objects
+(:class:`~pinn.physics.equations.SWTParams`, :class:`~pinn.physics.equations.ZonalFlow`,
+:class:`~pinn.physics.units.ModelUnits`, :class:`~pinn.physics.solver.SolverSettings`). This module is the
+one place that maps configuration sections onto them, so the physics can be used (and tested) without a
+configuration, and a configuration key the physics does not read never reaches it.
+"""
+
+from __future__ import annotations
+
+from pinn.config import Config, PhysicsConfig, SolverConfig
+from pinn.physics.equations import SWTParams, ZonalFlow
+from pinn.physics.solver import Solver, SolverSettings, make_solver
+from pinn.physics.states import strength_from_kG
+from pinn.physics.units import ModelUnits
+
+
+def swt_params(physics: PhysicsConfig | None = None) -> SWTParams:
+    """Solar MHD-SWT parameters (model units: rotation rate 1, no tilt) of a ``physics`` section."""
+    return SWTParams(gravity=(physics or PhysicsConfig()).gravity)
+
+
+def zonal_flow(physics: PhysicsConfig | None = None) -> ZonalFlow:
+    """The background rotation u0 of a ``physics`` section."""
+    physics = physics or PhysicsConfig()
+    return ZonalFlow(physics.s0, physics.s2, physics.s4)
+
+
+def model_units(physics: PhysicsConfig | None = None) -> ModelUnits:
+    """The unit system of a ``physics`` section."""
+    physics = physics or PhysicsConfig()
+    return ModelUnits.solar(physics.r0_rsun, physics.core_rate_nHz, physics.carrington_rate_s, physics.rho_g_cm3)
+
+
+def band_strength(physics: PhysicsConfig | None = None, strength_kG: float | None = None) -> float:
+    """Peak toroidal field a0 in model units: ``strength_kG`` if given, else ``physics.band_strength_kG``."""
+    physics = physics or PhysicsConfig()
+    kG = physics.band_strength_kG if strength_kG is None else strength_kG
+    return strength_from_kG(kG, model_units(physics))
+
+
+def solver_settings(solver: SolverConfig | None = None) -> SolverSettings:
+    """The numerical settings of a ``solver`` section (its forecast-only keys stay behind)."""
+    solver = solver or SolverConfig()
+    return SolverSettings(
+        truncation=solver.truncation,
+        dt=solver.dt,
+        dissipation_efold_rotations=solver.dissipation_efold_rotations,
+        hyperdiffusion_order=solver.hyperdiffusion_order,
+        x64=solver.x64,
+        dissipation=solver.dissipation,
+        exponential_filter_order=solver.exponential_filter_order,
+        time_stepper=solver.time_stepper,
+        reference_thickness=solver.reference_thickness,
+    )
+
+
+def solver_for(config: Config, dt: float | None = None) -> Solver:
+    """The solver of a run configuration (its ``solver`` and ``physics`` sections); ``dt`` overrides."""
+    return make_solver(solver_settings(config.solver), swt_params(config.physics), dt=dt)
