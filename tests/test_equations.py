@@ -14,7 +14,7 @@ import pytest
 
 from pinn.physics import equations as eq
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.x64
 
 PARAMS = eq.SWTParams(gravity=3.7, rotation_rate=1.0)
 

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_forecast import TINY
 
 from pinn import hindcast as hc
 from pinn.config import load_config
 from pinn.errors import InputError
 from pinn.paths import arise_table, bundled_map
-
-from test_forecast import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -298,10 +298,10 @@ def _growth_module():
     return module
 
 
+@pytest.mark.x64
 def test_solver_growth_rate_matches_eigenvalue_fast():
     """CI variant: T21, dt = 0.1, seed 1e-6 grown to 1e-3 (about 85 time units): within 2 %."""
     pytest.importorskip("dinosaur")
-    jax.config.update("jax_enable_x64", True)
     g = _growth_module()
     result = g.run(g.Case(n_lat=64), truncation=21, dt=0.1, check_convergence=False)
     assert result["linear_growth_rate"] >= 0.04
@@ -310,9 +310,9 @@ def test_solver_growth_rate_matches_eigenvalue_fast():
 
 
 @pytest.mark.slow
+@pytest.mark.x64
 def test_solver_growth_rate_matches_eigenvalue_T42():
     """The done-when check at T42 (float64, no dissipation), recorded in experiments/linear/growth_rate_check.json."""
-    jax.config.update("jax_enable_x64", True)
     g = _growth_module()
     for case in g.CASES.values():
         result = g.run(case, truncation=42, dt=0.05)

@@ -6,12 +6,6 @@ cores. Longer runs live in experiments/solver (results recorded there).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,7 +26,7 @@ from pinn.physics.cases import run_case
 from pinn.physics.equations import SWTParams, ZonalFlow
 from pinn.physics.solver import SolverSettings, State, make_solver
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.x64
 
 IDEAL64 = {"x64": True, "dissipation_efold_rotations": None}
 
@@ -276,16 +270,11 @@ def test_gradient_matches_finite_differences():
 
 
 # ---------------------------------------------------------------------------------------------
-# Sharding (own process: the virtual-device count must be set before JAX starts)
+# Sharding (the virtual CPU devices of tests/conftest.py)
 
-SHARDING_SCRIPT = textwrap.dedent(
-    """
-    import json, jax, numpy as np
-    jax.config.update("jax_enable_x64", True)
-    from pinn.physics.bands import antisymmetric_pair, flux_function
-    from pinn.physics.equations import SWTParams
-    from pinn.physics.solver import SolverSettings, make_solver
-    assert len(jax.devices()) == 4, jax.devices()
+
+def test_ensemble_sharded_over_devices_matches_single_device(virtual_devices):
+    devices = virtual_devices[:4] if len(virtual_devices) >= 4 else virtual_devices[:2]
     solver = make_solver(SolverSettings(truncation=21, dt=0.05, x64=True), SWTParams())
     lat, lon = solver.lat_lon_rad
     tor = antisymmetric_pair(20.0, 10.0)
@@ -293,25 +282,14 @@ SHARDING_SCRIPT = textwrap.dedent(
     members = [solver.from_nodal(u, 0 * u, 1.0 + 1e-3 * np.cos(lat) ** m * np.cos(m * lon), flux_function(lat, lon, tor, 0.1))
                for m in (1, 2, 3, 4)]
     batch = jax.tree.map(lambda *x: np.stack(x), *members)
-    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("ensemble",))
+    mesh = jax.sharding.Mesh(np.array(devices), ("ensemble",))
     sharded = solver.integrate_ensemble(batch, 30, 10, track_budget=True, mesh=mesh)
-    n_shards = len(sharded.states.h.sharding.device_set)
+    assert len(sharded.states.h.sharding.device_set) == len(devices)
     single = [solver.integrate(m, 30, 10, track_budget=True) for m in members]
     diff = max(float(np.max(np.abs(np.asarray(getattr(sharded.states, f))[i] - np.asarray(getattr(s.states, f)))))
                for i, s in enumerate(single) for f in ("vorticity", "divergence", "h", "A"))
     ddiff = max(float(np.max(np.abs(np.asarray(sharded.dissipated)[i] - np.asarray(s.dissipated)))) for i, s in enumerate(single))
-    print(json.dumps(dict(n_shards=n_shards, diff=diff, ddiff=ddiff)))
-    """
-)
-
-
-def test_ensemble_sharded_over_devices_matches_single_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", SHARDING_SCRIPT], capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["n_shards"] == 4
-    assert result["diff"] < 1e-12 and result["ddiff"] < 1e-15
+    assert diff < 1e-12 and ddiff < 1e-15
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import jax
 import numpy as np
 import pytest
 
@@ -16,7 +15,7 @@ from pinn.physics.bands import antisymmetric_pair, flux_density, flux_function
 from pinn.physics.equations import SWTParams
 from pinn.physics.solver import SolverSettings, make_solver
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.x64
 
 
 @pytest.fixture(scope="module")
