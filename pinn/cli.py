@@ -228,7 +228,8 @@ def cmd_toroids(args: argparse.Namespace) -> int:
 def cmd_solve(args: argparse.Namespace) -> int:
     from pinn.config import SolverConfig, check_key
     from pinn.io import write_netcdf
-    from pinn.physics.solver import run_case
+    from pinn.physics.cases import run_case
+    from pinn.physics_config import model_units, solver_settings, swt_params, zonal_flow
 
     cfg = _load_config(args)
     _check_out(args.out, "--out", folder=False)
@@ -242,8 +243,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
         balance=args.balance,
         x64=args.x64 or cfg.solver.x64,
         dissipation=not args.no_dissipation,
-        physics_config=cfg.physics,
-        solver_config=cfg.solver,
+        settings=solver_settings(cfg.solver),
+        params=swt_params(cfg.physics),
+        flow=zonal_flow(cfg.physics),
+        units=model_units(cfg.physics),
+        output_every_days=cfg.solver.output_every_days,
     )
     write_netcdf(ds, args.out)
     print(f"mass drift (relative): {ds.attrs['mass_drift']:.3e}")

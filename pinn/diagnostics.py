@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from pinn.config import Config, PhysicsConfig
+from pinn.physics_config import band_strength, model_units, solver_for, zonal_flow
 from pinn.ridges import state_on_grid
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,8 @@ def divergence_schedule(config: Config, days: float = 2.0, snap_days: float = 0.
 
     The solver step is the largest not above ``solver.dt`` that divides a fine interval.
     """
-    from pinn.physics.units import ModelUnits
 
-    day = 1.0 / ModelUnits.from_config(config.physics).time_unit.to_value("day")  # model units per day
+    day = 1.0 / model_units(config.physics).time_unit.to_value("day")  # model units per day
     fine = snap_days * day / fine_per_snap
     per_fine = max(1, math.ceil(fine / config.solver.dt - 1e-9))
     n_snap = round(days / snap_days)
@@ -111,27 +111,21 @@ def classical_perlon_state(solver, hemis: Sequence, strength: float, physics: Ph
     u = u0, v = 0, A from the band (so b follows, div(hB) = 0). ``strength``: peak h a, model units."""
     from pinn.physics import equations as eq
     from pinn.physics import states as st
+    from pinn.physics.bands import flux_density, flux_function
 
+    flow = zonal_flow(physics)
     lat_s, lon_s = solver.lat_lon_rad
     lon = lon_s[0]
     fine = np.linspace(-0.5 * np.pi, 0.5 * np.pi, n_fine)
     LA, LO = np.meshgrid(fine, lon, indexing="ij")
-    u0f = np.asarray(eq.differential_rotation(LA, physics.s0, physics.s2, physics.s4), np.float64)
-    flux = st.band_flux_density(LA, LO, hemis, strength)
-    params = solver.params
+    u0f = np.asarray(flow(LA), np.float64)
+    flux = flux_density(LA, LO, hemis, strength)
     h = np.ones_like(flux)
-    cw = np.cos(fine)[:, None]
     for _ in range(n_iter):
-        with np.errstate(all="ignore"):
-            dh = np.asarray(eq.steady_axisymmetric_dh_dlat(LA, u0f, flux / h, params), np.float64)
-        dh = np.nan_to_num(dh)  # tan(+-pi/2) at the end points (a = 0 there; u0 ~ cos)
-        hf = np.concatenate([np.zeros((1, len(lon))), np.cumsum(0.5 * (dh[1:] + dh[:-1]) * np.diff(fine)[:, None], 0)])
-        hf -= np.trapezoid(hf * cw, fine, axis=0) / np.trapezoid(cw[:, 0], fine)
-        hf += 1.0 - np.trapezoid(np.mean(hf, 1) * cw[:, 0], fine) / np.trapezoid(cw[:, 0], fine)
-        h = hf
+        h = eq.axisymmetric_thickness(fine, u0f, flux / h, solver.params)
     h_s = np.stack([np.interp(lat_s[:, 0], fine, h[:, j]) for j in range(len(lon))], axis=1)
-    u0 = np.asarray(eq.differential_rotation(lat_s, physics.s0, physics.s2, physics.s4), np.float64)
-    A = st.band_flux_function(lat_s, lon_s, hemis, strength)
+    u0 = np.asarray(flow(lat_s), np.float64)
+    A = flux_function(lat_s, lon_s, hemis, strength)
     st.check_thickness(h_s, "classical per-longitude start")
     return solver.from_nodal(u0, np.zeros_like(u0), h_s, A)
 
@@ -141,10 +135,10 @@ def reference_starts(solver, toroids, strength_kG: float, physics: PhysicsConfig
     from pinn.physics import states as st
 
     hemis = tuple(t for t in (toroids.north, toroids.south) if t is not None)
-    strength = st.strength_from_kG(strength_kG, physics)
+    strength = band_strength(physics, strength_kG)
     return {
-        "naive": st.band_state(solver, hemis, strength, balance="none", physics=physics),
-        "classical": st.band_state(solver, hemis, strength, balance="pressure", physics=physics),
+        "naive": st.band_state(solver, hemis, strength, balance="none", flow=zonal_flow(physics)),
+        "classical": st.band_state(solver, hemis, strength, balance="pressure", flow=zonal_flow(physics)),
         "classical_perlon": classical_perlon_state(solver, hemis, strength, physics),
     }
 
@@ -180,10 +174,8 @@ def self_consistency(config: Config, model, toroids, strength_kG: float, out_gri
     (:func:`divergence_measures`), the ratios of the PINN starts over the references, the solver set-up
     and the balance iterations.
     """
-    from pinn.physics.solver import make_solver, swt_params
-
     sched = divergence_schedule(config, days, snap_days, fine_per_snap)
-    solver = make_solver(config.solver, swt_params(config.physics), dt=sched.dt)
+    solver = solver_for(config, dt=sched.dt)
     starts = {**pinn_starts(solver, model, out_grid_ds, evaluate),
               **reference_starts(solver, toroids, strength_kG, config.physics)}
     balance_info = {}

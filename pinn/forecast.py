@@ -113,15 +113,15 @@ def integrate_state(state: xr.Dataset, config: Config, days: float) -> xr.Datase
     stepped with snapshots every ``forecast.snapshot_days``.
     Returns the trajectory Dataset (time in days since the state's time).
     """
-    from pinn.physics.solver import check_thickness, make_solver, swt_params, trajectory_dataset
-    from pinn.physics.units import ModelUnits
+    from pinn.physics.solver import check_thickness, trajectory_dataset
+    from pinn.physics_config import model_units, solver_for
 
-    units = ModelUnits.from_config(config.physics)
+    units = model_units(config.physics)
     day_model = units.time_to_model(1.0 * _day())
     n_out = max(1, round(days / config.forecast.snapshot_days))
     interval = days * day_model / n_out
     steps_per_out = max(1, math.ceil(interval / config.solver.dt - 1e-9))
-    solver = make_solver(config.solver, swt_params(config.physics), dt=interval / steps_per_out)
+    solver = solver_for(config, dt=interval / steps_per_out)
     fields = {k: state_on_grid(state[k], solver.lat, solver.lon) for k in ("u", "v", "h", "A")}
     check_thickness(fields["h"], "PINN state")
     initial = solver.from_nodal(fields["u"], fields["v"], fields["h"], fields["A"])
@@ -166,7 +166,7 @@ def run_forecast(
 ) -> ForecastResult:
     """Forecast the emergence density of rotation N+1 from maps up to N (nothing after N is read)."""
 
-    from pinn.physics.units import ModelUnits
+    from pinn.physics_config import model_units
 
     fc = config.forecast
     strength = config.physics.band_strength_kG if strength_kG is None else float(strength_kG)
@@ -179,7 +179,7 @@ def run_forecast(
     state = pinn_state(inputs.toroids, config, strength)
     traj = integrate_state(state, config, days=7.0 * weeks)
     pred = predicted_toroids(traj, fc.ridge_lat_limit_deg)
-    drift = ModelUnits.from_config(config.physics).frame_drift_deg_per_day()
+    drift = model_units(config.physics).frame_drift_deg_per_day()
     lat, lon = density_grid(fc)
     ridge = toroids_at_observation(pred, lon, drift)
     weights = hemisphere_weights(inputs, fc)

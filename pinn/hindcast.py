@@ -140,7 +140,7 @@ def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
 
 def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: float | None) -> Case:
     """Run the chain for rotation N using only the maps of rotations <= N."""
-    from pinn.physics.units import ModelUnits
+    from pinn.physics_config import model_units
 
     crs = trailing_run(maps, n, config.toroids.window)
     paths = [maps[c] for c in crs]  # selected by number: nothing after N is opened
@@ -149,7 +149,7 @@ def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: fl
     state = pinn_state(inputs.toroids, config, strength)
     traj = integrate_state(state, config, days=7.0 * config.forecast.weeks)
     pred = predicted_toroids(traj, config.forecast.ridge_lat_limit_deg)
-    drift = ModelUnits.from_config(config.physics).frame_drift_deg_per_day()
+    drift = model_units(config.physics).frame_drift_deg_per_day()
     _, lon = density_grid(config.forecast)
     ridge = toroids_at_observation(pred, lon, drift)
     weights = hemisphere_weights(inputs, config.forecast)

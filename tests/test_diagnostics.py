@@ -24,12 +24,12 @@ SMALL = ["solver.truncation=21", "solver.dt=0.1"]
 @pytest.fixture(scope="module")
 def setup():
     from pinn.physics import states as st
-    from pinn.physics.solver import make_solver, swt_params
+    from pinn.physics_config import solver_for, zonal_flow
 
     config = load_config(REPO / "configs" / "quick.yaml", SMALL)
     sched = dg.divergence_schedule(config, days=0.5, snap_days=0.25, fine_per_snap=2)
-    solver = make_solver(config.solver, swt_params(config.physics), dt=sched.dt)
-    return config, sched, solver, st.background_state(solver, config.physics)
+    solver = solver_for(config, dt=sched.dt)
+    return config, sched, solver, st.background_state(solver, zonal_flow(config.physics))
 
 
 def bumped(solver, state, amplitude=1e-3):

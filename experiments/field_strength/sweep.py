@@ -117,13 +117,13 @@ def forecast_match(ds, config, toroids, next_toroids, days=42.0):
     observed centre line (no evolution: 'static') and for the PINN ridge at t = 0 are the references.
     """
     from pinn.forecast import integrate_state
-    from pinn.physics.units import ModelUnits
+    from pinn.physics_config import model_units
     from pinn.ridges import predicted_toroids, toroids_at_observation
 
     lon = np.arange(0.5, 360.0, 1.0)
     traj = integrate_state(ds, config, days)
     pred = predicted_toroids(traj, config.forecast.ridge_lat_limit_deg)
-    drift = ModelUnits.from_config(config.physics).frame_drift_deg_per_day()
+    drift = model_units(config.physics).frame_drift_deg_per_day()
     at_obs = toroids_at_observation(pred, lon, drift)
     out = {}
     for name in ("north", "south"):

@@ -50,14 +50,14 @@ def main(argv=None) -> dict:
 
     from pinn.io import write_json
     from pinn.physics.balance import balance_start, refine_steady_state
-    from pinn.physics.solver import make_solver, swt_params
+    from pinn.physics_config import solver_for
     from pinn.training import evaluate_fields, load_toroids, train_from_config
 
     run_dir = Path(args.out) / args.label
     config = variant_config(args.label)
     toroids = load_toroids(config)
     model = train_from_config(config, toroids, run_dir, resume=True).model  # restores a finished run's checkpoint
-    solver = make_solver(config.solver, swt_params(config.physics))
+    solver = solver_for(config)
     f = evaluate_fields(model, solver.lat, solver.lon)
     start = solver.from_nodal(f["u"], f["v"], f["h"], f["A"])
     c0 = float(model.pattern_speed[...])

@@ -217,3 +217,26 @@ def jet_velocity(lat, u0, a, params: SWTParams):
 def drift_frame_tendency(d_dlon, pattern_speed):
     """d/dt of a field steady in a frame drifting eastward at ``pattern_speed``: -c dX/dlon."""
     return -pattern_speed * d_dlon
+
+
+def axisymmetric_thickness(lat, u, a, params: SWTParams, mean_h: float = 1.0):
+    """h(lat) of an exactly steady axisymmetric state, tabulated on a fine latitude grid (numpy).
+
+    :func:`steady_axisymmetric_dh_dlat` integrated by the trapezoid rule along axis 0 (``lat``
+    ascending, radians, pole to pole; ``u`` and ``a`` of shape (lat, ...) for one column per longitude),
+    then shifted so that each column's area (cos lat) mean is ``mean_h``. Non-finite end-point values of
+    dh/dlat (tan at the poles, where a = 0 and u ~ cos) count as zero.
+    """
+    import numpy as np
+
+    lat = np.asarray(lat, np.float64)
+    u, a = np.asarray(u, np.float64), np.asarray(a, np.float64)
+    col = (slice(None),) + (None,) * (u.ndim - 1)
+    with np.errstate(all="ignore"):
+        dh = np.asarray(steady_axisymmetric_dh_dlat(lat[col], u, a, params), np.float64)
+    dh = np.nan_to_num(dh, nan=0.0, posinf=0.0, neginf=0.0)
+    step = 0.5 * (dh[1:] + dh[:-1]) * np.diff(lat)[col]
+    h = np.concatenate([np.zeros_like(dh[:1]), np.cumsum(step, axis=0)])
+    w = np.cos(lat)
+    mean = np.trapezoid(h * w[col], lat, axis=0) / np.trapezoid(w, lat)
+    return h + (mean_h - mean)
