@@ -78,7 +78,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "pinn.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *list(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:

@@ -56,7 +56,14 @@ import numpy as np
 
 from pinn.config import Config
 from pinn.networks import OutputScales, SphereNet, field_derivatives, flow_and_scalars
-from pinn.physics.equations import Fields, SWTParams, differential_rotation, primitive_residuals
+from pinn.physics.bands import gaussian_profile
+from pinn.physics.equations import (
+    Fields,
+    SWTParams,
+    differential_rotation,
+    drift_frame_tendency,
+    primitive_residuals,
+)
 
 TERM_NAMES = ("mom_u", "mom_v", "mass", "ind_a", "ind_b", "div", "data", "prior", "flow_dev", "mean_h", "gauge",
               "div_tendency")
@@ -102,12 +109,9 @@ _CENTRE_TABLE = 720  # tabulation of the toroid centre lines (0.5 deg; linear in
 
 def band_strength_model(config: Config, strength_kG: float | None = None) -> float:
     """Peak toroidal field a0 in model units (``physics.band_strength_kG`` unless given)."""
-    import astropy.units as u
+    from pinn.physics_config import band_strength
 
-    from pinn.physics.units import ModelUnits
-
-    kG = config.physics.band_strength_kG if strength_kG is None else strength_kG
-    return ModelUnits.from_config(config.physics).field_to_model(kG * u.kG)
+    return band_strength(config.physics, strength_kG)
 
 
 def make_problem(config: Config, toroids, strength_kG: float | None = None) -> Problem:
@@ -181,7 +185,7 @@ def toroid_target(problem: Problem, lat, lon):
     """Observed-toroid toroidal field a_obs(lat, lon) and the data mask (hemispheres with a fit)."""
     lonw = jnp.mod(lon, _TWO_PI)
     centres = jax.vmap(lambda c: jnp.interp(lonw, problem.centre_lon, c, period=_TWO_PI))(problem.centre_lat)
-    bands = problem.sign[:, None] * jnp.exp(-(((lat[None] - centres) / problem.width[:, None]) ** 2))
+    bands = problem.sign[:, None] * gaussian_profile(lat[None] - centres, problem.width[:, None], jnp)
     mask = jnp.where(lat >= 0.0, problem.has_data[0], problem.has_data[1])
     return problem.a0 * jnp.sum(bands, axis=0), mask
 
@@ -195,7 +199,7 @@ def pde_residuals(model: SphereNet, problem: Problem, lat, lon, mode: str):
     """Residuals of the steady-in-the-drifting-frame equations at points (and the field derivatives)."""
     d = field_derivatives(model, lat, lon, mode)
     c = model.pattern_speed[...]
-    dt = Fields(*(-c * x for x in d.dlon.fields))  # steady in the frame drifting at c
+    dt = Fields(*(drift_frame_tendency(x, c) for x in d.dlon.fields))  # steady in the frame drifting at c
     params = SWTParams(gravity=problem.gravity)
     return primitive_residuals(lat, lon, d.q.fields, dt, d.dlat.fields, d.dlon.fields, params), d
 

@@ -100,7 +100,7 @@ from pinn.config import Config, load_config, to_dict
 from pinn.io import write_json
 from pinn.losses import GROUP_NAMES, TERM_NAMES, Batch, Problem, sample_batch, static_weights
 from pinn.networks import SphereNet, field_derivatives
-from pinn.physics.equations import Fields, SWTParams, primitive_residuals
+from pinn.physics.equations import Fields, SWTParams, drift_frame_tendency, primitive_residuals
 from pinn.training import TrainingProgram
 
 assert dde.backend.backend_name == "pytorch", dde.backend.backend_name
@@ -365,7 +365,7 @@ def agreement(program: TrainingProgram, model: SphereNet, problem: Problem, devi
     # JAX: pointwise residuals x cos / R (as in pinn.losses.loss_terms), terms, gradient of the weighted loss
     d = field_derivatives(model, batch.lat, batch.lon, "forward")
     c = model.pattern_speed[...]
-    res = primitive_residuals(batch.lat, batch.lon, d.q.fields, Fields(*(-c * x for x in d.dlon.fields)),
+    res = primitive_residuals(batch.lat, batch.lon, d.q.fields, Fields(*(drift_frame_tendency(x, c) for x in d.dlon.fields)),
                               d.dlat.fields, d.dlon.fields, SWTParams(gravity=problem.gravity))
     w = jnp.cos(batch.lat) ** cos_power(cfg) / problem.residual_scale
     jres = [np.asarray(w * r) for r in res]

@@ -73,7 +73,7 @@ def bench_truncation(T: int, repeats: int, day_model: float) -> dict:
     ours_budget = jax.jit(lambda s: solver.run_steps(s, steps, steps, True))
 
     coords = coordinate_systems.CoordinateSystem(solver.grid, layer_coordinates.LayerCoordinates(1))
-    equation = shallow_water.ShallowWaterEquations(coords, _Specs(), None, np.array([physics.gravity]))
+    equation = shallow_water.ShallowWaterEquations(coords, _Specs(), None, np.array([solver.params.gravity]))
     filt = time_integration.runge_kutta_step_filter(solver.filter_fn)
     dino_step = time_integration.step_with_filters(time_integration.imex_rk_sil3(equation, dt), [filt])
     dino = jax.jit(time_integration.repeated(dino_step, steps))

@@ -88,7 +88,7 @@ def with_overrides(cfg: Config, **sections) -> Config:
 
 
 def build(cfg: Config):
-    tor = band_toroids(20.0, 10.0)
+    tor = band_toroids(20.0, 10.0, north_sign=1)  # +1 as in the recorded runs (the dynamics are sign-symmetric)
     problem = make_problem(cfg, tor)
     program = TrainingProgram.create(cfg, problem)
     return program, program.network(program.params), program.init_state(cfg.seed), problem

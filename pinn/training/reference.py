@@ -7,40 +7,37 @@ import numpy as np
 from pinn.config import Config
 from pinn.losses import make_problem
 from pinn.networks import SphereNet
+from pinn.physics.bands import DEFAULT_LAT0_DEG, DEFAULT_SIGN_NORTH, DEFAULT_WIDTH_DEG, antisymmetric_pair
 from pinn.training.schema import evaluate_fields, output_grid
 
 
-def band_toroids(lat0_deg: float = 20.0, width_deg: float = 10.0, north_sign: int = 1):
-    """Axisymmetric antisymmetric toroids at +-lat0 (no longitudinal modes), opposite signs N/S."""
+def band_toroids(lat0_deg: float = DEFAULT_LAT0_DEG, width_deg: float = DEFAULT_WIDTH_DEG,
+                 north_sign: int = DEFAULT_SIGN_NORTH):
+    """Axisymmetric antisymmetric toroids at +-lat0 (no longitudinal modes), opposite signs N/S, as a
+    :class:`pinn.toroids.Toroids` (the form the PINN's data term takes)."""
     from pinn.toroids import HemisphereToroid, Toroids
 
-    return Toroids(cr=0, threshold_G=0.0,
-                   north=HemisphereToroid(lat0_deg, width_deg, (), (), north_sign),
-                   south=HemisphereToroid(-lat0_deg, width_deg, (), (), -north_sign))
+    north, south = (HemisphereToroid(b.lat0_deg, b.width_deg, (), (), b.sign)
+                    for b in antisymmetric_pair(lat0_deg, width_deg, north_sign))
+    return Toroids(cr=0, threshold_G=0.0, north=north, south=south)
 
 
 def axisymmetric_reference(config: Config, toroids, lat_deg: np.ndarray, strength_kG: float | None = None):
     """Exact steady axisymmetric state (u, a, h) for axisymmetric ``toroids`` at latitudes ``lat_deg``.
 
     a = the data target (bands), u = u0 (prior), v = b = 0, h from the v-momentum balance
-    (equations.steady_axisymmetric_dh_dlat) integrated in float64 on a fine grid, area mean 1.
+    (:func:`pinn.physics.equations.axisymmetric_thickness`) on a fine float64 grid, area mean 1.
     """
-    from pinn.physics.equations import SWTParams, differential_rotation, steady_axisymmetric_dh_dlat
+    from pinn.physics.bands import flux_density
+    from pinn.physics.equations import axisymmetric_thickness
+    from pinn.physics_config import swt_params, zonal_flow
 
     prob = make_problem(config, toroids, strength_kG)
-    ph = config.physics
     fine = np.linspace(-np.pi / 2, np.pi / 2, 20001)
-
-    a_f = np.zeros_like(fine)
-    for hemi in (toroids.north, toroids.south):
-        if hemi is not None:
-            a_f += hemi.sign * np.exp(-(((np.degrees(fine) - hemi.lat0_deg) / hemi.width_deg) ** 2))
-    a_f *= float(prob.a0)
-    u_f = np.asarray(differential_rotation(fine, ph.s0, ph.s2, ph.s4), np.float64)
-    dh = np.asarray(steady_axisymmetric_dh_dlat(fine, u_f, a_f, SWTParams(gravity=ph.gravity)), np.float64)
-    h_f = np.concatenate([[0.0], np.cumsum(0.5 * (dh[1:] + dh[:-1]) * np.diff(fine))])
-    w = np.cos(fine)
-    h_f += 1.0 - np.trapezoid(h_f * w, fine) / np.trapezoid(w, fine)
+    bands = [hemi for hemi in (toroids.north, toroids.south) if hemi is not None]
+    a_f = flux_density(fine, 0.0, bands, float(prob.a0))
+    u_f = np.asarray(zonal_flow(config.physics)(fine), np.float64)
+    h_f = axisymmetric_thickness(fine, u_f, a_f, swt_params(config.physics))
     lat = np.radians(np.asarray(lat_deg, np.float64))
     return {"u": np.interp(lat, fine, u_f), "a": np.interp(lat, fine, a_f), "h": np.interp(lat, fine, h_f)}
 

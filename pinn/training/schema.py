@@ -46,13 +46,13 @@ def state_dataset(model: SphereNet, problem: Problem, config: Config, steps: int
     import astropy.units as u
     import xarray as xr
 
-    from pinn.physics.units import ModelUnits
+    from pinn.physics_config import model_units
 
     lat, lon = output_grid(config.train.output_nlat, config.train.output_nlon)
     f = evaluate_fields(model, lat, lon)
     la, lo = np.meshgrid(np.radians(lat), np.radians(lon), indexing="ij")
     target, _ = toroid_target(problem, jnp.asarray(la.ravel(), jnp.float32), jnp.asarray(lo.ravel(), jnp.float32))
-    mu = ModelUnits.from_config(config.physics)
+    mu = model_units(config.physics)
     vel = mu.velocity_unit.to_value(u.m / u.s)
     fld = mu.field_unit.to_value(u.G)
     c = float(model.pattern_speed[...])
