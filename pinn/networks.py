@@ -231,8 +231,8 @@ def field_derivatives(model: SphereNet, lat, lon, mode: str = "forward") -> Fiel
     ``forward``: the fields of the batch are linearised once (jax.linearize: one primal pass over the
     inner jvps of A) and the linear map is applied to the all-ones tangent of lat, then of lon; the
     points are independent, so each application gives every point's partial derivative in one batched
-    pass. (Two separate jax.jvp calls recompute the primal: 26.1 vs 21.2 GFLOP per default training
-    step by XLA's count, experiments/bench.)
+    pass. (Two separate jax.jvp calls would recompute the primal; the FLOP counts are in
+    experiments/bench.)
     ``reverse``: per point, jax.jacrev of the point function (which itself uses jax.grad), vmapped.
     """
     if mode == "forward":

@@ -15,8 +15,8 @@ Three tools:
   that their drift residuals vanish (d delta/dt = 0, and dh/dt = -c dh/dlon); vorticity and A, which
   carry the flow pattern and the observed band, are kept. This is the gravity-wave block of the
   equations: square and well conditioned (its linear part is -G lap h and -delta, invertible per mode).
-  Newton-GMRES preconditioned by the exact inverse of that linear part solves it in two Newton steps
-  (about 2 s at T42 on 2 CPU cores). It is the solver-grid analogue of nonlinear normal-mode
+  Newton-GMRES preconditioned by the exact inverse of that linear part solves it in a few Newton steps
+  (costs: experiments/self_consistency). It is the solver-grid analogue of nonlinear normal-mode
   initialisation in weather prediction (Machenhauer 1977): fast modes are balanced, slow ones untouched.
 * :func:`refine_steady_state` with all four fields: the steady state nearest the start, minimising
   ``|R|^2 + anchor^2 |X - X_start|^2``. The steady problem has a large family of solutions (any zonal
@@ -36,9 +36,8 @@ Why not :func:`scipy.optimize.least_squares`: at T42 there are 7.4k unknowns and
 (every grid-point product couples all modes). ``method='lm'`` (MINPACK's unblocked QR) and ``'trf'``
 with ``tr_solver='exact'`` (one SVD per iteration) factor that dense matrix every iteration, an
 estimated minutes each at this size. ``tr_solver='lsmr'`` needs thousands of unpreconditioned Krylov
-iterations per step: measured, 30 function evaluations took 12 CPU minutes and left the residual at 7 %
-of its start. The normal equations with a Cholesky factorisation (:func:`scipy.linalg.cho_factor`) take
-seconds.
+iterations per step (measured in experiments/self_consistency: far slower, and short of convergence).
+The normal equations with a Cholesky factorisation (:func:`scipy.linalg.cho_factor`) are used instead.
 """
 
 from __future__ import annotations
