@@ -14,15 +14,7 @@ The chain, one public function per step (every name below is importable from ``p
 
 The physics alone (equations, bands, solver, balance, states, linear stability) is :mod:`pinn.physics`.
 
-Example (the README's; a few minutes on 2 CPU cores with the tiny settings of ``configs/quick.yaml``)::
-
-    import pinn
-
-    config = pinn.load_config(pinn.default_forecast_config())
-    maps = pinn.load_sequence(pinn.bundled_maps(), config.observations)
-    toroids = pinn.fit_toroids_window(maps, config.toroids, causal=True)
-    result = pinn.run_forecast(pinn.bundled_maps(), config)
-    print(result.summary["hotspots"][0])
+Example: the README's "Python" section (tests/test_readme.py runs it).
 
 Names load lazily, so ``import pinn`` stays fast and a command that only reads a configuration never
 starts JAX.
@@ -54,24 +46,32 @@ _EXPORTS: dict[str, str] = {
     "HemisphereToroid": "pinn.toroids",
     "fit_toroids": "pinn.toroids",
     "fit_toroids_window": "pinn.toroids",
+    "window_weights": "pinn.toroids",
+    "format_table": "pinn.toroids",
+    "plot_toroids": "pinn.toroids",
     # PINN
     "train_from_config": "pinn.training",
     "TrainResult": "pinn.training",
+    "state_cache_key": "pinn.state_cache",
     # solver
     "solver_for": "pinn.physics_config",
     "model_units": "pinn.physics_config",
+    "band_strength": "pinn.physics_config",
+    "zonal_flow": "pinn.physics_config",
     "make_solver": "pinn.physics.solver",
     "SolverSettings": "pinn.physics.solver",
     # forecast, hindcast, scores
     "run_forecast": "pinn.forecast",
     "write_outputs": "pinn.forecast",
     "ForecastResult": "pinn.forecast",
+    "plot_forecast": "pinn.plotting",
     "run_hindcast": "pinn.hindcast",
     "write_results": "pinn.hindcast",
     "HindcastResult": "pinn.hindcast",
     "log2_likelihood": "pinn.evaluation",
     "roc_auc": "pinn.evaluation",
     "paired_bootstrap": "pinn.evaluation",
+    "UNIFORM_BITS": "pinn.evaluation",
     # errors
     "PinnError": "pinn.errors",
     "InputError": "pinn.errors",

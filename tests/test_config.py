@@ -75,15 +75,15 @@ def test_shipped_configs_are_valid():
         load_config(path)  # raises on any invalid key or value
 
 
-def test_readme_config_reference_matches_dataclasses():
-    """The README's config reference is generated from the dataclasses and must not drift."""
+def test_docs_config_reference_matches_dataclasses():
+    """docs/config.md's reference is generated from the dataclasses and must not drift."""
     from pinn.config import reference_markdown
 
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "config.md").read_text()
     start = text.index("<!-- config-reference:start -->")
     end = text.index("<!-- config-reference:end -->")
     embedded = text[start:end].split("\n", 1)[1].strip()
-    assert embedded == reference_markdown().strip(), "run `pinn config --reference` and paste it into README.md"
+    assert embedded == reference_markdown().strip(), "run `pinn config --reference` and paste it into docs/config.md"
 
 
 def test_every_config_field_is_documented():
