@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--config it uses configs/forecast.yaml (see `pinn config --for forecast`).")
     p.add_argument("fits", nargs="*", type=Path, metavar="FITS",
                    help="consecutive maps, latest last (default: bundled CR 2276-2280)")
-    p.add_argument("--weeks", type=float, default=None, help="integration horizon in weeks (default 6)")
+    p.add_argument("--weeks", type=float, default=None, help=_weeks_help())
     p.add_argument("--strength-kG", type=float, default=None, help="toroidal field strength, kG")
     p.add_argument("--out", type=Path, default=Path("forecast_out"), metavar="DIR")
     _add_config_args(p)
@@ -121,6 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_config)
     return parser
+
+
+def _weeks_help() -> str:
+    """--weeks help: the domain of forecast.weeks and the minimum horizon of the default density grid."""
+    import math
+
+    from pinn.config import ForecastConfig
+    from pinn.ridges import minimum_horizon_days
+
+    nlon = ForecastConfig().output_nlon
+    days = minimum_horizon_days(nlon)
+    return (f"integration horizon in weeks (sets forecast.weeks, default 6), in (0, 52] and at least the lead of the "
+            f"next rotation's last observed longitude: {math.ceil(days / 7 * 100) / 100:.2f} weeks ({days:.1f} d) "
+            f"with forecast.output_nlon = {nlon}; shorter horizons are refused before any work")
 
 
 def _forecast_config() -> Path:

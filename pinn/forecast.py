@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +22,13 @@ import numpy as np
 import xarray as xr
 
 from pinn import evaluation as ev
-from pinn.config import Config, ForecastConfig, to_dict
+from pinn.config import Config, ForecastConfig, check_key, to_dict
 from pinn.emergence import EmergenceParams, density_grid, emergence_density, hotspots
-from pinn.errors import InputError, PinnError
+from pinn.errors import ConfigError, InputError, InputWarning
 from pinn.ridges import (
     HEMISPHERES,
     SYNODIC_DAYS,
+    minimum_horizon_days,
     predicted_toroids,
     ridge_in_carrington_frame,
     state_on_grid,
@@ -36,6 +38,29 @@ from pinn.state_cache import pinn_state
 
 log = logging.getLogger(__name__)
 
+
+# ---------------------------------------------------------------------------------------------
+# Horizon
+
+
+def minimum_weeks(fc: ForecastConfig) -> float:
+    """Shortest horizon (weeks) whose integration reaches the last observation time of rotation N+1."""
+    return minimum_horizon_days(fc.output_nlon) / 7.0
+
+
+def check_horizon(weeks: float, fc: ForecastConfig) -> None:
+    """Refuse a horizon outside the domain of ``forecast.weeks`` or too short for rotation N+1, before any work.
+
+    The density at Carrington longitude phi is read at phi's observation time in rotation N+1
+    (:func:`pinn.ridges.lead_days`), so the integration must reach the latest of them.
+    """
+    check_key(ForecastConfig, "weeks", weeks, "forecast.weeks")
+    need = minimum_weeks(fc)
+    if weeks < need:
+        shown = math.ceil(need * 100) / 100  # rounded up, so the value shown is accepted
+        raise ConfigError(
+            f"config key 'forecast.weeks' = {weeks:g}: shorter than the minimum {shown:.2f} weeks "
+            f"({7 * need:.1f} d: when rotation N+1 sees its last longitude, forecast.output_nlon = {fc.output_nlon})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,6 +77,7 @@ class ForecastInputs:
     hemisphere_flux: dict  # unsigned flux share of strong pixels per hemisphere over the window
     t_start: np.datetime64  # start of rotation N (NaT if unknown)
     t_stop: np.datetime64  # end of rotation N (NaT if unknown)
+    map_notes: tuple[dict, ...] = ()  # per map used: cr, source, header_repairs, masked_implausible_pixels
 
 
 def prepare_inputs(paths: Sequence[str | Path], config: Config) -> ForecastInputs:
@@ -71,13 +97,27 @@ def prepare_inputs(paths: Sequence[str | Path], config: Config) -> ForecastInput
     if len(crs) > window:
         seq = seq.isel(cr=slice(-window, None))
         crs = crs[-window:]
+    elif len(crs) < window:
+        warnings.warn(f"toroids of CR {crs[-1]} from {len(crs)} map{'s' if len(crs) > 1 else ''} (CR "
+                      f"{crs[0]}-{crs[-1]}), fewer than toroids.window = {window}", InputWarning, stacklevel=2)
     toroids = tor.fit_toroids_window(seq, config.toroids, causal=True) if len(crs) > 1 else tor.fit_toroids(
         seq.isel(cr=0), config.toroids)
     latest = seq["Br"].isel(cr=-1)
     flux = _hemisphere_flux(seq["Br"], config.toroids.threshold_G, config.toroids.lat_limit_deg)
     t_start = seq["t_start"].values[-1] if "t_start" in seq else np.datetime64("NaT")
     t_stop = seq["t_stop"].values[-1] if "t_stop" in seq else np.datetime64("NaT")
-    return ForecastInputs(tuple(crs), latest, toroids, flux, t_start, t_stop)
+    return ForecastInputs(tuple(crs), latest, toroids, flux, t_start, t_stop, map_notes(seq))
+
+
+def map_notes(seq: xr.Dataset) -> tuple[dict, ...]:
+    """What the reader repaired or masked in each map of a sequence (its ``header_repairs`` and
+    ``masked_implausible_pixels`` coordinates), one dict per rotation."""
+    n = seq.sizes["cr"]
+    repairs = seq["header_repairs"].values if "header_repairs" in seq.coords else [""] * n
+    masked = seq["masked_implausible_pixels"].values if "masked_implausible_pixels" in seq.coords else [0] * n
+    sources = seq["source"].values if "source" in seq.coords else [""] * n
+    return tuple({"cr": int(c), "source": str(s), "header_repairs": str(r), "masked_implausible_pixels": int(m)}
+                 for c, s, r, m in zip(seq["cr"].values, sources, repairs, masked))
 
 
 def hemisphere_weights(inputs: ForecastInputs, fc: ForecastConfig) -> dict[str, float]:
@@ -139,6 +179,32 @@ def integrate_state(state: xr.Dataset, config: Config, days: float) -> xr.Datase
     return ds
 
 
+# State variable -> (physical unit (CF/astropy string), model unit in words, factor(ModelUnits) model -> physical).
+_STATE_UNITS = {
+    "u": ("m s-1", "r0 Omega", lambda mu: mu.velocity_unit.to_value("m/s")),
+    "v": ("m s-1", "r0 Omega", lambda mu: mu.velocity_unit.to_value("m/s")),
+    "h": ("1", "undisturbed thickness", lambda mu: 1.0),
+    "a": ("G", "sqrt(4 pi rho) r0 Omega", lambda mu: mu.field_unit.to_value("G")),
+    "b": ("G", "sqrt(4 pi rho) r0 Omega", lambda mu: mu.field_unit.to_value("G")),
+    "A": ("G m", "sqrt(4 pi rho) r0^2 Omega", lambda mu: mu.field_unit.to_value("G") * mu.r0_cm / 100.0),
+}
+
+
+def physical_state(traj: xr.Dataset, units) -> xr.Dataset:
+    """The state variables of a trajectory (model units) in physical units with CF ``units`` attributes.
+
+    Each variable keeps ``model_unit_in_physical`` (physical = model x that) and ``model_unit`` (what one model
+    unit is), so the model values can be recovered; time stays in days.
+    """
+    out = traj.copy()
+    for name in set(_STATE_UNITS) & set(traj.data_vars):
+        unit, model_unit, factor_of = _STATE_UNITS[name]
+        factor = float(factor_of(units))
+        attrs = {**traj[name].attrs, "units": unit, "model_unit_in_physical": factor, "model_unit": model_unit}
+        out[name] = (traj[name] * factor).assign_attrs(attrs)
+    return out
+
+
 def _day():
     import astropy.units as u
 
@@ -171,8 +237,7 @@ def run_forecast(
     fc = config.forecast
     strength = config.physics.band_strength_kG if strength_kG is None else float(strength_kG)
     weeks = fc.weeks if weeks is None else float(weeks)
-    if not 0 < weeks <= 52:
-        raise PinnError(f"--weeks must be in (0, 52], got {weeks}")
+    check_horizon(weeks, fc)
     params = params or EmergenceParams.from_config(fc)
     inputs = prepare_inputs(paths, config)
     log.info("toroids of CR %d from CR %s (causal)", inputs.crs[-1], ",".join(map(str, inputs.crs)))
@@ -186,16 +251,20 @@ def run_forecast(
     density = emergence_density(ridge, lat, weights, params)
 
     every = max(1, round(fc.state_snapshot_days / fc.snapshot_days))
-    snaps = traj[["u", "v", "h", "a", "b", "A"]].isel(time=slice(None, None, every)).rename(
+    units = ModelUnits.from_config(config.physics)
+    snaps = physical_state(traj[["u", "v", "h", "a", "b", "A"]].isel(time=slice(None, None, every)), units).rename(
         {"time": "state_time", "lat": "state_lat", "lon": "state_lon"})
+    field_G = float(units.field_unit.to_value("G"))
     version = _version()
     ds = xr.Dataset(
         {
             "emergence_density": density,
             "toroid_lat": (("hemisphere", "lon", "time"), ridge_in_carrington_frame(pred, "ridge_lat", lon, drift),
                            {"units": "degrees_north", "long_name": "predicted toroid centre latitude (Carrington frame)"}),
-            "toroid_strength": (("hemisphere", "lon", "time"), ridge_in_carrington_frame(pred, "ridge_strength", lon, drift),
-                {"units": "model field units", "long_name": "predicted peak |a| along the toroid"}),
+            "toroid_strength": (("hemisphere", "lon", "time"),
+                                field_G * ridge_in_carrington_frame(pred, "ridge_strength", lon, drift),
+                                {"units": "G", "model_unit_in_physical": field_G, "model_unit": "sqrt(4 pi rho) r0 Omega",
+                                 "long_name": "predicted peak |a| along the toroid"}),
             "observation_lead_days": ("lon", ridge["lead_days"].values, {"units": "days"}),
             **{f"state_{k}": snaps[k] for k in ("u", "v", "h", "a", "b", "A")},
         },
@@ -234,6 +303,7 @@ def run_forecast(
         "start_balance": {k[len("balance_"):]: float(v) for k, v in traj.attrs.items()
                           if k.startswith("balance_") and k != "balance_start"},
         "hotspots": hotspots(density),
+        "input_maps": list(inputs.map_notes),
         "code_version": version,
         "config": to_dict(config),
     }

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,8 @@ import xarray as xr
 from pinn import evaluation as ev
 from pinn.config import Config
 from pinn.emergence import EmergenceParams, density_grid, emergence_density, fit_emergence_params
-from pinn.errors import InputError
-from pinn.forecast import hemisphere_weights, integrate_state, prepare_inputs
+from pinn.errors import InputError, InputWarning
+from pinn.forecast import check_horizon, hemisphere_weights, integrate_state, prepare_inputs
 from pinn.ridges import HEMISPHERES, lead_days, predicted_toroids, toroids_at_observation
 from pinn.state_cache import pinn_state
 
@@ -88,6 +89,41 @@ def trailing_run(maps: dict[int, Path], n: int, window: int) -> list[int]:
     return run[::-1]
 
 
+@dataclass
+class MapPool:
+    """The maps by rotation; each is read once when a window first needs it, and one that is unreadable or
+    refused (:class:`InputError`) is dropped, so every window treats it as a gap."""
+
+    maps: dict[int, Path]
+    skipped: dict[int, dict] = dataclasses.field(default_factory=dict)  # CR -> file and error
+    checked: set[int] = dataclasses.field(default_factory=set)
+
+    def run(self, n: int, config: Config) -> list[int]:
+        """:func:`trailing_run` of ``n`` over the maps that read (nothing after ``n`` is opened)."""
+        from pinn import observations as obs
+
+        run = trailing_run(self.maps, n, config.toroids.window)
+        for cr in reversed(run):
+            if cr in self.checked:
+                continue
+            self.checked.add(cr)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", InputWarning)  # repairs are reported when the chain reads it
+                    obs.load_synoptic(self.maps[cr], config.observations)
+            except InputError as exc:
+                self.skip(cr, exc)
+                return self.run(n, config)
+        return run
+
+    def skip(self, cr: int, exc: InputError) -> None:
+        """Drop CR ``cr`` and record why, with one warning line."""
+        path = self.maps.pop(cr)
+        self.skipped[cr] = {"cr": cr, "file": str(path), "error": str(exc)}
+        warnings.warn(f"skipped the map of CR {cr}: {exc} (windows use the remaining consecutive maps)",
+                      InputWarning, stacklevel=2)
+
+
 # ---------------------------------------------------------------------------------------------
 # One case
 
@@ -102,13 +138,14 @@ class Case:
     static_ridge: xr.Dataset  # the current toroids, unchanged, in the same form
     hemisphere_weights: dict
     latest_path: Path
+    map_notes: tuple[dict, ...] = ()  # per map used: header repairs and masked pixels (pinn.forecast.map_notes)
 
     def save(self, path: Path) -> None:
         from pinn.io import write_netcdf
 
         ds = xr.concat([self.ridge, self.static_ridge], dim=pd.Index(["predicted", "static"], name="kind"))
         ds.attrs.update(cr=self.cr, maps=json.dumps(list(self.maps)), weights=json.dumps(self.hemisphere_weights),
-                        latest_path=str(self.latest_path))
+                        latest_path=str(self.latest_path), map_notes=json.dumps(list(self.map_notes)))
         write_netcdf(ds, path)
 
     @classmethod
@@ -116,7 +153,8 @@ class Case:
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             ds = ds.load()
         return cls(int(ds.attrs["cr"]), tuple(json.loads(ds.attrs["maps"])), ds.sel(kind="predicted").drop_vars("kind"),
-                   ds.sel(kind="static").drop_vars("kind"), json.loads(ds.attrs["weights"]), Path(ds.attrs["latest_path"]))
+                   ds.sel(kind="static").drop_vars("kind"), json.loads(ds.attrs["weights"]), Path(ds.attrs["latest_path"]),
+                   tuple(json.loads(ds.attrs.get("map_notes", "[]"))))
 
 
 def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
@@ -153,7 +191,7 @@ def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: fl
     _, lon = density_grid(config.forecast)
     ridge = toroids_at_observation(pred, lon, drift)
     weights = hemisphere_weights(inputs, config.forecast)
-    return Case(n, tuple(crs), ridge, static_ridge(inputs.toroids, lon), weights, maps[n])
+    return Case(n, tuple(crs), ridge, static_ridge(inputs.toroids, lon), weights, maps[n], inputs.map_notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,11 +218,17 @@ def score_case(case: Case, truth: pd.DataFrame, history: pd.DataFrame, params: E
         rows[f"bits_{name}"] = ev.log2_likelihood(d, rows["lat"], rows["lon"])
     rows["toroid_lat_err_model"] = _ridge_error(case.ridge, rows)
     rows["toroid_lat_err_static"] = _ridge_error(case.static_ridge, rows)
-    per_rot = {"cr": case.cr + 1, "n_ars": len(rows), "n_maps": len(case.maps)}
+    per_rot = {"cr": case.cr + 1, "n_ars": len(rows), "n_maps": len(case.maps), **repair_columns(case.map_notes)}
     for name, d in densities.items():
         per_rot[f"auc_{name}"] = ev.roc_auc(d, rows["lat"], rows["lon"])
         per_rot[f"bits_{name}"] = float(rows[f"bits_{name}"].mean())
     return rows, per_rot
+
+
+def repair_columns(notes: Sequence[dict]) -> dict:
+    """per_rotation.csv columns of what the reader did to the maps of a case: header repairs, masked pixels."""
+    repairs = "; ".join(f"CR {m['cr']}: {m['header_repairs']}" for m in notes if m.get("header_repairs"))
+    return {"header_repairs": repairs, "masked_pixels": int(sum(m.get("masked_implausible_pixels", 0) for m in notes))}
 
 
 def _ridge_error(ridge: xr.Dataset, rows: pd.DataFrame) -> np.ndarray:
@@ -219,7 +263,9 @@ def run_hindcast(
     progress: bool = True,
 ) -> HindcastResult:
     """Forecast and score every eligible rotation N (N+1 scored) in ``crs`` (default: all available)."""
-    maps = find_maps(data_dir)
+    check_horizon(config.forecast.weeks, config.forecast)  # before any work
+    pool = MapPool(find_maps(data_dir))
+    maps = pool.maps
     table = ev.load_arise(find_arise(data_dir))
     eligible = [n for n in sorted(maps) if len(ev.ars_of(table, n + 1)) > 0 and (crs is None or n + 1 in crs)]
     if not eligible:
@@ -233,15 +279,26 @@ def run_hindcast(
 
     from tqdm import tqdm
 
+    skipped_path = cases_dir / "skipped_maps.json"
+    if skipped_path.exists():  # maps skipped before a resume stay skipped
+        pool.skipped.update({int(k): v for k, v in json.loads(skipped_path.read_text()).items()})
+        for cr in pool.skipped:
+            maps.pop(cr, None)
     cases: list[Case] = []
     for n in tqdm(eligible, desc="hindcast", disable=not progress):
         path = cases_dir / f"cr{n}.nc"
         if path.exists():
             cases.append(Case.load(path))
             continue
+        if not pool.run(n, cfg):  # the map of N itself was skipped
+            _write_skipped(skipped_path, pool.skipped)
+            continue
         case = forecast_case(maps, n, cfg, strength_kG)
         case.save(path)
         cases.append(case)
+    _write_skipped(skipped_path, pool.skipped)
+    if not cases:
+        raise InputError(data_dir, "no rotation could be forecast: every selected map was skipped")
 
     start = EmergenceParams.from_config(config.forecast)
     per_ar, per_rot, fitted = [], [], []
@@ -265,9 +322,19 @@ def run_hindcast(
     summary = summarise(per_ar_df, per_rot_df)
     summary.update({"data_dir": str(data_dir), "n_cases": len(cases), "min_fit_rotations": min_fit_rotations,
                     "strength_kG": config.physics.band_strength_kG if strength_kG is None else strength_kG,
-                    "maps_per_case": {str(c.cr): len(c.maps) for c in cases}})
+                    "maps_per_case": {str(c.cr): len(c.maps) for c in cases},
+                    "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],
+                    "map_repairs": {str(c.cr): list(c.map_notes) for c in cases
+                                    if any(m["header_repairs"] or m["masked_implausible_pixels"] for m in c.map_notes)}})
     write_results(HindcastResult(per_ar_df, per_rot_df, summary), out)
     return HindcastResult(per_ar_df, per_rot_df, summary)
+
+
+def _write_skipped(path: Path, skipped: dict[int, dict]) -> None:
+    """Keep the skipped maps next to the finished cases, so a resumed hindcast reports them too."""
+    from pinn.io import write_json
+
+    write_json(path, {str(k): v for k, v in sorted(skipped.items())})
 
 
 def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame) -> dict:

@@ -697,7 +697,8 @@ def load_sequence(paths: Iterable[str | os.PathLike], config: ObservationsConfig
     """Several maps on one grid as ``Br(cr, lat, lon)``, sorted by Carrington rotation.
 
     Per-rotation coordinates along ``cr``: ``t_start``, ``t_stop`` (datetime64, UTC; NaT when the header
-    has none), ``instrument``, ``source`` and ``header_repairs`` ('' when none). Grids must match and rotations must be distinct
+    has none), ``instrument``, ``source``, ``header_repairs`` ('' when none) and ``masked_implausible_pixels``
+    (0 when none). Grids must match and rotations must be distinct
     (:class:`InputError` names the offending file). Gaps are allowed here: see :func:`check_consecutive`.
     """
     config = config or ObservationsConfig()
@@ -742,6 +743,11 @@ def load_sequence(paths: Iterable[str | os.PathLike], config: ObservationsConfig
             "instrument": ("cr", np.array([ds.attrs["instrument"] for ds in maps], dtype=object)),
             "source": ("cr", np.array([ds.attrs["source"] for ds in maps], dtype=object)),
             "header_repairs": ("cr", np.array([ds.attrs.get("header_repairs", "") for ds in maps], dtype=object)),
+            "masked_implausible_pixels": (
+                "cr",
+                np.array([ds.attrs.get("masked_implausible_pixels", 0) for ds in maps], dtype=np.int64),
+                {"long_name": "pixels with |Br| > observations.max_abs_field_G masked to NaN"},
+            ),
         },
         attrs={"grid": first.attrs["grid"]},
     )

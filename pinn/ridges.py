@@ -10,10 +10,14 @@ ridge seen at (phi, tau) is the model-frame ridge at phi - drift * tau, time tau
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import xarray as xr
 
 from pinn.errors import PinnError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 SYNODIC_DAYS = 27.2753  # mean synodic Carrington rotation period, days
 HEMISPHERES = ("north", "south")
@@ -42,6 +46,8 @@ def predicted_toroids(traj: xr.Dataset, lat_limit_deg: float = 60.0) -> xr.Datas
     is that weight's second moment; its strength the maximum |a|. Returns ``ridge_lat``,
     ``ridge_sigma`` (deg) and ``ridge_strength`` (model units) on (hemisphere, time, lon).
     """
+    import xarray as xr
+
     a = np.abs(traj["a"].values)  # (time, lat, lon)
     lat = traj["lat"].values
     out: dict[str, list[np.ndarray]] = {k: [] for k in RIDGE_FIELDS}
@@ -65,6 +71,16 @@ def predicted_toroids(traj: xr.Dataset, lat_limit_deg: float = 60.0) -> xr.Datas
     )
 
 
+def minimum_horizon_days(output_nlon: int, period_days: float = SYNODIC_DAYS) -> float:
+    """Shortest integration (days) that reaches every observation time of rotation N+1.
+
+    The density grid's longitudes are cell centres, the first at 180/``output_nlon`` deg; it is seen
+    last, at :func:`lead_days` of that longitude (just under 1.5 rotations after the state time). Needs
+    only ``math``, so the CLI can state it without importing the chain.
+    """
+    return period_days * (0.5 + (360.0 - 180.0 / output_nlon) / 360.0)
+
+
 def lead_days(lon_deg: np.ndarray, period_days: float = SYNODIC_DAYS) -> np.ndarray:
     """Days from the state time (middle of rotation N) to when rotation N+1 sees longitude ``lon_deg``."""
     return period_days * (0.5 + (360.0 - np.asarray(lon_deg, float)) / 360.0)
@@ -78,9 +94,11 @@ def toroids_at_observation(pred: xr.Dataset, lon_deg: np.ndarray, drift_deg_per_
     Carrington longitude. Returns the ridge fields and their longitudinal mean strength on
     (hemisphere, lon), with ``lead_days`` as a coordinate.
     """
+    import xarray as xr
+
     tau = lead_days(lon_deg, period_days)
     times = pred["time"].values
-    if tau.max() > times[-1] + 1e-9:
+    if tau.max() > times[-1] * (1 + 1e-6):  # the snapshot times are float32 in the solver
         raise PinnError(f"forecast horizon {times[-1]:.1f} d is shorter than the latest observation lead "
                         f"{tau.max():.1f} d: increase forecast.weeks")
     model_lon = np.mod(lon_deg - drift_deg_per_day * tau, 360.0)

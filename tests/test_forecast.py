@@ -147,8 +147,19 @@ def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
         # predicted toroids sit near the observed bands (CR 2280: about +18 / -17 deg)
         north = a["toroid_lat"].sel(hemisphere="north").isel(time=0).values
         assert 10 < np.median(north) < 26
+        # the state is written in physical units; the model values stay recoverable
+        import astropy.units as u
+
+        from pinn.physics.units import model_units
+
+        assert u.Unit(a["state_u"].attrs["units"]) == u.m / u.s and u.Unit(a["state_a"].attrs["units"]) == u.G
+        assert a["state_u"].attrs["model_unit_in_physical"] == pytest.approx(
+            model_units().velocity_unit.to_value(u.m / u.s))
+        assert u.Unit(a["toroid_strength"].attrs["units"]) == u.G
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["forecast_rotation"] == 2281 and summary["input_rotations"] == [2278, 2279, 2280]
+    assert [m["cr"] for m in summary["input_maps"]] == [2278, 2279, 2280]
+    assert all(m["header_repairs"] == "" and m["masked_implausible_pixels"] == 0 for m in summary["input_maps"])
     # the start was balanced on the solver grid (solver.balance_start): no start-up divergence tendency left
     balance = summary["start_balance"]
     assert balance["div_tendency_after"] < 1e-6 * balance["div_tendency_before"]
@@ -170,3 +181,85 @@ def test_forecast_bad_inputs_leave_no_outputs(tmp_path):
     proc = run_cli("forecast", str(bundled_map(2279)), str(other), "--out", str(tmp_path / "mixed"))
     assert proc.returncode == 2 and "different instruments" in proc.stderr, proc.stderr
     assert not (tmp_path / "mixed").exists()
+
+
+def test_minimum_horizon_is_the_last_observation_lead_and_in_help():
+    from pinn.config import ForecastConfig
+    from pinn.forecast import minimum_weeks
+
+    for nlon in (180, 360):
+        fc = ForecastConfig(output_nlon=nlon)
+        _, lon = em.density_grid(fc)
+        assert rd.minimum_horizon_days(nlon) == pytest.approx(rd.lead_days(lon).max(), rel=1e-12)
+        assert 7 * minimum_weeks(fc) == pytest.approx(rd.lead_days(lon).max(), rel=1e-12)
+    proc = run_cli("forecast", "--help")
+    shown = math.ceil(minimum_weeks(ForecastConfig()) * 100) / 100
+    assert proc.returncode == 0 and f"{shown:.2f} weeks" in " ".join(proc.stdout.split())
+
+
+@pytest.mark.parametrize("how", [("--weeks", "2"), ("--set", "forecast.weeks=2")])
+def test_short_horizon_refused_before_any_work(tmp_path, how):
+    out = tmp_path / "out"
+    proc = run_cli("forecast", str(bundled_map(2280)), "--out", str(out), *how)
+    message = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2, proc.stderr
+    assert message == ("pinn: error: config key 'forecast.weeks' = 2: shorter than the minimum 5.84 weeks "
+                       "(40.9 d: when rotation N+1 sees its last longitude, forecast.output_nlon = 360)")
+    assert "Traceback" not in proc.stderr and "train" not in proc.stderr.lower()
+    assert not out.exists()
+
+
+def test_state_written_in_physical_units():
+    import astropy.units as u
+
+    from pinn.forecast import physical_state
+    from pinn.physics.units import model_units
+
+    units = model_units()
+    rng = np.random.default_rng(0)
+    traj = xr.Dataset({k: (("time", "lat", "lon"), rng.normal(size=(2, 3, 4))) for k in ("u", "v", "h", "a", "b", "A")},
+                      coords={"time": [0.0, 1.0], "lat": [-10.0, 0.0, 10.0], "lon": [0.0, 90.0, 180.0, 270.0]})
+    phys = physical_state(traj, units)
+    for name, unit in (("u", u.m / u.s), ("v", u.m / u.s), ("a", u.G), ("b", u.G), ("h", u.dimensionless_unscaled),
+                       ("A", u.G * u.m)):
+        attrs = phys[name].attrs
+        assert u.Unit(attrs["units"]) == unit
+        np.testing.assert_allclose(phys[name].values / attrs["model_unit_in_physical"], traj[name].values, rtol=1e-12)
+    assert phys["u"].attrs["model_unit_in_physical"] == pytest.approx(units.velocity_unit.to_value(u.m / u.s))
+    assert phys["a"].attrs["model_unit_in_physical"] == pytest.approx(units.field_unit.to_value(u.G))
+
+
+def test_fewer_maps_than_window_warn_and_masked_pixels_are_noted(tmp_path):
+    from astropy.io import fits
+
+    from pinn.config import load_config
+    from pinn.errors import InputWarning
+    from pinn.forecast import prepare_inputs
+
+    path = tmp_path / "hmi.Synoptic_Mr_small.2280.fits"
+    shutil.copy(bundled_map(2280), path)
+    with fits.open(path, mode="update") as hdul:
+        hdu = next(h for h in hdul if h.data is not None)
+        hdu.data[180, 100:105] = 5.0e4  # physically impossible |Br|: masked by the reader
+    cfg = load_config(REPO / "configs" / "forecast.yaml", TINY)
+    with pytest.warns(InputWarning) as caught:
+        inputs = prepare_inputs([path], cfg)
+    messages = [str(w.message) for w in caught]
+    assert "toroids of CR 2280 from 1 map (CR 2280-2280), fewer than toroids.window = 5" in messages
+    assert inputs.map_notes == ({"cr": 2280, "source": path.name, "header_repairs": "",
+                                 "masked_implausible_pixels": 5},)
+
+
+def test_map_notes_record_header_repairs(tmp_path):
+    from test_observations import small_data, small_header, write_fits
+
+    from pinn.errors import InputWarning
+    from pinn.forecast import map_notes
+    from pinn.observations import load_sequence
+
+    path = write_fits(tmp_path / "hmi.Synoptic_Mr_small.2145.fits", small_header(2145), small_data())
+    with pytest.warns(InputWarning, match="hmi-small-cdelt2"):
+        notes = map_notes(load_sequence([bundled_map(2280), path]))
+    by_cr = {n["cr"]: n for n in notes}
+    assert "CUNIT1 'degreedegree' -> 'deg'" in by_cr[2145]["header_repairs"] and by_cr[2280]["header_repairs"] == ""
+    assert by_cr[2145]["masked_implausible_pixels"] == 0

@@ -81,3 +81,53 @@ def test_hindcast_empty_selection(data_dir, tmp_path):
         hc.run_hindcast(data_dir, cfg, tmp_path / "o", crs=[2100], progress=False)
     with pytest.raises(InputError, match="data directory not found"):
         hc.find_maps(tmp_path / "nope")
+
+
+SHARED_MAPS = REPO.parent / "shared" / "data" / "raw" / "hmi_synoptic_mr_small"
+
+
+def _real_map(cr: int) -> Path:
+    """A real HMI small synoptic map: from the shared raw data when present, else the bundled copy."""
+    path = SHARED_MAPS / f"hmi.Synoptic_Mr_small.{cr}.fits"
+    return path if path.exists() else bundled_map(cr)
+
+
+def test_hindcast_skips_corrupt_map_and_records_masking(tmp_path):
+    from astropy.io import fits
+
+    from pinn.errors import InputWarning
+
+    root = tmp_path / "raw"
+    (root / "maps").mkdir(parents=True)
+    (root / "maps" / "hmi.Synoptic_Mr_small.2277.fits").symlink_to(_real_map(2277))
+    (root / "maps" / "hmi.Synoptic_Mr_small.2278.fits").write_bytes(b"SIMPLE  =                    T" + b"\0" * 100)
+    (root / "maps" / "hmi.Synoptic_Mr_small.2279.fits").symlink_to(_real_map(2279))
+    latest = root / "maps" / "hmi.Synoptic_Mr_small.2280.fits"
+    shutil.copy(_real_map(2280), latest)
+    with fits.open(latest, mode="update") as hdul:
+        next(h for h in hdul if h.data is not None).data[180, 100:103] = 5.0e4  # masked by the reader
+    shutil.copy(arise_table(), root / "ARISE_database_remove_repeat_ARs.csv")
+    cfg = load_config(REPO / "configs" / "forecast.yaml", TINY)
+    out = tmp_path / "out"
+    with pytest.warns(InputWarning) as caught:
+        result = hc.run_hindcast(root, cfg, out, crs=[2281], progress=False)
+    skips = [str(w.message) for w in caught if "skipped the map of CR 2278" in str(w.message)]
+    assert len(skips) == 1 and "\n" not in skips[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["maps_per_case"] == {"2280": 2}  # the window stops at the skipped map, as at a gap
+    [skipped] = summary["skipped_maps"]
+    assert skipped["cr"] == 2278 and skipped["file"].endswith("hmi.Synoptic_Mr_small.2278.fits")
+    assert skipped["error"].startswith(skipped["file"] + ": ")
+    rot = pd.read_csv(out / "per_rotation.csv")
+    assert rot["masked_pixels"].tolist() == [3] and rot["header_repairs"].isna().all()
+    assert summary["map_repairs"]["2280"][-1]["masked_implausible_pixels"] == 3
+    assert result.per_rotation["cr"].tolist() == [2281]
+
+
+def test_hindcast_short_horizon_fails_before_any_work(data_dir, tmp_path):
+    from pinn.errors import ConfigError
+
+    cfg = load_config(REPO / "configs" / "forecast.yaml", [*TINY, "forecast.weeks=2"])
+    with pytest.raises(ConfigError, match=r"'forecast.weeks' = 2: shorter than the minimum 5.84 weeks"):
+        hc.run_hindcast(data_dir, cfg, tmp_path / "o", progress=False)
+    assert not (tmp_path / "o").exists()
