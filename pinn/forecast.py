@@ -244,14 +244,14 @@ def run_forecast(
     state = pinn_state(inputs.toroids, config, strength)
     traj = integrate_state(state, config, days=7.0 * weeks)
     pred = predicted_toroids(traj, fc.ridge_lat_limit_deg)
-    drift = model_units(config.physics).frame_drift_deg_per_day()
+    units = model_units(config.physics)
+    drift = units.frame_drift_deg_per_day()
     lat, lon = density_grid(fc)
     ridge = toroids_at_observation(pred, lon, drift)
     weights = hemisphere_weights(inputs, fc)
     density = emergence_density(ridge, lat, weights, params)
 
     every = max(1, round(fc.state_snapshot_days / fc.snapshot_days))
-    units = ModelUnits.from_config(config.physics)
     snaps = physical_state(traj[["u", "v", "h", "a", "b", "A"]].isel(time=slice(None, None, every)), units).rename(
         {"time": "state_time", "lat": "state_lat", "lon": "state_lon"})
     field_G = float(units.field_unit.to_value("G"))
