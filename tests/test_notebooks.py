@@ -97,3 +97,16 @@ def test_notebook_runs_small(path, tmp_path, monkeypatch):
     assert not errors, f"{path.name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
     images = [out for out in outputs if "image/png" in out.get("data", {})]
     assert images, f"{path.name}: no image/png output (figures must be displayed inline)"
+
+
+def test_quickstart_uses_only_the_public_api():
+    """The quick-start notebook imports nothing but ``pinn`` (the names of pinn/__init__.py)."""
+    import re
+
+    import pinn
+
+    nb = nbformat.read(REPO / "notebooks" / "01_quickstart.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert not re.findall(r"^\s*(?:from pinn\.|import pinn\.|from pinn import)", code, re.M)
+    used = set(re.findall(r"\bpinn\.(\w+)", code)) - {"__file__"}
+    assert used and used <= set(pinn.__all__), used - set(pinn.__all__)
