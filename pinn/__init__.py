@@ -22,8 +22,7 @@ starts JAX.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pinn.exports import lazy_exports
 
 __version__ = "0.2.0"
 
@@ -78,17 +77,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "pinn.errors",
 }
 
-__all__ = ["__version__", *list(_EXPORTS)]
+__all__ = ["__version__"] + list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pinn' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("pinn", globals(), _EXPORTS)

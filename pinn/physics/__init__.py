@@ -19,8 +19,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pinn.exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "SWTParams": "pinn.physics.equations",
@@ -48,14 +47,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pinn.physics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("pinn.physics", globals(), _EXPORTS)
