@@ -37,6 +37,16 @@ def cache_paths(cache_dir: str | Path, key: str) -> tuple[Path, Path]:
     return root / f"pinn-{key}", root / f"pinn-{key}.lock"
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """True if an interrupted training left a checkpoint step (orbax's ``checkpoints/<step>/``) to resume.
+
+    An empty ``checkpoints/`` folder (a run killed before its first save) is not one: resuming from it
+    would only warn that there is nothing to resume.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    return folder.is_dir() and any(p.is_dir() and p.name.isdigit() for p in folder.iterdir())
+
+
 def pinn_state(toroids, config: Config, strength_kG: float, work_dir: str | Path | None = None) -> xr.Dataset:
     """Train (or reuse) the PINN state for ``toroids`` at field strength ``strength_kG`` (kG).
 
@@ -64,7 +74,7 @@ def pinn_state(toroids, config: Config, strength_kG: float, work_dir: str | Path
             lock.acquire()
         try:
             if not state_path.exists():  # the run that held the lock may have written it
-                resume = (run_dir / "checkpoints").exists()
+                resume = has_checkpoint(run_dir)
                 train_from_config(cfg, toroids, out_dir=run_dir, resume=resume)
         finally:
             lock.release()

@@ -71,3 +71,16 @@ def test_two_processes_share_one_training(tmp_path):
     entries = [p for p in cache.glob("pinn-*") if p.is_dir()]
     assert len(entries) == 1 and (entries[0] / "state.nc").exists()
     assert cache_paths(cache, entries[0].name.removeprefix("pinn-"))[1].exists()  # the lock file beside it
+
+
+def test_rerun_resumes_only_from_a_real_checkpoint(tmp_path):
+    """A killed run's empty checkpoints/ folder is not resumed (no '--resume: no checkpoint' warning on a
+    plain rerun); a folder with a saved step is."""
+    from pinn.state_cache import has_checkpoint
+
+    run = tmp_path / "pinn-key"
+    assert not has_checkpoint(run)
+    (run / "checkpoints").mkdir(parents=True)
+    assert not has_checkpoint(run)
+    (run / "checkpoints" / "400").mkdir()
+    assert has_checkpoint(run)
