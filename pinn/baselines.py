@@ -1,4 +1,4 @@
-"""Data-only forecasts of AR emergence from the ARISE record alone, fitted causally (SPEC section 5).
+"""Data-only forecasts of AR emergence from the ARISE record alone, fitted causally (docs/science.md section 5).
 
 A physics forecast must beat the strongest forecast that uses only the past AR catalogue. Every
 function here forecasts rotation ``target`` (the rotation scored, N+1) from rows with ``cr < target``
@@ -36,7 +36,7 @@ from pinn import evaluation as ev
 SNODGRASS_URAD_S = (2.902, -0.464, -0.328)
 CARRINGTON_URAD_S = 2.865  # sidereal rate of the Carrington frame (14.184 deg/day)
 URAD_S_TO_DEG_DAY = 1e-6 * 86400.0 * 180.0 / math.pi
-BAND_ROTATIONS = 5  # history of the SPEC latitude-band baseline
+BAND_ROTATIONS = 5  # history of the docs/science.md latitude-band baseline
 BAND_FLOOR = 0.05  # floor of pinn.evaluation.band_density
 
 
@@ -113,7 +113,7 @@ def recency_weights(crs, target: int, n_rotations: int, decay: float) -> np.ndar
 
 
 def band_history(table: pd.DataFrame, target: int) -> pd.DataFrame:
-    """The rows the SPEC band baseline uses for ``target``: the 5 rotations before it."""
+    """The rows the docs/science.md band baseline uses for ``target``: the 5 rotations before it."""
     return ev.ars_of(table, range(target - BAND_ROTATIONS, target))
 
 

@@ -148,9 +148,9 @@ class ObservationsConfig:
 
 @dataclass(frozen=True)
 class ToroidsConfig:
-    """Toroid extraction (SPEC section 3; Dikpati et al. 2021, ApJ 910, 91)."""
+    """Toroid extraction (docs/science.md section 3; Dikpati et al. 2021, ApJ 910, 91)."""
 
-    threshold_G: float = bounded(100.0, gt=0)  # |Br| threshold that keeps ARs and drops network field (SPEC 3)
+    threshold_G: float = bounded(100.0, gt=0)  # |Br| threshold that keeps ARs and drops network field (docs/science.md section 3)
     max_modes: int = bounded(3, ge=0)  # largest longitudinal wavenumber M tried for the centre line
     modes: int | None = bounded(None, ge=0)  # fixed M; None chooses M by the BIC over 0..max_modes
     lat_limit_deg: float = bounded(50.0, gt=0, le=90)  # pixels beyond this |latitude| are ignored (polar field, not ARs)
@@ -163,13 +163,13 @@ class ToroidsConfig:
     hale_window_deg: float = bounded(8.0, gt=0, le=180)  # Hale moment: neighbourhood (deg) of the reference centroid (assumption)
     strip_deg: float = bounded(20.0, gt=0, le=360)  # lon strips taken as independent units in errors and n_eff (assumption)
     max_vif: float = bounded(1.5, ge=1)  # modes allowed if they inflate var(lat0) at most this much (assumption)
-    hale_sign_north_fallback: int = bounded(-1, choices=(-1, 1))  # north sign(a) if no polarity information (cycle 25, SPEC 2)
+    hale_sign_north_fallback: int = bounded(-1, choices=(-1, 1))  # north sign(a) if no polarity information (cycle 25, docs/science.md section 2)
     drift_deg_per_rotation: float = bounded(0.0, ge=-360, le=360)  # toroid drift vs Carrington frame when stacking (0: published)
 
 
 @dataclass(frozen=True)
 class PhysicsConfig:
-    """MHD-SWT parameters (SPEC section 2). Sources in the comments; 'assumption' where none."""
+    """MHD-SWT parameters (docs/science.md section 2). Sources in the comments; 'assumption' where none."""
 
     r0_rsun: float = bounded(0.7, gt=0, le=1)  # shell radius in solar radii (tachocline; Charbonneau et al. 1999)
     core_rate_nHz: float = bounded(430.0, gt=0)  # frame rotation rate (radiative core; Schou et al. 1998), Omega
@@ -201,7 +201,7 @@ class SolverConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """PINN network (SPEC section 4): sphere embedding -> [Fourier features] -> MLP -> (h, A, flow)."""
+    """PINN network (docs/science.md section 4): sphere embedding -> [Fourier features] -> MLP -> (h, A, flow)."""
 
     width: int = bounded(128, ge=1)  # hidden units per layer (assumption; PINNBARDS-scale MLP)
     depth: int = bounded(4, ge=1)  # hidden layers
@@ -221,7 +221,7 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """PINN loss terms (SPEC section 4). Each term is normalised by its scale before weighting."""
+    """PINN loss terms (docs/science.md section 4). Each term is normalised by its scale before weighting."""
 
     toroids: str = "cr:2280"  # JSON written by `pinn toroids --json`, or cr:N = fit the bundled map of CR N
     collocation_points: int = bounded(4096, ge=1)  # residual + data points per step, uniform in sin(lat) and lon
@@ -238,7 +238,7 @@ class LossConfig:
     w_div_tendency: float = bounded(0.0, ge=0)  # weight of the divergence of the momentum residual (gravity-wave imbalance); 0 = off
     div_tendency_points: int = bounded(1024, ge=1)  # collocation points (the first of each batch) for that term (3rd derivatives of A)
     residual_weights: tuple[float, float, float, float, float, float] = bounded((1.0, 1.0, 1.0, 1.0, 1.0, 1.0), ge=0)  # mom_u, mom_v, mass, ind_a, ind_b, div inside the pde group
-    residual_cos_power: float = bounded(1.0, ge=0)  # residuals are multiplied by cos(lat)**p (1: SPEC; smaller constrains the polar caps more)
+    residual_cos_power: float = bounded(1.0, ge=0)  # residuals are multiplied by cos(lat)**p (1: docs/science.md; smaller constrains the polar caps more)
     residual_scale: float | None = bounded(None, gt=0)  # residual normaliser (model units); None = max(max|u0|, a0)
     adaptive: bool = False  # gradient-norm loss balancing (Wang et al. 2021/2023); weights x static w_*
     adaptive_every: int = bounded(100, ge=1)  # steps between weight updates
@@ -274,7 +274,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ForecastConfig:
-    """Forecast chain and emergence model (SPEC section 5). Model parameters are fitted out of sample."""
+    """Forecast chain and emergence model (docs/science.md section 5). Model parameters are fitted out of sample."""
 
     weeks: float = bounded(6.0, gt=0, le=52)  # integration horizon; 1.5 rotations (5.8 weeks) covers the next rotation's observation times
     snapshot_days: float = bounded(1.0, gt=0)  # spacing of the predicted-toroid snapshots

@@ -1,4 +1,4 @@
-"""Self-consistency of a start state for the MHD-SWT solver (SPEC section 4).
+"""Self-consistency of a start state for the MHD-SWT solver (docs/science.md section 4).
 
 A start that is a steady, self-consistent MHD-SWT state sheds no gravity waves: its divergence tendency
 at t = 0 is small and its divergence stays small. The measures, on the solver's Gaussian grid
@@ -71,7 +71,7 @@ def divergence_schedule(config: Config, days: float = 2.0, snap_days: float = 0.
 
 
 def divergence_measures(solver, state, schedule: DivergenceSchedule) -> dict:
-    """The SPEC section 4 measures of one start ``state`` (a solver State), integrated per ``schedule``."""
+    """The docs/science.md section 4 measures of one start ``state`` (a solver State), integrated per ``schedule``."""
     import jax
     from scipy.ndimage import uniform_filter1d
 
@@ -165,7 +165,7 @@ def ratios(measures: Mapping[str, dict], starts: Sequence[str], references: Sequ
 def self_consistency(config: Config, model, toroids, strength_kG: float, out_grid_ds: xr.Dataset,
                      days: float = 2.0, snap_days: float = 0.25, fine_per_snap: int = 5, balanced: bool = False,
                      evaluate: Evaluator | None = None) -> dict:
-    """SPEC section 4 measures for the PINN start and the naive/classical starts of the same band.
+    """docs/science.md section 4 measures for the PINN start and the naive/classical starts of the same band.
 
     ``model``: the trained network; ``out_grid_ds``: its state on the output grid (state.nc);
     ``strength_kG``: the band strength (kG). ``balanced``: also measure each of pinn, naive and classical

@@ -3,7 +3,7 @@
 A forecast is a probability density per steradian over (lat, lon) that integrates to 1 over the
 sphere. It is scored on the new ARs of the next rotation (ARISE, repeats removed) by the mean
 log2-likelihood per AR (uniform density: log2(1/(4 pi)) = -3.65 bits). Baselines are computed the same
-way (SPEC section 5): uniform; persistence (the latest map's smoothed |Br|); latitude band (per
+way (docs/science.md section 5): uniform; persistence (the latest map's smoothed |Br|); latitude band (per
 hemisphere a Gaussian in latitude at the mean/std of the last rotations' AR latitudes). Every density
 carries a uniform floor so no AR scores minus infinity.
 """

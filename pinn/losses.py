@@ -1,9 +1,9 @@
-"""PINN loss: MHD-SWT residuals, toroid data term, zonal-flow prior and constraints (SPEC section 4).
+"""PINN loss: MHD-SWT residuals, toroid data term, zonal-flow prior and constraints (docs/science.md section 4).
 
 Formulation: the state is *steady in a frame drifting at a trainable pattern speed c* (model units,
 radians of longitude per 1/Omega, relative to the core-rate model frame): every field is a function of
 (lat, lon - c t), so d/dt = -c d/dlon in the residuals. At t = 0 the model longitude is the Carrington
-longitude of the fitted toroids (the map's reference time; SPEC section 2 'frames and time' is applied
+longitude of the fitted toroids (the map's reference time; docs/science.md section 2 'frames and time' is applied
 downstream when the state is advanced or compared with later maps). An axisymmetric state leaves c
 undetermined (its gradient is then zero and c stays at its initial value).
 
@@ -35,10 +35,10 @@ problem's own magnitudes'):
 * ``div_tendency`` (off unless ``loss.w_div_tendency`` > 0): mean over the first ``div_tendency_points``
   collocation points of (cos(lat)^p div(R_u, R_v) / R)^2, the spherical divergence of the momentum
   residual. It is the part of the imbalance that the solver turns into gravity waves (the divergence
-  tendency of SPEC section 4's self-consistency measure), a gradient-enhanced residual in the sense of
+  tendency of docs/science.md section 4's self-consistency measure), a gradient-enhanced residual in the sense of
   Yu et al. 2022 (gPINN), restricted to the one combination that matters for the forward start.
 
-Residual weighting: cos(lat)^p with p = ``loss.residual_cos_power`` (default 1, SPEC section 4).
+Residual weighting: cos(lat)^p with p = ``loss.residual_cos_power`` (default 1, docs/science.md section 4).
 
 Group weights: pde (sum of the six residual terms), data, prior, flow_dev, mean_h, gauge, div_tendency; static weights from the
 config times optional adaptive weights (gradient-norm balancing, Wang, Teng & Perdikaris 2021 /
@@ -208,7 +208,7 @@ def momentum_residual_divergence(model: SphereNet, problem: Problem, lat, lon):
     """cos(lat) times the spherical divergence of the momentum residual vector (R_u, R_v), at points.
 
     For a state steady in the drifting frame, the solver's divergence tendency is -c d(delta)/dlon minus
-    this divergence: it is the part of the momentum imbalance that projects on gravity waves (SPEC
+    this divergence: it is the part of the momentum imbalance that projects on gravity waves (docs/science.md
     section 4's self-consistency measure), one derivative order above the residual itself, so pointwise
     residuals of broadband structure feed it with weight ~ wavenumber. Forward mode over the residual
     (third derivatives of A). cos(lat) div R = dR_u/dlon + cos(lat) dR_v/dlat - sin(lat) R_v.

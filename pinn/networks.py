@@ -1,6 +1,6 @@
 """PINN network on the sphere (Flax NNX) and the fields (u, v, h, a, b) it represents.
 
-Representation (SPEC section 4), chosen so that every constraint that can be exact is exact:
+Representation (docs/science.md section 4), chosen so that every constraint that can be exact is exact:
 
 * Input: the Cartesian unit vector x = (cos lat cos lon, cos lat sin lon, sin lat). Any smooth function
   of x is periodic in longitude and single-valued and smooth at the poles, exactly. Optional random

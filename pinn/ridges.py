@@ -1,4 +1,4 @@
-"""Predicted toroids and the observation-time frame of the forecast (SPEC sections 2 and 5).
+"""Predicted toroids and the observation-time frame of the forecast (docs/science.md sections 2 and 5).
 
 The ridge of the toroidal field |a| is read per hemisphere, model-frame longitude and time from a
 solver trajectory. The state describes rotation N at its middle, t0 = T_start(N) + P/2 (P the synodic

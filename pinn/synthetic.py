@@ -5,9 +5,9 @@ regions along its warped band:
 
 * longitude uniform on [0, 360); latitude ``lam_c(phi) + d`` with ``d`` distributed as the band profile
   ``exp(-(d / w)^2)``, i.e. normal with standard deviation ``w / sqrt(2)`` (the width definition of
-  SPEC section 3);
+  docs/science.md section 3);
 * Hale orientation from the toroid's sign: the leading (larger-longitude) polarity is ``-sign``
-  (``sign(a) = -sign(leading polarity)``, SPEC section 2);
+  (``sign(a) = -sign(leading polarity)``, docs/science.md section 2);
 * Joy's tilt: the leading polarity is nearer the equator, tilt ``joy_deg * sin|lat|`` plus a normal
   scatter of ``tilt_scatter_deg`` (Joy's law fit gamma = 32.1 deg sin(lat), Stenflo & Kosovichev 2012);
 * each polarity is a circular Gaussian patch of peak ``B0`` (log-uniform in ``peak_G``) and standard

@@ -1,4 +1,4 @@
-"""Toroids: the per-hemisphere warped bands of active regions on a synoptic magnetogram (SPEC section 3).
+"""Toroids: the per-hemisphere warped bands of active regions on a synoptic magnetogram (docs/science.md section 3).
 
 Model, per hemisphere: the band's central latitude ``lam_c(phi) = lam_0 + sum_m A_m cos(m phi + Phi_m)``
 (m = 1..M; canonical form A_m >= 0, Phi_m in (-180, 180] degrees) and its latitudinal profile
@@ -58,7 +58,7 @@ sits in a few longitudes, mean and modes trade off and ``lam_0`` becomes the cen
 empty longitudes, which on real maps moved it 3-5 deg from where the active regions are (without it:
 89 % instead of 94 % of pairs within 3 deg, "ablation").
 
-Toroidal-field sign (Hale's law, SPEC section 2)
+Toroidal-field sign (Hale's law, docs/science.md section 2)
 -----------------------------------------------
 ``sign(a) = -sign(leading polarity)``, leading = at larger Carrington longitude. Per rotation, the
 east-west signed-flux moment ``D = sum_i Br_i area_i cos(lat_i) (lon_i - c_i)``, with ``c_i`` the
@@ -538,7 +538,7 @@ def _fit_hemisphere(s: _Samples, cfg: ToroidsConfig, north: bool) -> tuple[Hemis
 def _assign_signs(
     north: HemisphereToroid | None, dn: float, south: HemisphereToroid | None, ds_: float, cfg: ToroidsConfig
 ) -> tuple[HemisphereToroid | None, HemisphereToroid | None]:
-    # sign(a) = -sign(leading polarity) (SPEC section 2); D > 0 means positive leading.
+    # sign(a) = -sign(leading polarity) (docs/science.md section 2); D > 0 means positive leading.
     sn = -int(np.sign(dn))
     ss = -int(np.sign(ds_))
     if sn == 0 and ss == 0:

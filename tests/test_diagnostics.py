@@ -1,4 +1,4 @@
-"""Self-consistency measures (SPEC section 4) on states whose answer is known.
+"""Self-consistency measures (docs/science.md section 4) on states whose answer is known.
 
 A discretely balanced axisymmetric state (differential rotation, h in balance, no field) is steady on the
 solver grid: its divergence tendency and divergence vanish. A thickness bump on it is not: gravity

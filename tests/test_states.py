@@ -24,7 +24,7 @@ def solver():
 
 
 def test_strength_conversion():
-    # field unit sqrt(4 pi rho) r0 Omega ~ 2e5 G (SPEC section 2): 20 kG ~ 0.1
+    # field unit sqrt(4 pi rho) r0 Omega ~ 2e5 G (docs/science.md section 2): 20 kG ~ 0.1
     assert S.strength_from_kG(20.0) == pytest.approx(0.0959, rel=2e-3)
 
 

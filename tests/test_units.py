@@ -1,4 +1,4 @@
-"""Model units against the scales quoted in SPEC section 2 and exact round trips."""
+"""Model units against the scales quoted in docs/science.md section 2 and exact round trips."""
 
 from __future__ import annotations
 

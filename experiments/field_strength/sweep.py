@@ -1,9 +1,9 @@
-"""Field-strength x band-width sweep of the PINN MHD-SWT state on CR 2280 (SPEC sections 1, 4).
+"""Field-strength x band-width sweep of the PINN MHD-SWT state on CR 2280 (docs/science.md sections 1, 4).
 
 For each (strength, width) case: train the PINN on the CR 2280 toroids (one ``train_ensemble`` program
 per width, all strengths vmapped; the compiled chunk is memoised, so later widths do not recompile),
 then measure PDE residuals, toroid match, antisymmetry and the energy partition. For the default case
-(config strength, observed width) also measure self-consistency (SPEC section 4, ``pinn.diagnostics.self_consistency``):
+(config strength, observed width) also measure self-consistency (docs/science.md section 4, ``pinn.diagnostics.self_consistency``):
 RMS divergence tendency at t = 0 and RMS divergence over the first 2 days of a solver run from the PINN
 state, compared with the 'naive' and 'classical' starts of the same band.
 

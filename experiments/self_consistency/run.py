@@ -1,4 +1,4 @@
-"""Self-consistency of the PINN state (SPEC section 4), one training run per variant of runs.yaml.
+"""Self-consistency of the PINN state (docs/science.md section 4), one training run per variant of runs.yaml.
 
 Trains the PINN on a toroid set (CR 2280 fitted with M = 2 longitudinal modes, a warped case in which the
 'classical' per-longitude balance is not an exact steady state), then starts the forward solver from it
@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1].parent
 sys.path.insert(0, str(ROOT))
 HERE = Path(__file__).resolve().parent
-SPEC = HERE / "runs.yaml"
+docs/science.md = HERE / "runs.yaml"
 
 
-def read_spec(path: Path = SPEC) -> dict:
+def read_spec(path: Path = docs/science.md) -> dict:
     """runs.yaml: ``base`` (config, toroids, overrides) and ``variants`` (label -> overrides, balanced)."""
     import yaml
 

@@ -108,7 +108,7 @@ class SteadyRefinement:
       pattern_speed: its pattern speed c.
       residual_start, residual_end: energy-norm RMS of the drift residual R before and after.
       div_tendency_start, div_tendency_end: area-RMS of the divergence part of R on the grid (the
-        start-up divergence tendency of SPEC section 4, in the drifting frame).
+        start-up divergence tendency of docs/science.md section 4, in the drifting frame).
       change: energy norm of X_end - X_start over that of X_start (all l >= 1 modes): how far it moved.
       iterations: Gauss-Newton iterations taken.
       converged: whether the residual fell below ``rtol`` times its start.

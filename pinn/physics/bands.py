@@ -1,6 +1,6 @@
 """Toroidal bands: the one description of a hemisphere's band of toroidal field.
 
-A band has a centre line (SPEC section 3)
+A band has a centre line (docs/science.md section 3)
 
     lam_c(phi) = lam_0 + sum_m A_m cos(m phi + Phi_m),
 
@@ -16,7 +16,7 @@ set of bands of common peak strength a0 has
 so -dA/dlat = h a, b = (1/(h cos)) dA/dphi follows the warp, div(h B) = 0 exactly, and A is constant
 near each pole.
 
-Sign convention (SPEC section 2): sign(a) = -sign(leading polarity). In cycle 25 the northern leading
+Sign convention (docs/science.md section 2): sign(a) = -sign(leading polarity). In cycle 25 the northern leading
 polarity is positive, so a < 0 in the north: :data:`DEFAULT_SIGN_NORTH` = -1, and the south has the
 opposite sign (Hale). The dynamics are unchanged under (a, b) -> -(a, b); only the relative sign matters.
 
@@ -36,9 +36,9 @@ import numpy as np
 from scipy.special import erf
 
 # Defaults of a test band. lat0 = 20 deg: typical latitude of the toroids in the rising phase of a cycle
-# (assumption; SPEC's test band "15-25 degrees"). width = 10 deg: PINNBARDS (Chatterjee & Dikpati, arXiv
+# (assumption; docs/science.md's test band "15-25 degrees"). width = 10 deg: PINNBARDS (Chatterjee & Dikpati, arXiv
 # 2512.20747) best agreement "band width of about 10 degrees", read as w of the profile (assumption on the
-# definition). North sign -1: cycle 25 (SPEC section 2).
+# definition). North sign -1: cycle 25 (docs/science.md section 2).
 DEFAULT_LAT0_DEG = 20.0
 DEFAULT_WIDTH_DEG = 10.0
 DEFAULT_SIGN_NORTH = -1

@@ -81,7 +81,7 @@ def coriolis(lat, lon, params: SWTParams):
 def primitive_residuals(
     lat, lon, q: Fields, dt: Fields, dlat: Fields, dlon: Fields, params: SWTParams
 ) -> Residuals:
-    """Pointwise residuals of the primitive-variable MHD-SWT equations (SPEC section 2).
+    """Pointwise residuals of the primitive-variable MHD-SWT equations (docs/science.md section 2).
 
     Args:
       lat, lon: point coordinates (radians).
@@ -163,7 +163,7 @@ def flux_function_tendency(u, v, dA_dx, dA_dy):
 
 
 def energy_density(u, v, a, b, h, params: SWTParams):
-    """Perturbation energy density h (|u|^2 + |b|^2)/2 + G (h - 1)^2 / 2 (SPEC section 2: E')."""
+    """Perturbation energy density h (|u|^2 + |b|^2)/2 + G (h - 1)^2 / 2 (docs/science.md section 2: E')."""
     return 0.5 * h * (u * u + v * v + a * a + b * b) + 0.5 * params.gravity * (h - 1.0) ** 2
 
 
@@ -205,7 +205,7 @@ def jet_velocity(lat, u0, a, params: SWTParams):
 
     With the band's h unchanged, the v-momentum balance of an axisymmetric state u0 + u_j reads
     u_j^2 + 2 (u0 + Omega cos) u_j - a^2 = 0; this is its root vanishing with a, written without
-    cancellation (SPEC section 2: jet-balanced bands).
+    cancellation (docs/science.md section 2: jet-balanced bands).
     """
     base = u0 + params.rotation_rate * jnp.cos(lat)
     root = jnp.sqrt(base * base + a * a)

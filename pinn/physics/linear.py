@@ -19,7 +19,7 @@ i.e. rotating with the core; positive = eastward/prograde).
 
 Formulation and boundary conditions
 -----------------------------------
-* Unknowns: u', v', h' and the flux-function perturbation A' (SPEC section 2: h a = -dA/dlat,
+* Unknowns: u', v', h' and the flux-function perturbation A' (docs/science.md section 2: h a = -dA/dlat,
   h b = (1/cos) dA/dlon). The field perturbation is derived from them, linearised:
   ``a' = (-dA'/dlat - a0 h') / h0`` and ``b' = i m A' / (cos h0)``, so div(h B)' = 0 holds exactly
   and the spurious non-solenoidal (divergence-advecting) modes of a primitive (a', b') formulation
@@ -42,7 +42,7 @@ Formulation and boundary conditions
   the dense cost). ``parity`` is labelled by the parity of h' (= that of u', A', and of b' for an
   antisymmetric band): +1 'symmetric', -1 'antisymmetric'. For an antisymmetric band (Hale-type
   toroids) the +1 class has a' antisymmetric, i.e. it keeps the toroids antisymmetric (the class of
-  SPEC section 2 and of the PINNBARDS toroids); the -1 class has a' symmetric.
+  docs/science.md section 2 and of the PINNBARDS toroids); the -1 class has a' symmetric.
 * Resolution: every mode carries ``tail``, the largest relative Legendre coefficient of its
   polynomial parts in the top quarter of degrees; singular continuum modes (critical layers, Alfven
   continuum) and discretisation artefacts have O(1) tails. Two kinds of artefacts exist: (i) the
@@ -70,7 +70,7 @@ constant makes the area mean of h0 equal to ``mean_h`` (1, the undisturbed layer
     a0(lat) = a_peak [exp(-((lat - lat_c)/w)^2) - exp(-((lat + lat_c)/w)^2)]
 
 (antisymmetric about the equator, a0 > 0 in the north for a_peak > 0; the width convention of the
-toroid fits, SPEC section 3). :mod:`pinn.physics.states` puts the same Gaussian on the flux density
+toroid fits, docs/science.md section 3). :mod:`pinn.physics.states` puts the same Gaussian on the flux density
 h a instead of a; the two differ by the factor h0 = 1 + O(a_peak^2 / G) (about 1e-3 at 20 kG and
 G = 10), which moves growth rates by far less than the tolerances used here. The band is
 superposed on a background rotation u_bg(lat) (default: none), and balanced either by pressure (u0 = u_bg, h0 carries the hoop stress) or by a prograde jet

@@ -414,7 +414,7 @@ class Solver:
         return self.grid.integrate(1.0 + h)
 
     def energy(self, state: State) -> Array:
-        """E' = integral of h(u^2+v^2+a^2+b^2)/2 + G(h-1)^2/2 over the unit sphere (SPEC section 2)."""
+        """E' = integral of h(u^2+v^2+a^2+b^2)/2 + G(h-1)^2/2 over the unit sphere (docs/science.md section 2)."""
         with self.precision():
             return self._jit_energy(state)
 
@@ -564,7 +564,7 @@ def trajectory_dataset(solver: Solver, trajectory: Trajectory, time_days, attrs:
                       "a": "eastward (toroidal) field", "b": "northward (poloidal) field", "A": "flux function"}
     data = {k: (("time", "lat", "lon"), np.asarray(nodal[k]), {"long_name": long_names[k], "units": "model"})
             for k in ("u", "v", "h", "a", "b", "A")}
-    data["energy"] = ("time", np.asarray(solver.energy(trajectory.states), np.float64), {"long_name": "E' (SPEC 2)"})
+    data["energy"] = ("time", np.asarray(solver.energy(trajectory.states), np.float64), {"long_name": "E' (docs/science.md section 2)"})
     data["mass"] = ("time", np.asarray(solver.mass(trajectory.states), np.float64), {"long_name": "integral of h"})
     data["dissipated"] = ("time", np.asarray(trajectory.dissipated, np.float64),
                           {"long_name": "energy removed by dissipation, D(t)"})

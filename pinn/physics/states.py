@@ -10,16 +10,16 @@ function A (:func:`pinn.physics.bands.flux_function`), so div(h B) = 0 holds exa
 A; a = (h a) / h follows the centre line (its peak differs from a0 by the factor 1/h, i.e. by the
 relative thickness perturbation) and b = (1/(h cos)) dA/dphi is the poloidal field of a warped band.
 
-Balances (SPEC section 2; axisymmetric exact, applied per longitude for warped bands):
+Balances (docs/science.md section 2; axisymmetric exact, applied per longitude for warped bands):
 
 * ``"pressure"``: u = u0 (background rotation); h from u^2 tan + f u = -G dh/dlat + a^2 tan with the
   band's a (fixed point, since a = (h a)/h depends on h).
 * ``"jet"``: v = b = 0 for a zonal band; h is the background's balanced thickness h0 (unchanged by the
   band) and u = u0 + u_j, the prograde jet of :func:`pinn.physics.equations.jet_velocity` whose
   Coriolis (and curvature) force balances the hoop stress a^2 tan.
-* ``"none"``: u = u0 with h0 of the background alone (the 'naive' start of SPEC section 4).
+* ``"none"``: u = u0 with h0 of the background alone (the 'naive' start of docs/science.md section 4).
 
-For a warped band the per-longitude balance is the 'classical' start of SPEC section 4; it is not steady
+For a warped band the per-longitude balance is the 'classical' start of docs/science.md section 4; it is not steady
 (u varies with longitude while v = 0, so the flow is divergent). The thickness is obtained from its
 latitude gradient by a spectral least-squares fit, h = 1 + lap^-1 div(0, dh/dlat), which is exact for an
 axisymmetric balance and regular at the poles otherwise; its area mean is 1 (the undisturbed layer).

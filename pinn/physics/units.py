@@ -1,6 +1,6 @@
 """Conversions between physical quantities (astropy) and the nondimensional MHD-SWT model units.
 
-Model units (SPEC section 2): length r0, time 1/Omega, velocity r0*Omega, magnetic field in Alfven
+Model units (docs/science.md section 2): length r0, time 1/Omega, velocity r0*Omega, magnetic field in Alfven
 speed units divided by r0*Omega, i.e. B_unit = sqrt(4 pi rho) * r0 * Omega (Gauss, cgs). This module
 is the only place where those factors are computed; everything else takes floats in model units
 inside and astropy Quantities at the boundary.
