@@ -68,7 +68,7 @@ def plot_reliability(tables: dict[str, pd.DataFrame]):
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     for name, t in tables.items():
-        ax.plot(t["mean_p"], t["freq"], "o-", label=name, ms=3 + 0 * t["n"])
+        ax.plot(t["mean_p"], t["freq"], "o-", label=name, ms=3)
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_yscale("symlog", linthresh=0.01)
     ax.set_xlabel("forecast P(>= 1 new AR in 10x10 deg cell)")

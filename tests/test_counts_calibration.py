@@ -66,4 +66,5 @@ def test_calibration_of_truth_is_reliable():
     t = cal.reliability(pp, o)
     assert np.allclose(t["mean_p"], t["freq"], atol=0.02)
     assert cal.brier_skill(pp, pp, o) == 0.0
+    assert cal.plot_reliability({"truth": t}) is not None
     assert cal.brier_skill(pp, np.full(o.shape, 0.5), o) > 0.5

@@ -73,6 +73,7 @@ def main() -> None:
     dores = do.score_methods(table[table["cr"] <= cases[-1].cr + 1], lat, cases[0].ridge["lon"].values,
                              do.default_targets(table, data_from, cases[-1].cr + 1))
     result = hc.rescore(cases, table, config, MIN_FIT, data_only_from=data_from, data_only=dores)
+    hc.write_results(result, out)  # before the slower extras, so an interruption keeps the main scores
 
     # counts
     cdf = count_table(cases, table)
