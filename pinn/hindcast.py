@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAP_PATTERN = re.compile(r"\.(\d{4})\.fits$")
 SCORES = ("model", "static", "uniform", "persistence", "band")
+PLOTTED = ("model", "band", "data_only", "hybrid", "hybrid_static")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,8 +200,11 @@ def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: fl
 
 
 def score_case(case: Case, truth: pd.DataFrame, history: pd.DataFrame, params: EmergenceParams,
-               config: Config) -> tuple[pd.DataFrame, dict]:
-    """Per-AR scores (bits) of every model and baseline for the new ARs of rotation N+1."""
+               config: Config, extra: dict[str, xr.DataArray] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Per-AR scores (bits) of every model and baseline for the new ARs of rotation N+1.
+
+    ``extra`` adds densities on the same grid (data-only baselines, hybrids) scored as ``bits_<name>``.
+    """
     from pinn.observations import load_synoptic
 
     lat, _ = density_grid(config.forecast)
@@ -213,6 +217,7 @@ def score_case(case: Case, truth: pd.DataFrame, history: pd.DataFrame, params: E
     latest = load_synoptic(case.latest_path, config.observations)["Br"]
     densities["persistence"] = ev.persistence_density(latest)
     densities["band"] = ev.band_density(history, lat, lon)
+    densities.update(extra or {})
     rows = pd.DataFrame({"cr": case.cr + 1, "lat": truth["lat"].values, "lon": truth["lon"].values})
     for name, d in densities.items():
         rows[f"bits_{name}"] = ev.log2_likelihood(d, rows["lat"], rows["lon"])
@@ -261,6 +266,7 @@ def run_hindcast(
     strength_kG: float | None = None,
     min_fit_rotations: int = 5,
     progress: bool = True,
+    data_only_from: int | None = None,
 ) -> HindcastResult:
     """Forecast and score every eligible rotation N (N+1 scored) in ``crs`` (default: all available)."""
     check_horizon(config.forecast.weeks, config.forecast)  # before any work
@@ -275,7 +281,6 @@ def run_hindcast(
     cases_dir.mkdir(parents=True, exist_ok=True)
     cfg = config if config.forecast.cache_dir is None else dataclasses.replace(
         config, forecast=dataclasses.replace(config.forecast, cache_dir=str(out / "pinn_cache")))
-    lat, _ = density_grid(config.forecast)
 
     from tqdm import tqdm
 
@@ -300,33 +305,78 @@ def run_hindcast(
     if not cases:
         raise InputError(data_dir, "no rotation could be forecast: every selected map was skipped")
 
+    result = rescore(cases, table, config, min_fit_rotations, data_only_from=data_only_from)
+    result.summary.update({
+        "data_dir": str(data_dir),
+        "strength_kG": config.physics.band_strength_kG if strength_kG is None else strength_kG,
+        "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],
+        "map_repairs": {str(c.cr): list(c.map_notes) for c in cases
+                        if any(m["header_repairs"] or m["masked_implausible_pixels"] for m in c.map_notes)},
+    })
+    write_results(result, out)
+    return result
+
+
+def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_rotations: int = 5,
+            data_only_from: int | None = None, data_only=None) -> HindcastResult:
+    """Score saved cases (no retraining): today's model, static, baselines, data-only methods and hybrids.
+
+    Every fitted parameter used for N+1 (emergence parameters, data-only choices, hybrid betas) comes
+    from rotations scored before N+1. ``data_only_from``: first target of the data-only causal record
+    (None: the whole ARISE table, as in ``experiments/baselines``); ``data_only``: a precomputed
+    :class:`pinn.data_only.DataOnlyResult` for the same targets, to save recomputing it.
+    """
+    from pinn import data_only as do
+    from pinn import hybrid as hy
+
+    cases = sorted(cases, key=lambda c: c.cr)
+    lat, _ = density_grid(config.forecast)
+    lon = cases[0].ridge["lon"].values
+    last = max(c.cr for c in cases) + 1
+    dores = data_only or do.score_methods(table[table["cr"] <= last], lat, lon, do.default_targets(table, data_only_from, last))
+    priors = {c.cr: do.method_density(table, dores, c.cr + 1, "data_only", lat, lon) for c in cases}
+    fit_cases = {name: [hy.make_fit_case(c.cr + 1, priors[c.cr], feats(c, lat), ev.ars_of(table, c.cr + 1)["lat"].values,
+                                         ev.ars_of(table, c.cr + 1)["lon"].values) for c in cases]
+                 for name, feats in HYBRID_FEATURES.items()}
+    fits = {name: hy.causal_fits(fc, HYBRID_NAMES[name], min_fit_rotations) for name, fc in fit_cases.items()}
+
     start = EmergenceParams.from_config(config.forecast)
-    per_ar, per_rot, fitted = [], [], []
+    per_ar, per_rot = [], []
     for i, case in enumerate(cases):
         earlier = [c for c in cases[:i] if c.cr + 1 <= case.cr]  # scored rotations strictly before N+1
         if len(earlier) >= min_fit_rotations:
-            fit_cases = [(c.ridge, c.hemisphere_weights, ev.ars_of(table, c.cr + 1)["lat"].values,
-                          ev.ars_of(table, c.cr + 1)["lon"].values) for c in earlier]
-            params = fit_emergence_params(fit_cases, lat, start)
+            fc = [(c.ridge, c.hemisphere_weights, ev.ars_of(table, c.cr + 1)["lat"].values,
+                   ev.ars_of(table, c.cr + 1)["lon"].values) for c in earlier]
+            params = fit_emergence_params(fc, lat, start)
         else:
             params = start
-        truth = ev.ars_of(table, case.cr + 1)
+        target = case.cr + 1
+        truth = ev.ars_of(table, target)
         history = ev.ars_of(table, range(case.cr - 4, case.cr + 1))
-        rows, rot = score_case(case, truth, history, params, config)
+        extra = {m: do.method_density(table, dores, target, m, lat, lon) for m in do.METHODS if m != do.BAND}
+        extra["data_only"] = priors[case.cr]
+        for name in HYBRID_FEATURES:
+            extra[name] = hy.hybrid_density(priors[case.cr], fit_cases[name][i].features, fits[name][i])
+        rows, rot = score_case(case, truth, history, params, config, extra)
+        ref = dores.bits[dores.bits["cr"] == target]
+        if len(ref) != len(rows) or not np.allclose(ref["data_only"].values, rows["bits_data_only"].values, atol=1e-6):
+            raise RuntimeError(f"data-only density of CR {target} does not reproduce its causal scores")
         rot.update({f"param_{k}": v for k, v in dataclasses.asdict(params).items()})
+        rot["choice_data_only"] = dores.choices.loc[target, "choice_data_only"]
+        for name in HYBRID_FEATURES:
+            for f, d in fits[name][i].as_dict().items():
+                if isinstance(d, dict):
+                    rot.update({f"{name}_beta_{f}": d["beta"], f"{name}_low_{f}": d["low"], f"{name}_high_{f}": d["high"]})
         per_ar.append(rows)
         per_rot.append(rot)
-        fitted.append(params)
     per_ar_df = pd.concat(per_ar, ignore_index=True)
     per_rot_df = pd.DataFrame(per_rot)
     summary = summarise(per_ar_df, per_rot_df)
-    summary.update({"data_dir": str(data_dir), "n_cases": len(cases), "min_fit_rotations": min_fit_rotations,
-                    "strength_kG": config.physics.band_strength_kG if strength_kG is None else strength_kG,
+    final = {name: hy.fit_hybrid(fc, HYBRID_NAMES[name]).as_dict() for name, fc in fit_cases.items()}
+    summary.update({"n_cases": len(cases), "min_fit_rotations": min_fit_rotations,
                     "maps_per_case": {str(c.cr): len(c.maps) for c in cases},
-                    "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],
-                    "map_repairs": {str(c.cr): list(c.map_notes) for c in cases
-                                    if any(m["header_repairs"] or m["masked_implausible_pixels"] for m in c.map_notes)}})
-    write_results(HindcastResult(per_ar_df, per_rot_df, summary), out)
+                    "data_only_from": data_only_from, "hybrid_prior_sd": hy.PRIOR_SD,
+                    "hybrid_betas_all_rotations": final})
     return HindcastResult(per_ar_df, per_rot_df, summary)
 
 
@@ -337,19 +387,49 @@ def _write_skipped(path: Path, skipped: dict[int, dict]) -> None:
     write_json(path, {str(k): v for k, v in sorted(skipped.items())})
 
 
+def _pred_features(case: Case, lat: np.ndarray) -> np.ndarray:
+    from pinn import hybrid as hy
+
+    return hy.ridge_features(case.ridge, case.static_ridge, lat, hy.FEATURES)
+
+
+def _static_features(case: Case, lat: np.ndarray) -> np.ndarray:
+    from pinn import hybrid as hy
+
+    return hy.ridge_features(case.static_ridge, case.static_ridge, lat, ("d2", "warp"))
+
+
+def _pinn_features(case: Case, lat: np.ndarray) -> np.ndarray:
+    from pinn import hybrid as hy
+
+    return hy.ridge_features(case.ridge, case.static_ridge, lat, ("d2", "log_strength", "warp"))
+
+
+# hybrid: data-only prior + integrated ridge + its change from the static toroids; the ablations use the
+# static toroids only, or the integrated ridge only
+HYBRID_FEATURES = {"hybrid": _pred_features, "hybrid_static": _static_features, "hybrid_pinn": _pinn_features}
+HYBRID_NAMES = {"hybrid": ("d2", "log_strength", "d2_change", "warp"), "hybrid_static": ("d2", "warp"),
+                "hybrid_pinn": ("d2", "log_strength", "warp")}
+MODELS = ("model", "static", "hybrid", "hybrid_static", "hybrid_pinn")
+REFERENCES = ("band", "data_only")
+
+
 def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame) -> dict:
-    """Mean bits per AR of every score, AUCs, and paired bootstrap intervals of model minus baselines."""
+    """Mean bits per AR of every score, AUCs, and paired bootstrap intervals of each model minus baselines."""
+    scores = [c[5:] for c in per_ar.columns if c.startswith("bits_")]
     out: dict = {"n_ars": len(per_ar), "n_rotations": int(per_ar["cr"].nunique()),
-                 "mean_bits": {s: float(per_ar[f"bits_{s}"].mean()) for s in SCORES},
-                 "mean_auc": {s: float(per_rot[f"auc_{s}"].mean()) for s in SCORES},
+                 "mean_bits": {s: float(per_ar[f"bits_{s}"].mean()) for s in scores},
+                 "mean_auc": {s: float(per_rot[f"auc_{s}"].mean()) for s in scores if f"auc_{s}" in per_rot},
                  "toroid_lat_err_deg": {"model": float(per_ar["toroid_lat_err_model"].mean()),
                                         "static": float(per_ar["toroid_lat_err_static"].mean())}}
     diffs = {}
-    for base in ("band", "persistence", "uniform", "static"):
-        iv = ev.paired_bootstrap(per_ar["bits_model"] - per_ar[f"bits_{base}"], per_ar["cr"].values)
-        diffs[f"model_minus_{base}"] = dataclasses.asdict(iv)
-    iv = ev.paired_bootstrap(per_ar["bits_static"] - per_ar["bits_band"], per_ar["cr"].values)
-    diffs["static_minus_band"] = dataclasses.asdict(iv)
+    pairs = [("model", b) for b in ("band", "persistence", "uniform", "static")] + [("static", "band")]
+    pairs += [(m, r) for m in (*MODELS, *[s for s in scores if s not in MODELS and s not in SCORES])
+              for r in REFERENCES if m != r]
+    for m, b in dict.fromkeys(pairs):
+        if f"bits_{m}" in per_ar and f"bits_{b}" in per_ar:
+            iv = ev.paired_bootstrap(per_ar[f"bits_{m}"] - per_ar[f"bits_{b}"], per_ar["cr"].values)
+            diffs[f"{m}_minus_{b}"] = dataclasses.asdict(iv)
     out["differences_bits"] = diffs
     return out
 
@@ -363,4 +443,4 @@ def write_results(result: HindcastResult, out: Path) -> None:
         with atomic_path(out / name) as tmp:
             df.to_csv(tmp, index=False, float_format="%.6g")
     write_json(out / "summary.json", result.summary)
-    save_figure(plot_hindcast(result, SCORES), out / "hindcast.png", dpi=110, bbox_inches="tight")
+    save_figure(plot_hindcast(result, [s for s in PLOTTED if f"bits_{s}" in result.per_rotation]), out / "hindcast.png", dpi=110, bbox_inches="tight")

@@ -53,7 +53,7 @@ def test_hindcast_no_leakage_and_resume(data_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(obs, "load_synoptic", spy)
     out = tmp_path / "out"
-    result = hc.run_hindcast(data_dir, cfg, out, crs=[2280, 2281], progress=False)
+    result = hc.run_hindcast(data_dir, cfg, out, crs=[2280, 2281], progress=False, data_only_from=2255)
     # forecasts of N = 2279 and 2280 (scored on 2280 and 2281) read nothing after N
     assert sorted(set(result.per_rotation["cr"])) == [2280, 2281]
     assert max(opened) == 2280
@@ -62,7 +62,9 @@ def test_hindcast_no_leakage_and_resume(data_dir, tmp_path, monkeypatch):
     for name in ("per_ar.csv", "per_rotation.csv", "summary.json", "hindcast.png"):
         assert (out / name).stat().st_size > 0
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["mean_bits"]) == {"model", "static", "uniform", "persistence", "band"}
+    assert set(summary["mean_bits"]) >= {"model", "static", "uniform", "persistence", "band", "data_only", "nests_hemi",
+                                        "hybrid", "hybrid_static", "hybrid_pinn"}
+    assert {"hybrid_minus_data_only", "hybrid_minus_band", "model_minus_data_only"} <= set(summary["differences_bits"])
     assert summary["mean_bits"]["uniform"] == pytest.approx(-np.log2(4 * np.pi))
     assert summary["maps_per_case"] == {"2279": 3, "2280": 4}
     # the band baseline of N+1 = 2281 uses ARs of 2276..2280 only: changing 2281's rows elsewhere
@@ -71,7 +73,7 @@ def test_hindcast_no_leakage_and_resume(data_dir, tmp_path, monkeypatch):
 
     # resume: finished cases are not recomputed
     monkeypatch.setattr(hc, "forecast_case", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
-    again = hc.run_hindcast(data_dir, cfg, out, crs=[2280, 2281], progress=False)
+    again = hc.run_hindcast(data_dir, cfg, out, crs=[2280, 2281], progress=False, data_only_from=2255)
     pd.testing.assert_frame_equal(again.per_ar, result.per_ar)
 
 

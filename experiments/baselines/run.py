@@ -12,7 +12,6 @@ development rotations (those of experiments/hindcast/per_ar.csv) and on cycle 24
 
 from __future__ import annotations
 
-import itertools
 import json
 import platform
 import sys
@@ -25,100 +24,15 @@ import pandas as pd
 from pinn import baselines as bl
 from pinn import evaluation as ev
 from pinn.config import Config
+from pinn.data_only import BAND, DEFAULTS, FAMILIES, MIN_ROTATIONS, UNOBSERVED, prequential, target_scores
 from pinn.forecast import density_grid
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 ARISE = ROOT.parent / "shared/data/raw/active_regions/arise/ARISE_database_remove_repeat_ARs.csv"
-# Rotations with no data: SOHO lost contact June-October 1998 (CR 1938-1940); CR 2262-2264 kept aside
-# (absent from the repository's data, README top). Other rotations without rows count as zero ARs.
-UNOBSERVED = (1938, 1939, 1940, 2262, 2263, 2264)
-WIDTHS = (2.0, 3.0, 5.0, 8.0)  # deg
-ROTATIONS = (1, 2, 3, 5)
-DECAYS = (0.25, 0.5, 1.0)
-MIXES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
-FLOORS = (0.01, 0.03, 0.05, 0.1)
-SHARE_DECAYS = (None, 0.5, 0.8, 0.95)  # None: the density's own hemisphere split
 COUNT_DECAYS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
 DISPERSIONS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 1e6)
-MIN_ROTATIONS = 20  # causal fits start once this many rotations have been scored
-BAND = "band"
 CYCLE24 = (2100, 2225)
-
-
-def name(base, w, k, d, m, f, s) -> str:
-    """Candidate label: base b (band) or c (climatology), kernel settings, floor, hemisphere-share decay."""
-    if m == 0.0:
-        return f"{base}0 f{f} s{s}"
-    return f"{base}w{w} K{k} d{d} m{m} f{f} s{s}"
-
-
-def target_scores(table, counts, library, target, lat, lon, index_da) -> pd.DataFrame:
-    """Per-AR bits of every candidate for one target rotation."""
-    truth = ev.ars_of(table, target)
-    flat = ev.sample(index_da, truth["lat"], truth["lon"]).astype(int)
-    north = lat[flat // len(lon)] > 0
-    areas = ev.cell_areas(lat, lon)
-    band_grid = bl.unfloored_band(table, target, lat, lon)
-    band_at, band_north = band_grid.ravel()[flat], bl.north_mass(band_grid, lat, lon)
-    past = table[(table["cr"] < target) & (table["cr"] >= target - max(ROTATIONS))]
-    shares = {s: bl.north_share(counts, target, s) for s in SHARE_DECAYS if s is not None}
-    out = {"cr": np.full(len(truth), target), "lat": truth["lat"].values, "lon": truth["lon"].values,
-           BAND: ev.log2_likelihood(ev.band_density(bl.band_history(table, target), lat, lon),
-                                    truth["lat"], truth["lon"])}
-    kern_at, kern_north = {}, {}
-    for w in WIDTHS:
-        if len(past):
-            kern = bl.carried_kernels(past, target, lat, lon, w)
-            kern_at[w] = kern.reshape(len(past), -1)[:, flat].T  # (n_truth, n_past)
-            kern_north[w] = np.sum((kern * areas)[:, lat > 0, :], axis=(1, 2))
-
-    clim = bl.climatology_density(table, target, lat, lon, library=library).values
-    clim = (clim - bl.BAND_FLOOR / ev.FOUR_PI) / (1 - bl.BAND_FLOOR)
-    bases = {"b": (band_at, band_north, SHARE_DECAYS), "c": (clim.ravel()[flat], bl.north_mass(clim, lat, lon), (None,))}
-
-    def emit(mixed, mass_n, f, tag, share_decays):
-        for s in share_decays:
-            p = mixed if s is None else mixed * np.where(north, shares[s] / mass_n, (1 - shares[s]) / (1 - mass_n))
-            out[tag(f, s)] = np.log2((1 - f) * p + f / ev.FOUR_PI)
-
-    for (base, (b_at, b_north, sd)), f in itertools.product(bases.items(), FLOORS):
-        emit(b_at, b_north, f, lambda f, s, base=base: name(base, 0, 0, 0, 0.0, f, s), sd)
-    for w, k, d in itertools.product(WIDTHS, ROTATIONS, DECAYS):
-        if k == 1 and d != 1.0:
-            continue  # one rotation back: the decay does nothing
-        wt = bl.recency_weights(past["cr"].values, target, k, d)
-        for base, (b_at, b_north, sd) in bases.items():
-            if w not in kern_at or wt.sum() == 0:
-                kd, kn = b_at, b_north  # no recent AR: the kernel part falls back to the base density
-            else:
-                kd, kn = kern_at[w] @ (wt / wt.sum()), float(kern_north[w] @ (wt / wt.sum()))
-            for m, f in itertools.product(MIXES[1:], FLOORS):
-                emit((1 - m) * b_at + m * kd, (1 - m) * b_north + m * kn, f,
-                     lambda f, s, w=w, k=k, d=d, m=m, base=base: name(base, w, k, d, m, f, s), sd)
-    return pd.DataFrame(out)
-
-
-FAMILIES = {
-    "band_floor": lambda c: c.startswith("b0 ") and c.endswith("sNone"),
-    "band_hemi": lambda c: c.startswith("b0 "),
-    "nests": lambda c: c.startswith(("bw", "b0 ")) and c.endswith("sNone"),
-    "nests_hemi": lambda c: c.startswith(("bw", "b0 ")),
-    "climatology": lambda c: c.startswith("c0 "),
-    "nests_clim": lambda c: c.startswith(("cw", "c0 ")),
-}
-DEFAULTS = {k: "b0 f0.05 sNone" for k in FAMILIES} | {"climatology": "c0 f0.05 sNone", "nests_clim": "c0 f0.05 sNone"}
-
-
-def prequential(scores: pd.DataFrame, columns: list[str], default: str) -> tuple[np.ndarray, pd.Series]:
-    """Bits of the causally chosen column at every AR, and the column chosen per target."""
-    per_rot = scores.groupby("cr")[columns].sum()
-    before = per_rot.cumsum().shift(1).fillna(0.0)
-    n_before = pd.Series(np.arange(len(per_rot)), index=per_rot.index)
-    chosen = before.idxmax(axis=1).where(n_before >= MIN_ROTATIONS, default)
-    pick = scores["cr"].map(chosen)
-    col_idx = pd.Index(columns).get_indexer(pick)
-    return scores[columns].values[np.arange(len(scores)), col_idx], chosen
 
 
 def count_scores(counts: pd.DataFrame, targets) -> pd.DataFrame:

@@ -1,0 +1,211 @@
+"""Hybrid emergence model: a data-only prior tilted by physics features of the predicted toroids.
+
+log lambda(lat, lon) = log prior(lat, lon) + sum_i beta_i z_i(lat, lon), normalised over the sphere to a
+density per steradian. The prior is the data-only baseline's density (:mod:`pinn.data_only`); the
+features are read from a :class:`pinn.hindcast.Case`'s ridge datasets (each longitude at its lead time),
+per hemisphere, and standardised (:func:`standardise`): centred under the prior of each case, divided by
+their prior-weighted spread pooled over the training cases, so beta is in log-intensity per feature sd.
+
+beta is the maximum a posteriori estimate under independent Gaussian priors N(0, ``prior_sd``^2) on
+every beta (an L2 penalty fixed a priori, not tuned), found with scipy; its interval is the Laplace
+approximation (inverse Hessian of the penalised negative log-likelihood). A feature with no spread in
+the training cases (e.g. the strength of the static toroids, uniform by construction) gets beta = 0.
+
+Features (:func:`ridge_features`), each on the grid and from the hemisphere of the cell:
+
+* ``d2``: squared distance in latitude to the ridge in units of the ridge's AR spread
+  (sqrt(2) ridge_sigma, at least ``min_sigma_deg``), capped at ``d2_cap`` (beyond about 3 sigma the ridge
+  says nothing more, and an uncapped quadratic would send the density at distant ARs to zero);
+* ``log_strength``: log(ridge_strength / mean_strength) at the cell's longitude: where along the ridge the
+  predicted toroidal field is strongest;
+* ``d2_change``: d2 to the predicted ridge minus d2 to the static (current) toroids: where the integration
+  moved the ridge towards (negative) or away from the cell;
+* ``warp``: d2 to the ridge's zonal mean minus d2 to the ridge: positive where the non-axisymmetric part
+  of the predicted ridge brings it closer to the cell than an axisymmetric band would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from pinn import evaluation as ev
+
+FEATURES = ("d2", "log_strength", "d2_change", "warp")
+PRIOR_SD = 1.0  # Gaussian prior sd of every beta, in log-intensity per feature sd (fixed a priori)
+D2_CAP = 9.0
+MIN_SIGMA_DEG = 2.0
+
+
+def _per_hemisphere(ridge: xr.Dataset, name: str, lat: np.ndarray) -> np.ndarray:
+    """A (hemisphere, lon) ridge field broadcast to (lat, lon) by the hemisphere of each row."""
+    north = ridge[name].sel(hemisphere="north").values[None, :]
+    south = ridge[name].sel(hemisphere="south").values[None, :]
+    return np.where(lat[:, None] > 0, north, south)
+
+
+def ridge_d2(ridge: xr.Dataset, lat_deg: np.ndarray, centre: np.ndarray | None = None,
+             min_sigma_deg: float = MIN_SIGMA_DEG, cap: float = D2_CAP) -> np.ndarray:
+    """Capped ((lat - centre) / (sqrt 2 sigma))^2 on (lat, lon); ``centre`` (lat, lon) defaults to the ridge."""
+    lat = np.asarray(lat_deg, float)
+    c = _per_hemisphere(ridge, "ridge_lat", lat) if centre is None else centre
+    sigma = np.maximum(math.sqrt(2.0) * _per_hemisphere(ridge, "ridge_sigma", lat), min_sigma_deg)
+    return np.minimum(((lat[:, None] - c) / sigma) ** 2, cap)
+
+
+def ridge_features(ridge: xr.Dataset, static: xr.Dataset, lat_deg: np.ndarray,
+                   names: Sequence[str] = FEATURES) -> np.ndarray:
+    """Raw features (len(names), lat, lon) of a predicted ridge and the static toroids (module docstring)."""
+    lat = np.asarray(lat_deg, float)
+    out = []
+    for name in names:
+        if name == "d2":
+            f = ridge_d2(ridge, lat)
+        elif name == "log_strength":
+            rel = ridge["ridge_strength"] / np.maximum(ridge["mean_strength"], 1e-30)
+            f = np.log(np.maximum(_per_hemisphere(rel.to_dataset(name="r"), "r", lat), 1e-3))
+        elif name == "d2_change":
+            f = ridge_d2(ridge, lat) - ridge_d2(static, lat)
+        elif name == "warp":
+            zonal = ridge["ridge_lat"].mean("lon").broadcast_like(ridge["ridge_lat"])
+            f = ridge_d2(ridge, lat, _per_hemisphere(zonal.to_dataset(name="z"), "z", lat)) - ridge_d2(ridge, lat)
+        else:
+            raise ValueError(f"unknown feature {name!r}; known: {FEATURES}")
+        out.append(np.broadcast_to(f, (lat.size, ridge["lon"].size)))
+    return np.stack(out)
+
+
+@dataclass(frozen=True)
+class FitCase:
+    """One rotation for the fit: prior density (lat, lon), raw features (p, lat, lon), AR cell indices."""
+
+    cr: int  # the scored rotation N+1
+    prior: np.ndarray
+    features: np.ndarray
+    ar_cells: np.ndarray  # flat indices of the ARs' cells
+    areas: np.ndarray
+
+
+def make_fit_case(cr: int, prior: xr.DataArray, features: np.ndarray, ar_lat, ar_lon) -> FitCase:
+    """A :class:`FitCase` from a prior density, its features and the ARs of rotation ``cr``."""
+    lat, lon = prior["lat"].values, prior["lon"].values
+    index = ev.density_dataarray(np.arange(lat.size * lon.size, dtype=float).reshape(lat.size, lon.size), lat, lon)
+    cells = ev.sample(index, ar_lat, ar_lon).astype(int) if len(ar_lat) else np.zeros(0, int)
+    return FitCase(int(cr), np.asarray(prior.values, float), np.asarray(features, float), cells,
+                   ev.cell_areas(lat, lon))
+
+
+def _prior_weights(case: FitCase) -> np.ndarray:
+    w = (case.prior * case.areas).ravel()
+    return w / w.sum()
+
+
+def _centred(case: FitCase) -> np.ndarray:
+    """Features (p, cells) centred at their prior mean."""
+    f = case.features.reshape(case.features.shape[0], -1)
+    return f - f @ _prior_weights(case)[:, None]
+
+
+def standardise(cases: Sequence[FitCase]) -> np.ndarray:
+    """Pooled prior-weighted sd of each feature over ``cases`` (0 where a feature has no spread)."""
+    var = np.zeros(cases[0].features.shape[0])
+    for c in cases:
+        var += (_centred(c) ** 2) @ _prior_weights(c)
+    sd = np.sqrt(var / len(cases))
+    return np.where(sd > 1e-9, sd, 0.0)
+
+
+@dataclass(frozen=True)
+class HybridFit:
+    """MAP beta (per feature sd), Laplace sd, the scales used, and the rotations it was fitted on."""
+
+    names: tuple[str, ...]
+    beta: np.ndarray
+    beta_sd: np.ndarray
+    scale: np.ndarray
+    fitted_on: tuple[int, ...]
+    prior_sd: float = PRIOR_SD
+
+    def interval(self, z: float = 1.96) -> np.ndarray:
+        """(p, 2) approximate 95 % intervals of beta."""
+        return np.stack([self.beta - z * self.beta_sd, self.beta + z * self.beta_sd], axis=1)
+
+    def as_dict(self) -> dict:
+        iv = self.interval()
+        return {n: {"beta": float(b), "low": float(lo), "high": float(hi), "scale": float(s)}
+                for n, b, (lo, hi), s in zip(self.names, self.beta, iv, self.scale)} | {
+            "prior_sd": self.prior_sd, "n_rotations": len(self.fitted_on)}
+
+
+def zero_fit(names: Sequence[str]) -> HybridFit:
+    """beta = 0 (the prior itself), used until enough rotations have been scored."""
+    p = len(names)
+    return HybridFit(tuple(names), np.zeros(p), np.full(p, PRIOR_SD), np.zeros(p), ())
+
+
+def _objective(beta, zs, cases, prior_sd):
+    """Penalised negative log-likelihood (nats), its gradient and Hessian."""
+    p = beta.size
+    nll, grad, hess = 0.0, np.zeros(p), np.zeros((p, p))
+    for z, c in zip(zs, cases):
+        w = _prior_weights(c)
+        eta = beta @ z
+        m = eta.max()
+        q = w * np.exp(eta - m)
+        zq = q.sum()
+        q /= zq
+        n = c.ar_cells.size
+        mean = z @ q
+        cov = (z * q) @ z.T - np.outer(mean, mean)
+        nll -= eta[c.ar_cells].sum() - n * (m + math.log(zq))
+        grad -= z[:, c.ar_cells].sum(axis=1) - n * mean
+        hess += n * cov
+    nll += 0.5 * np.sum(beta**2) / prior_sd**2
+    grad += beta / prior_sd**2
+    hess += np.eye(p) / prior_sd**2
+    return nll, grad, hess
+
+
+def fit_hybrid(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, prior_sd: float = PRIOR_SD) -> HybridFit:
+    """MAP beta over ``cases`` (rotations scored BEFORE the one to forecast; the caller guarantees it)."""
+    from scipy.optimize import minimize
+
+    if not cases:
+        return zero_fit(names)
+    scale = standardise(cases)
+    active = scale > 0
+    zs = [_centred(c)[active] / scale[active, None] for c in cases]
+    beta = np.zeros(len(names))
+    sd = np.full(len(names), prior_sd)
+    if active.any():
+        res = minimize(lambda b: _objective(b, zs, cases, prior_sd)[:2], np.zeros(int(active.sum())), jac=True,
+                       hess=lambda b: _objective(b, zs, cases, prior_sd)[2], method="trust-exact")
+        beta[active] = res.x
+        sd[active] = np.sqrt(np.diag(np.linalg.inv(_objective(res.x, zs, cases, prior_sd)[2])))
+    return HybridFit(tuple(names), beta, sd, scale, tuple(c.cr for c in cases), prior_sd)
+
+
+def hybrid_density(prior: xr.DataArray, features: np.ndarray, fit: HybridFit) -> xr.DataArray:
+    """prior * exp(sum beta_i z_i), normalised over the sphere (per sr)."""
+    lat, lon = prior["lat"].values, prior["lon"].values
+    active = fit.scale > 0
+    eta = np.zeros(prior.shape)
+    if active.any():
+        f = features[active] / fit.scale[active, None, None]
+        eta = np.tensordot(fit.beta[active], f, 1)
+    values = np.asarray(prior.values, float) * np.exp(eta - eta.max())
+    return ev.density_dataarray(ev.normalise(values, lat, lon), lat, lon)
+
+
+def causal_fits(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, min_rotations: int = 5,
+                prior_sd: float = PRIOR_SD) -> list[HybridFit]:
+    """For each case, the fit on the cases scored strictly before it (zero fit until ``min_rotations``)."""
+    out = []
+    for case in cases:
+        earlier = [c for c in cases if c.cr < case.cr]
+        out.append(fit_hybrid(earlier, names, prior_sd) if len(earlier) >= min_rotations else zero_fit(names))
+    return out
