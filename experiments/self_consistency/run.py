@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1].parent
 sys.path.insert(0, str(ROOT))
 HERE = Path(__file__).resolve().parent
-docs/science.md = HERE / "runs.yaml"
+RUNS_SPEC = HERE / "runs.yaml"
 
 
-def read_spec(path: Path = docs/science.md) -> dict:
+def read_spec(path: Path = RUNS_SPEC) -> dict:
     """runs.yaml: ``base`` (config, toroids, overrides) and ``variants`` (label -> overrides, balanced)."""
     import yaml
 
