@@ -46,7 +46,7 @@ def cfg():
 def test_process_share_and_batches():
     items = list(range(10))
     shares = [hc.process_share(items, i, 3) for i in range(3)]
-    assert sorted(sum(shares, [])) == items and all(len(s) >= 3 for s in shares)
+    assert sorted(i for s in shares for i in s) == items and all(len(s) >= 3 for s in shares)
     assert hc.batches(items, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert hc.batches(items, None) == [items]
     assert hc.batches([], 2) == []
