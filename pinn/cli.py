@@ -103,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crs", metavar="A-B", help="scored rotations (N+1) to include, e.g. 2250-2282")
     p.add_argument("--strength-kG", type=float, default=None)
     p.add_argument("--out", type=Path, default=Path("hindcast_out"), metavar="DIR")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--batch", type=int, default=None, metavar="N",
+                      help="cases per batched program (PINN trainings vmapped, integrations as one ensemble; "
+                           "default: all cases in one batch)")
+    mode.add_argument("--per-case", action="store_true", help="one case after another (same as --batch 1)")
+    p.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize() (cluster auto-detection or JAX_COORDINATOR_"
+                        "ADDRESS etc.); every process forecasts its share, process 0 scores (shared --out)")
     _add_config_args(p)
     _add_strict_arg(p)
     p.set_defaults(func=cmd_hindcast)
@@ -327,7 +335,18 @@ def cmd_hindcast(args: argparse.Namespace) -> int:
     _check_out(args.out, "--out", folder=True)
     if args.strength_kG is not None:
         check_key(PhysicsConfig, "band_strength_kG", args.strength_kG, "--strength-kG")
-    result = run_hindcast(args.data_dir, cfg, args.out, crs=_parse_range(args.crs), strength_kG=args.strength_kG)
+    if args.batch is not None and args.batch < 1:
+        raise PinnError(f"--batch must be >= 1, got {args.batch}")
+    batch = 1 if args.per_case else args.batch
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
+    result = run_hindcast(args.data_dir, cfg, args.out, crs=_parse_range(args.crs), strength_kG=args.strength_kG,
+                          batch_size=batch)
+    if result is None:
+        print(f"wrote this process's share of the cases to {args.out / 'cases'} (process 0 scores)")
+        return 0
     s = result.summary
     print(f"{s['n_rotations']} rotations, {s['n_ars']} new ARs scored (mean log2-likelihood per AR, bits):")
     for name, bits in s["mean_bits"].items():

@@ -153,7 +153,24 @@ def integrate_state(state: xr.Dataset, config: Config, days: float) -> xr.Datase
     stepped with snapshots every ``forecast.snapshot_days``.
     Returns the trajectory Dataset (time in days since the state's time).
     """
-    from pinn.physics.solver import check_thickness, trajectory_dataset
+    plan = integration_plan(config, days)
+    initial, attrs = solver_start(state, plan.solver, config)
+    traj = plan.solver.integrate(initial, plan.n_steps, plan.save_every)
+    return trajectory_of(plan, traj, attrs)
+
+
+@dataclass(frozen=True)
+class IntegrationPlan:
+    """The solver and step counts of a ``days``-long forecast integration (one per config and horizon)."""
+
+    solver: object  # pinn.physics.solver.Solver with dt dividing the snapshot interval
+    n_steps: int
+    save_every: int  # steps between snapshots
+    day_model: float  # one day in model time units
+
+
+def integration_plan(config: Config, days: float) -> IntegrationPlan:
+    """Solver (dt rounded down to divide ``forecast.snapshot_days``) and steps for ``days`` days."""
     from pinn.physics_config import model_units, solver_for
 
     units = model_units(config.physics)
@@ -162,6 +179,14 @@ def integrate_state(state: xr.Dataset, config: Config, days: float) -> xr.Datase
     interval = days * day_model / n_out
     steps_per_out = max(1, math.ceil(interval / config.solver.dt - 1e-9))
     solver = solver_for(config, dt=interval / steps_per_out)
+    return IntegrationPlan(solver, n_out * steps_per_out, steps_per_out, float(day_model))
+
+
+def solver_start(state: xr.Dataset, solver, config: Config) -> tuple[object, dict]:
+    """The PINN state on the solver grid as a modal start (balanced if ``solver.balance_start``), and the
+    balance diagnostics as trajectory attributes."""
+    from pinn.physics.solver import check_thickness
+
     fields = {k: state_on_grid(state[k], solver.lat, solver.lon) for k in ("u", "v", "h", "A")}
     check_thickness(fields["h"], "PINN state")
     initial = solver.from_nodal(fields["u"], fields["v"], fields["h"], fields["A"])
@@ -173,8 +198,14 @@ def integrate_state(state: xr.Dataset, config: Config, days: float) -> xr.Datase
         initial = balanced.state
         attrs = {"balance_start": 1, "balance_div_tendency_before": balanced.div_tendency_start,
                  "balance_div_tendency_after": balanced.div_tendency_end, "balance_change": balanced.change}
-    traj = solver.integrate(initial, n_out * steps_per_out, steps_per_out)
-    ds = trajectory_dataset(solver, traj, np.asarray(traj.time, np.float64) / day_model, attrs=attrs)
+    return initial, attrs
+
+
+def trajectory_of(plan: IntegrationPlan, traj, attrs: dict) -> xr.Dataset:
+    """The trajectory Dataset of one integration (time in days), thickness checked."""
+    from pinn.physics.solver import check_thickness, trajectory_dataset
+
+    ds = trajectory_dataset(plan.solver, traj, np.asarray(traj.time, np.float64) / plan.day_model, attrs=attrs)
     check_thickness(ds["h"].values, "forecast integration")
     return ds
 
@@ -203,6 +234,26 @@ def physical_state(traj: xr.Dataset, units) -> xr.Dataset:
         attrs = {**traj[name].attrs, "units": unit, "model_unit_in_physical": factor, "model_unit": model_unit}
         out[name] = (traj[name] * factor).assign_attrs(attrs)
     return out
+
+def integrate_states(states: Sequence[xr.Dataset], config: Config, days: float, mesh=None) -> list[xr.Dataset]:
+    """:func:`integrate_state` of many states in one program (``Solver.integrate_ensemble``).
+
+    Every state gets the same solver and steps; each start is prepared (and balanced) alone, the
+    integrations run together with the member axis sharded over ``mesh`` (padded to a multiple of its
+    size by repeating the last start). Returns one trajectory Dataset per state.
+    """
+    import jax
+
+    plan = integration_plan(config, days)
+    starts = [solver_start(s, plan.solver, config) for s in states]
+    members = [initial for initial, _ in starts]
+    size = 1 if mesh is None else mesh.size
+    members += [members[-1]] * (-len(members) % size)
+    stacked = jax.tree.map(lambda *x: np.stack([np.asarray(v) for v in x]), *members)
+    traj = plan.solver.integrate_ensemble(stacked, plan.n_steps, plan.save_every, mesh=mesh)
+    traj = jax.device_get(traj)
+    return [trajectory_of(plan, jax.tree.map(lambda x, i=i: x[i], traj), attrs)
+            for i, (_, attrs) in enumerate(starts)]
 
 
 def _day():

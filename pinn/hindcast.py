@@ -37,7 +37,14 @@ from pinn import evaluation as ev
 from pinn.config import Config
 from pinn.emergence import EmergenceParams, density_grid, emergence_density, fit_emergence_params
 from pinn.errors import InputError, InputWarning
-from pinn.forecast import check_horizon, hemisphere_weights, integrate_state, prepare_inputs
+from pinn.forecast import (
+    ForecastInputs,
+    check_horizon,
+    hemisphere_weights,
+    integrate_state,
+    integrate_states,
+    prepare_inputs,
+)
 from pinn.ridges import HEMISPHERES, lead_days, predicted_toroids, toroids_at_observation
 from pinn.state_cache import pinn_state
 
@@ -177,22 +184,142 @@ def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
     ).assign_coords(lead_days=("lon", lead_days(lon_deg)))
 
 
-def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: float | None) -> Case:
-    """Run the chain for rotation N using only the maps of rotations <= N."""
-    from pinn.physics_config import model_units
+@dataclass(frozen=True)
+class CaseInputs:
+    """What a case of rotation N starts from: the maps used and the forecast inputs built from them."""
 
+    n: int
+    crs: tuple[int, ...]
+    inputs: ForecastInputs  # its map_notes: header repairs and masked pixels of the maps used
+
+
+def case_inputs(maps: dict[int, Path], n: int, config: Config) -> CaseInputs:
+    """Load the maps of rotations <= N (trailing run) and fit the toroids causally."""
     crs = trailing_run(maps, n, config.toroids.window)
     paths = [maps[c] for c in crs]  # selected by number: nothing after N is opened
-    inputs = prepare_inputs(paths, config)
-    strength = config.physics.band_strength_kG if strength_kG is None else float(strength_kG)
-    state = pinn_state(inputs.toroids, config, strength)
-    traj = integrate_state(state, config, days=7.0 * config.forecast.weeks)
+    return CaseInputs(n, tuple(crs), prepare_inputs(paths, config))
+
+
+def finish_case(maps: dict[int, Path], ci: CaseInputs, traj: xr.Dataset, config: Config) -> Case:
+    """The Case of a forecast integration: predicted toroids at the observation times of N+1."""
+    from pinn.physics_config import model_units
+
     pred = predicted_toroids(traj, config.forecast.ridge_lat_limit_deg)
     drift = model_units(config.physics).frame_drift_deg_per_day()
     _, lon = density_grid(config.forecast)
     ridge = toroids_at_observation(pred, lon, drift)
-    weights = hemisphere_weights(inputs, config.forecast)
-    return Case(n, tuple(crs), ridge, static_ridge(inputs.toroids, lon), weights, maps[n], inputs.map_notes)
+    weights = hemisphere_weights(ci.inputs, config.forecast)
+    return Case(ci.n, ci.crs, ridge, static_ridge(ci.inputs.toroids, lon), weights, maps[ci.n],
+                ci.inputs.map_notes)
+
+
+def _strength(config: Config, strength_kG: float | None) -> float:
+    return config.physics.band_strength_kG if strength_kG is None else float(strength_kG)
+
+
+def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: float | None) -> Case:
+    """Run the chain for rotation N using only the maps of rotations <= N."""
+    ci = case_inputs(maps, n, config)
+    state = pinn_state(ci.inputs.toroids, config, _strength(config, strength_kG))
+    traj = integrate_state(state, config, days=7.0 * config.forecast.weeks)
+    return finish_case(maps, ci, traj, config)
+
+
+def forecast_batch(maps: dict[int, Path], ns: Sequence[int], config: Config, strength_kG: float | None,
+                   mesh=None) -> list[Case]:
+    """:func:`forecast_case` of every rotation in ``ns`` with the heavy steps batched.
+
+    Inputs and toroids per case, then the PINN trainings of all cases as one vmapped program
+    (:func:`pinn.state_cache.pinn_states`) and their integrations as one ensemble integration
+    (:func:`pinn.forecast.integrate_states`), both with the case axis sharded over ``mesh`` (default: a
+    1-D mesh of this process's local devices), then the ridges per case. Equal to the per-case path up
+    to float32 round-off.
+    """
+    from pinn.state_cache import pinn_states
+    from pinn.training import case_mesh
+
+    mesh = case_mesh() if mesh is None else mesh
+    cis = [case_inputs(maps, n, config) for n in ns]
+    states = pinn_states([c.inputs.toroids for c in cis], config, _strength(config, strength_kG), mesh,
+                         toroids_crs=[getattr(c.inputs.toroids, "cr", None) for c in cis])
+    trajs = integrate_states(states, config, 7.0 * config.forecast.weeks, mesh)
+    return [finish_case(maps, ci, traj, config) for ci, traj in zip(cis, trajs)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Producing the cases: batched, resumable, shared between processes
+
+
+def process_share(items: Sequence[int], index: int, count: int) -> list[int]:
+    """The items process ``index`` of ``count`` takes: every ``count``-th, from position ``index``."""
+    if not 0 <= index < count:
+        raise ValueError(f"process index {index} not in [0, {count})")
+    return list(items[index::count])
+
+
+def batches(items: Sequence[int], size: int | None) -> list[list[int]]:
+    """``items`` cut into consecutive batches of ``size`` (None: one batch of all)."""
+    items = list(items)
+    if not items:
+        return []
+    size = len(items) if size is None else size
+    if size < 1:
+        raise ValueError(f"batch size must be >= 1, got {size}")
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def case_path(cases_dir: Path, n: int) -> Path:
+    """Where the finished case of rotation N is saved."""
+    return cases_dir / f"cr{n}.nc"
+
+
+def produce_cases(maps: dict[int, Path], ns: Sequence[int], config: Config, strength_kG: float | None,
+                  cases_dir: Path, batch_size: int | None = None, progress: bool = True,
+                  process: tuple[int, int] = (0, 1)) -> dict[int, Case]:
+    """Forecast this process's share of ``ns``, batch after batch, saving each case as its batch ends.
+
+    ``batch_size`` is the number of cases per batch (None: all of the share in one batch; 1: the per-case
+    path, :func:`forecast_case`, exactly as before batching). Cases already saved in ``cases_dir`` are
+    loaded, not recomputed, so an interrupted run resumes at the batch it stopped in. ``process`` is
+    (index, count) of this process among those sharing the work (:func:`process_share`). The progress bar
+    counts cases of the share (done, rate, time left). Returns the share's cases by rotation.
+    """
+    from tqdm import tqdm
+
+    share = process_share(ns, *process)
+    done = {n: Case.load(case_path(cases_dir, n)) for n in share if case_path(cases_dir, n).exists()}
+    todo = [n for n in share if n not in done]
+    with tqdm(total=len(share), initial=len(done), desc="hindcast", unit="case", disable=not progress) as bar:
+        for batch in batches(todo, batch_size):
+            if batch_size == 1:
+                cases = [forecast_case(maps, batch[0], config, strength_kG)]
+            else:
+                cases = forecast_batch(maps, batch, config, strength_kG)
+            for case in cases:
+                case.save(case_path(cases_dir, case.cr))
+                done[case.cr] = case
+            bar.update(len(cases))
+    return done
+
+
+def wait_for_cases(cases_dir: Path, ns: Sequence[int], timeout_s: float, poll_s: float = 2.0) -> None:
+    """Wait until every case of ``ns`` is saved (by other processes); PinnError after ``timeout_s``."""
+    import time
+
+    from pinn.errors import PinnError
+
+    t0 = time.monotonic()
+    while missing := [n for n in ns if not case_path(cases_dir, n).exists()]:
+        if time.monotonic() - t0 > timeout_s:
+            raise PinnError(f"cases of CR {missing} not written by the other processes after {timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+def process_position() -> tuple[int, int]:
+    """(index, count) of this process in a ``jax.distributed`` run; (0, 1) in a single process."""
+    import jax
+
+    return jax.process_index(), jax.process_count()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,8 +394,19 @@ def run_hindcast(
     min_fit_rotations: int = 5,
     progress: bool = True,
     data_only_from: int | None = None,
-) -> HindcastResult:
-    """Forecast and score every eligible rotation N (N+1 scored) in ``crs`` (default: all available)."""
+    batch_size: int | None = None,
+    wait_s: float = 86400.0,
+) -> HindcastResult | None:
+    """Forecast and score every eligible rotation N (N+1 scored) in ``crs`` (default: all available).
+
+    Cases are produced by :func:`produce_cases`, ``batch_size`` cases per batched program (None: all in
+    one batch; 1: one case after another, the per-case path). Multi-host: started in every process of a
+    ``jax.distributed`` run (after ``jax.distributed.initialize``) with the same arguments and a shared
+    ``out_dir``, each process forecasts its share of the cases (:func:`process_share` by
+    ``jax.process_index()`` / ``jax.process_count()``) on its local devices and saves them under
+    ``out_dir/cases``; process 0 waits (up to ``wait_s`` seconds) for all of them, scores and returns
+    the result, the others return None.
+    """
     check_horizon(config.forecast.weeks, config.forecast)  # before any work
     pool = MapPool(find_maps(data_dir))
     maps = pool.maps
@@ -282,28 +420,26 @@ def run_hindcast(
     cfg = config if config.forecast.cache_dir is None else dataclasses.replace(
         config, forecast=dataclasses.replace(config.forecast, cache_dir=str(out / "pinn_cache")))
 
-    from tqdm import tqdm
-
     skipped_path = cases_dir / "skipped_maps.json"
     if skipped_path.exists():  # maps skipped before a resume stay skipped
         pool.skipped.update({int(k): v for k, v in json.loads(skipped_path.read_text()).items()})
         for cr in pool.skipped:
             maps.pop(cr, None)
-    cases: list[Case] = []
-    for n in tqdm(eligible, desc="hindcast", disable=not progress):
-        path = cases_dir / f"cr{n}.nc"
-        if path.exists():
-            cases.append(Case.load(path))
-            continue
-        if not pool.run(n, cfg):  # the map of N itself was skipped
-            _write_skipped(skipped_path, pool.skipped)
-            continue
-        case = forecast_case(maps, n, cfg, strength_kG)
-        case.save(path)
-        cases.append(case)
+    # every map a window needs is read once here; an unreadable one becomes a gap (and N itself, no case)
+    eligible = [n for n in eligible if case_path(cases_dir, n).exists() or pool.run(n, cfg)]
     _write_skipped(skipped_path, pool.skipped)
-    if not cases:
+    if not eligible:
         raise InputError(data_dir, "no rotation could be forecast: every selected map was skipped")
+
+    index, count = process_position()
+    if count > 1 and batch_size == 1:
+        raise InputError(data_dir, "the per-case path (batch size 1) runs in one process; use batches with "
+                                   "jax.distributed")
+    produced = produce_cases(maps, eligible, cfg, strength_kG, cases_dir, batch_size, progress, (index, count))
+    if index != 0:
+        return None  # process 0 scores once every share is saved
+    wait_for_cases(cases_dir, eligible, wait_s)
+    cases = [produced[n] if n in produced else Case.load(case_path(cases_dir, n)) for n in eligible]
 
     result = rescore(cases, table, config, min_fit_rotations, data_only_from=data_only_from)
     result.summary.update({

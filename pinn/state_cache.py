@@ -82,3 +82,37 @@ def pinn_state(toroids, config: Config, strength_kG: float, work_dir: str | Path
         log.info("reusing cached PINN state %s", state_path)
     with xr.open_dataset(state_path, engine="h5netcdf") as ds:
         return ds.load()
+
+
+def pinn_states(toroids_list, config: Config, strength_kG: float, mesh=None,
+                toroids_crs=None) -> list[xr.Dataset]:
+    """The PINN states of many toroids at one strength (kG): cached ones reused, the others trained
+    together in one batched program (:func:`pinn.training.train_batch`, case axis sharded over ``mesh``).
+
+    Newly trained states are written to the cache (``config.forecast.cache_dir``, when set) under the
+    same keys as :func:`pinn_state`, so either path reuses the other's states. No file lock: callers
+    give each process its own cases (:mod:`pinn.hindcast`).
+    """
+    from pinn.io import write_netcdf
+    from pinn.losses import make_problem
+    from pinn.training import train_batch
+
+    cfg = dataclasses.replace(config, physics=dataclasses.replace(config.physics, band_strength_kG=float(strength_kG)))
+    cache = config.forecast.cache_dir
+    paths = [None if cache is None else cache_paths(cache, state_cache_key(t, cfg, strength_kG))[0] / "state.nc"
+             for t in toroids_list]
+    states: list[xr.Dataset | None] = [_read_state(p) if p is not None and p.exists() else None for p in paths]
+    todo = [i for i, s in enumerate(states) if s is None]
+    if todo:
+        crs = [getattr(toroids_list[i], "cr", None) for i in todo]
+        result = train_batch(cfg, [make_problem(cfg, toroids_list[i], strength_kG) for i in todo], mesh, crs)
+        for i, ds in zip(todo, result.states):
+            if paths[i] is not None:
+                write_netcdf(ds, paths[i])
+            states[i] = ds
+    return states
+
+
+def _read_state(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()

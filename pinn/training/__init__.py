@@ -9,12 +9,14 @@ Modules, one job each:
 * :mod:`~pinn.training.checkpoints`: orbax checkpoints and the resume hash.
 * :mod:`~pinn.training.metrics`: metrics.jsonl lines, progress bar, divergence errors.
 * :mod:`~pinn.training.loop`: :func:`train`, :func:`train_ensemble` (one chunk runner for both).
+* :mod:`~pinn.training.batch`: :func:`train_batch` (many cases' runs vmapped, case axis sharded).
 * :mod:`~pinn.training.cli_entry`: :func:`train_from_config` (``pinn train``: the run folder).
 * :mod:`~pinn.training.schema`: the output grid and dataset (state.nc).
 * :mod:`~pinn.training.toroid_io`: the toroids a run trains on.
 * :mod:`~pinn.training.reference`: exact steady axisymmetric state (the PINN's acceptance test).
 """
 
+from pinn.training.batch import BatchResult, case_mesh, train_batch
 from pinn.training.checkpoints import RESUME_NEUTRAL_TRAIN_KEYS, Checkpoints, config_hash
 from pinn.training.cli_entry import train_from_config
 from pinn.training.loop import Chunk, EnsembleResult, TrainResult, run_chunks, train, train_ensemble
@@ -27,6 +29,7 @@ from pinn.training.toroid_io import load_toroids, read_toroids_json
 __all__ = [
     "FORMULATION",
     "RESUME_NEUTRAL_TRAIN_KEYS",
+    "BatchResult",
     "Checkpoints",
     "Chunk",
     "EnsembleResult",
@@ -38,6 +41,7 @@ __all__ = [
     "axisymmetric_reference",
     "band_toroids",
     "build_model",
+    "case_mesh",
     "check_config",
     "chunk_plan",
     "config_hash",
@@ -50,6 +54,7 @@ __all__ = [
     "run_chunks",
     "state_dataset",
     "train",
+    "train_batch",
     "train_ensemble",
     "train_from_config",
 ]

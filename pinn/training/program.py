@@ -79,12 +79,19 @@ class TrainingProgram:
     mesh: Mesh
     adam: optax.GradientTransformation
     lbfgs: optax.GradientTransformationExtraArgs
+    shard_points: bool = True  # constrain the collocation points to the mesh's 'batch' axis
 
     @classmethod
-    def create(cls, config: Config, problem: Problem) -> TrainingProgram:
-        """Check the config against the devices, build the network (from config.seed) and the optimisers."""
-        mesh = make_mesh(config)
-        check_config(config, mesh.size)
+    def create(cls, config: Config, problem: Problem, mesh: Mesh | None = None,
+               shard_points: bool = True) -> TrainingProgram:
+        """Check the config against the devices, build the network (from config.seed) and the optimisers.
+
+        ``mesh`` defaults to :func:`make_mesh` of the config. ``shard_points=False`` leaves the points of a
+        batch unconstrained: for programs vmapped over runs whose run axis is sharded instead
+        (:mod:`pinn.training.batch`).
+        """
+        mesh = make_mesh(config) if mesh is None else mesh
+        check_config(config, mesh.size if shard_points else 1)
         model = build_model(config, problem)
         graphdef, params, statics = nnx.split(model, nnx.Param, ...)
         tc = config.train
@@ -92,7 +99,7 @@ class TrainingProgram:
         adam = optax.chain(*chain, optax.adam(learning_rate_schedule(config)))
         lbfgs = optax.lbfgs(memory_size=tc.lbfgs_memory,
                             linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20))
-        return cls(config, problem, graphdef, params, statics, mesh, adam, lbfgs)
+        return cls(config, problem, graphdef, params, statics, mesh, adam, lbfgs, shard_points)
 
     # -- state and network -------------------------------------------------------------------
 
@@ -131,6 +138,8 @@ class TrainingProgram:
         """Collocation batch drawn from ``key``, its points sharded over the mesh's 'batch' axis."""
         lc = self.config.loss
         b = sample_batch(key, lc.collocation_points, lc.quadrature_lats, lc.quadrature_lons)
+        if not self.shard_points:
+            return b
         shard = NamedSharding(self.mesh, P("batch"))
         return b._replace(lat=jax.lax.with_sharding_constraint(b.lat, shard),
                           lon=jax.lax.with_sharding_constraint(b.lon, shard))
@@ -216,10 +225,11 @@ class TrainingProgram:
         with ``ensemble``, vmapped over a leading member axis of all three arguments.
 
         Memoised on what the traced program depends on (network, loss and train sections, devices, phase,
-        n, ensemble), so runs in one process that differ only in seed or physics compile once.
+        n, ensemble, point sharding), so runs in one process that differ only in seed or physics compile once.
         """
         cfg = self.config
-        key = (cfg.network, cfg.loss, cfg.train, tuple(self.mesh.devices.flat), phase, n, ensemble)
+        key = (cfg.network, cfg.loss, cfg.train, tuple(self.mesh.devices.flat), phase, n, ensemble,
+               self.shard_points)
         if key not in _CHUNK_FNS:
             fn = partial(self.chunk, phase, n)
             if ensemble:

@@ -1,0 +1,122 @@
+"""Batched training: the PINN runs of many cases (different toroids, same config) as one jitted program.
+
+Every case has its own :class:`~pinn.losses.Problem` (centre-line table, widths, signs, scales); all
+Problems have the same shapes (the centre-line table has a fixed size), so they stack into one pytree
+with a leading case axis, and the training chunk of :class:`~pinn.training.program.TrainingProgram` is
+vmapped over it: one compilation per (config, chunk length, device set) serves any number of cases.
+
+The case axis is sharded over a 1-D :class:`jax.sharding.Mesh` ``'case'`` of the process's local
+devices (the batch is padded to a multiple of the device count by repeating its last case; the padding
+is dropped from the results). Cases never communicate, so each case's result equals its single run up
+to float32 round-off (vmapped and sharded programs are not bit-identical to the unbatched one). The
+collocation points of one case are not sharded (``shard_points=False``).
+
+Each case is initialised and keyed exactly as :func:`pinn.training.train` does from the same config
+(network from ``config.seed``, collocation key from ``config.seed``). Not written: metrics.jsonl and
+per-run checkpoints (a batch is the unit of work; callers save each finished case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from pinn.config import Config
+from pinn.errors import TrainingDiverged
+from pinn.losses import TERM_NAMES, Problem
+from pinn.training.loop import run_chunks
+from pinn.training.program import TrainingProgram
+from pinn.training.schema import state_dataset
+from pinn.training.setup import chunk_plan
+
+CASE_AXIS = "case"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Outcome of a batched training: per case its state (as state.nc holds it) and final terms."""
+
+    states: tuple[Any, ...]  # xarray.Dataset per case (u, v, h, a, b, A, a_obs on the output grid)
+    final_terms: tuple[dict[str, float], ...]  # unweighted loss terms at the last step, per case
+    first_call_s: float  # wall time of the first call of each compiled chunk (compilation included)
+    steady_s: float  # wall time of the other chunk calls
+    n_padded: int  # cases run, padding included
+
+
+def case_mesh(devices: Sequence[Any] | None = None) -> Mesh:
+    """1-D mesh ``'case'`` over ``devices`` (default: this process's local devices)."""
+    return Mesh(np.array(list(jax.local_devices() if devices is None else devices)), (CASE_AXIS,))
+
+
+def padded(items: Sequence[Any], multiple: int) -> list[Any]:
+    """``items`` extended by repeats of its last item to a length that is a multiple of ``multiple``."""
+    items = list(items)
+    return items + [items[-1]] * (-len(items) % multiple)
+
+
+def stack(trees: Sequence[Any]) -> Any:
+    """Stack pytrees of equal structure and shapes along a new leading axis."""
+    return jax.tree.map(lambda *x: jnp.stack(x), *trees)
+
+
+def member(tree: Any, i: int) -> Any:
+    """Member ``i`` of a pytree with a leading member axis."""
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def train_batch(config: Config, problems: Sequence[Problem], mesh: Mesh | None = None,
+                toroids_crs: Sequence[int | None] | None = None) -> BatchResult:
+    """Train one PINN per Problem (same config), all cases vmapped in one program sharded over ``mesh``.
+
+    Runs the whole chunk plan of the config (Adam, then L-BFGS if configured). ``toroids_crs`` sets the
+    ``toroids_cr`` attribute of each state. Raises :class:`TrainingDiverged` naming the cases whose loss
+    or parameters went non-finite.
+    """
+    if not problems:
+        raise ValueError("train_batch: no problems")
+    mesh = case_mesh() if mesh is None else mesh
+    n = len(problems)
+    runs = padded(problems, mesh.size)
+    programs = [TrainingProgram.create(config, p, mesh=mesh, shard_points=False) for p in runs]
+    sharding = NamedSharding(mesh, P(CASE_AXIS))
+    put = lambda tree: jax.device_put(stack(tree), sharding)
+    state = put([p.init_state(config.seed) for p in programs])
+    statics = put([p.statics for p in programs])
+    problem = put(runs)
+    first = steady = 0.0
+    for ch in run_chunks(programs[0], chunk_plan(0, config), state, statics, problem, ensemble=True):
+        _check_finite(ch.loss[:n], np.asarray(ch.finite)[:n], ch.start + ch.n)
+        state = ch.state
+        if ch.first_call:
+            first += ch.seconds
+        else:
+            steady += ch.seconds
+        last_terms = ch.terms[:, -1]
+    params = jax.device_get(state.params)
+    steps = np.asarray(state.step)
+    states, finals = [], []
+    for i in range(n):
+        model = programs[i].network(member(params, i))
+        ds = state_dataset(model, problems[i], config, steps=int(steps[i]))
+        terms = {k: float(v) for k, v in zip(TERM_NAMES, last_terms[i])}
+        if toroids_crs is not None and toroids_crs[i] is not None:
+            ds.attrs["toroids_cr"] = int(toroids_crs[i])
+        ds.attrs.update({f"final_{k}": v for k, v in terms.items()})
+        states.append(ds)
+        finals.append(terms)
+    return BatchResult(tuple(states), tuple(finals), first, steady, len(runs))
+
+
+def _check_finite(loss: np.ndarray, finite: np.ndarray, step: int) -> None:
+    """Raise TrainingDiverged naming the cases (batch indices) with a non-finite loss or parameter."""
+    bad = [i for i in range(len(loss)) if not (np.all(np.isfinite(loss[i])) and bool(finite[i]))]
+    if bad:
+        raise TrainingDiverged(f"batched training diverged at step <= {step} for cases {bad} of the batch; "
+                               "lower train.learning_rate")
