@@ -308,6 +308,7 @@ def test_hybrid_fit_that_saw_the_forecast_rotation_is_refused():
 
 def test_forecast_ignores_arise_rows_after_the_latest_map(tmp_path):
     from pinn.config import load_config
+    from pinn.errors import InputWarning
     from pinn.forecast import run_forecast
     from pinn.paths import arise_table
 
@@ -318,8 +319,8 @@ def test_forecast_ignores_arise_rows_after_the_latest_map(tmp_path):
     raw[raw["CR"] < 2281].to_csv(cut, index=False)
     cfg = load_config(REPO / "configs" / "forecast.yaml", TINY + [f"forecast.cache_dir={tmp_path / 'cache'}"])
     maps = [bundled_map(cr) for cr in (2279, 2280)]
-    a = run_forecast(maps, cfg, arise=None)
-    b = run_forecast(maps, cfg, arise=cut)
+    with pytest.warns(InputWarning, match="fewer than toroids.window"):
+        a, b = [run_forecast(maps, cfg, arise=table) for table in (None, cut)]
     np.testing.assert_array_equal(a.dataset["emergence_density"].values, b.dataset["emergence_density"].values)
     np.testing.assert_array_equal(a.dataset["expected_count"].values, b.dataset["expected_count"].values)
     assert a.summary["hotspots"] == b.summary["hotspots"]
