@@ -150,7 +150,7 @@ def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
         # the state is written in physical units; the model values stay recoverable
         import astropy.units as u
 
-        from pinn.physics.units import model_units
+        from pinn.physics_config import model_units
 
         assert u.Unit(a["state_u"].attrs["units"]) == u.m / u.s and u.Unit(a["state_a"].attrs["units"]) == u.G
         assert a["state_u"].attrs["model_unit_in_physical"] == pytest.approx(
@@ -225,7 +225,7 @@ def test_state_written_in_physical_units():
     import astropy.units as u
 
     from pinn.forecast import physical_state
-    from pinn.physics.units import model_units
+    from pinn.physics_config import model_units
 
     units = model_units()
     rng = np.random.default_rng(0)
