@@ -290,7 +290,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     from pinn.config import ForecastConfig, PhysicsConfig, check_key
-    from pinn.forecast import run_forecast, write_outputs
+    from pinn.forecast import HOTSPOT_RADIUS_DEG, run_forecast, write_outputs
     from pinn.paths import bundled_maps
 
     cfg = _load_config(args, default_for="forecast")
@@ -305,8 +305,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     s = result.summary
     print(f"forecast for CR {s['forecast_rotation']} from CR {s['input_rotations'][0]}-{s['input_rotations'][-1]} "
           f"at {s['field_strength_kG']:g} kG (lead {s['lead_time_days'][0]:.0f}-{s['lead_time_days'][1]:.0f} days)")
+    n = s["expected_count"]
+    print(f"  {s['emergence_model']['model']} model; expected new ARs: north {n['north']:.1f}, south {n['south']:.1f}")
     for spot in s["hotspots"][:3]:
-        print(f"  hotspot lat {spot['lat_deg']:+.1f} lon {spot['lon_deg']:.1f}: {spot['vs_uniform']:.1f}x uniform")
+        print(f"  hotspot lat {spot['lat_deg']:+.1f} lon {spot['lon_deg']:.1f}: {spot['vs_uniform']:.1f}x uniform, "
+              f"P(new AR within {HOTSPOT_RADIUS_DEG:g} deg) = {spot[f'prob_new_ar_within_{HOTSPOT_RADIUS_DEG:g}deg']:.2f}")
     for path in written.values():
         print(f"wrote {path}")
     return 0

@@ -95,15 +95,26 @@ def fit_emergence_params(cases: Sequence[tuple], lat_deg: np.ndarray, start: Eme
     return EmergenceParams(float(res.x[0]), float(res.x[1]), float(res.x[2]), start.min_sigma_deg)
 
 
-def hotspots(density: xr.DataArray, n: int = 5) -> list[dict]:
-    """The ``n`` highest-density cells at least 20 deg of longitude apart (for quick reading)."""
+MIN_SEPARATION_DEG = 20.0  # great-circle distance between reported hotspots
+
+
+def great_circle_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Angular distance (deg) between two points given in degrees."""
+    a1, a2, dlon = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
+    c = math.sin(a1) * math.sin(a2) + math.cos(a1) * math.cos(a2) * math.cos(dlon)
+    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+
+
+def hotspots(density: xr.DataArray, n: int = 5, min_separation_deg: float = MIN_SEPARATION_DEG) -> list[dict]:
+    """The ``n`` highest-density cells, each at least ``min_separation_deg`` (great circle) from those before
+    it, so that they are distinct places rather than neighbouring cells of one band."""
     values = density.values
-    order = np.argsort(values, axis=None)[::-1]
+    lats, lons = density["lat"].values, density["lon"].values
     picked: list[dict] = []
-    for flat in order:
+    for flat in np.argsort(values, axis=None)[::-1]:
         i, j = np.unravel_index(flat, values.shape)
-        lat, lon = float(density["lat"][i]), float(density["lon"][j])
-        if all(abs(((lon - p["lon_deg"]) + 180) % 360 - 180) > 20 or np.sign(lat) != np.sign(p["lat_deg"]) for p in picked):
+        lat, lon = float(lats[i]), float(lons[j])
+        if all(great_circle_deg(lat, lon, p["lat_deg"], p["lon_deg"]) >= min_separation_deg for p in picked):
             picked.append({"lat_deg": lat, "lon_deg": lon, "density_per_sr": float(values[i, j]),
                            "vs_uniform": float(values[i, j] * 4 * math.pi)})
         if len(picked) == n:

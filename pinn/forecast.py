@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from pinn import counts as ct
 from pinn import evaluation as ev
 from pinn.config import Config, ForecastConfig, check_key, to_dict
 from pinn.emergence import EmergenceParams, density_grid, emergence_density, hotspots
 from pinn.errors import ConfigError, InputError, InputWarning
+from pinn.hybrid import static_ridge
 from pinn.ridges import (
     HEMISPHERES,
     SYNODIC_DAYS,
@@ -266,6 +268,66 @@ def _day():
 # The whole chain
 
 
+HOTSPOT_RADIUS_DEG = 10.0  # great-circle radius of the per-hotspot probability of a new AR
+COUNT_METHOD = "mean of the last 5 observed rotations per hemisphere (pinn.counts.mean5_rates; tied with EW in the hindcast, the simpler)"
+
+
+def arise_history(path: str | Path | None, target: int):
+    """ARISE new-AR rows of rotations before ``target`` only (the bundled table by default)."""
+    from pinn.paths import arise_table
+
+    table = ev.load_arise(arise_table() if path is None else path)
+    return table[table["cr"] < target].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ModelDensity:
+    """An emergence density (per sr) and what produced it (for forecast.nc attrs and summary.json)."""
+
+    density: xr.DataArray
+    record: dict
+
+
+def hybrid_fit_of(fc: ForecastConfig):
+    """The :class:`pinn.hybrid.HybridFit` stored in the config (``forecast.hybrid_*``)."""
+    from pinn.hybrid import HybridFit
+
+    names = tuple(fc.hybrid_features)
+    if not len(names) == len(fc.hybrid_betas) == len(fc.hybrid_scales):
+        raise ConfigError(f"config keys 'forecast.hybrid_features', 'forecast.hybrid_betas', 'forecast.hybrid_scales': "
+                          f"lengths {len(names)}, {len(fc.hybrid_betas)}, {len(fc.hybrid_scales)} differ")
+    fitted = tuple(fc.hybrid_fitted_on or ())  # first and last scored rotation only
+    return HybridFit(names, np.asarray(fc.hybrid_betas, float), np.zeros(len(names)),
+                     np.asarray(fc.hybrid_scales, float), fitted)
+
+
+def check_fit_is_causal(fc: ForecastConfig, target: int) -> None:
+    """Refuse a hybrid fit that saw the forecast rotation or later."""
+    if fc.hybrid_fitted_on is not None and fc.hybrid_fitted_on[1] >= target:
+        raise ConfigError(f"config key 'forecast.hybrid_fitted_on' = {list(fc.hybrid_fitted_on)}: the fit saw "
+                          f"CR {fc.hybrid_fitted_on[1]}, not before the forecast rotation CR {target}")
+
+
+def emergence_model_density(ridge: xr.Dataset, static: xr.Dataset, lat: np.ndarray, weights: dict,
+                            params: EmergenceParams, fc: ForecastConfig, history, target: int) -> ModelDensity:
+    """The density of ``forecast.emergence_model``: the ridge model, or the hybrid (data-only prior of
+    ``history`` (rows before ``target``) tilted by the features of the predicted and static ridges)."""
+    from pinn import data_only as do
+    from pinn import hybrid as hy
+
+    if fc.emergence_model == "ridge":
+        return ModelDensity(emergence_density(ridge, lat, weights, params), {"model": "ridge"})
+    check_fit_is_causal(fc, target)
+    fit = hybrid_fit_of(fc)
+    lon = ridge["lon"].values
+    prior = do.candidate_density(history, target, lat, lon, fc.data_only_candidate)
+    density = hy.hybrid_density(prior, hy.ridge_features(ridge, static, lat, fit.names), fit)
+    record = {"model": "hybrid", "data_only_candidate": fc.data_only_candidate, "features": list(fit.names),
+              "betas": [float(b) for b in fit.beta], "scales": [float(s) for s in fit.scale],
+              "fitted_on": list(fc.hybrid_fitted_on) if fc.hybrid_fitted_on else []}
+    return ModelDensity(density, record)
+
+
 @dataclass(frozen=True)
 class ForecastResult:
     dataset: xr.Dataset  # forecast.nc contents
@@ -280,8 +342,13 @@ def run_forecast(
     strength_kG: float | None = None,
     weeks: float | None = None,
     params: EmergenceParams | None = None,
+    arise: str | Path | None = None,
 ) -> ForecastResult:
-    """Forecast the emergence density of rotation N+1 from maps up to N (nothing after N is read)."""
+    """Forecast the emergence density of rotation N+1 from maps up to N (nothing after N is read).
+
+    ``arise``: the ARISE table for the hybrid prior and the counts (default the bundled one); only its rows
+    before N+1 are used.
+    """
 
     from pinn.physics_config import model_units
 
@@ -300,7 +367,14 @@ def run_forecast(
     lat, lon = density_grid(fc)
     ridge = toroids_at_observation(pred, lon, drift)
     weights = hemisphere_weights(inputs, fc)
-    density = emergence_density(ridge, lat, weights, params)
+    target = int(inputs.crs[-1] + 1)
+    history = arise_history(arise, target)
+    model = emergence_model_density(ridge, static_ridge(inputs.toroids, lon), lat, weights, params, fc, history, target)
+    density = model.density
+    rates = ct.mean5_rates(history, target)
+    spots = hotspots(density)
+    for spot, p in zip(spots, ct.prob_at_least_one_near(density, rates, spots, HOTSPOT_RADIUS_DEG)):
+        spot[f"prob_new_ar_within_{HOTSPOT_RADIUS_DEG:g}deg"] = p
 
     every = max(1, round(fc.state_snapshot_days / fc.snapshot_days))
     snaps = physical_state(traj[["u", "v", "h", "a", "b", "A"]].isel(time=slice(None, None, every)), units).rename(
@@ -317,6 +391,9 @@ def run_forecast(
                                 {"units": "G", "model_unit_in_physical": field_G, "model_unit": "sqrt(4 pi rho) r0 Omega",
                                  "long_name": "predicted peak |a| along the toroid"}),
             "observation_lead_days": ("lon", ridge["lead_days"].values, {"units": "days"}),
+            "expected_count": ("hemisphere", [rates[h] for h in HEMISPHERES],
+                               {"units": "1", "long_name": "expected number of new ARs in rotation N+1",
+                                "method": COUNT_METHOD}),
             **{f"state_{k}": snaps[k] for k in ("u", "v", "h", "a", "b", "A")},
         },
         coords={"lat": ("lat", lat, {"units": "degrees_north"}),
@@ -338,6 +415,7 @@ def run_forecast(
         "frame_drift_deg_per_day": float(drift),
         "reference_time": _reference_time(inputs),
         "density_integral": ev.integral(density),
+        **{f"emergence_{k}": json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in model.record.items()},
     })
     summary = {
         "input_rotations": list(inputs.crs),
@@ -349,11 +427,13 @@ def run_forecast(
         "toroids": inputs.toroids.to_json_dict(),
         "hemisphere_weights": weights,
         "emergence_params": params.__dict__,
+        "emergence_model": model.record,
+        "expected_count": {**rates, "total": float(sum(rates.values())), "method": COUNT_METHOD},
         "pinn_final_losses": {k: float(v) for k, v in state.attrs.items() if k.startswith("final_")},
         "solver_mass_drift": float((traj["mass"][-1] - traj["mass"][0]) / traj["mass"][0]),
         "start_balance": {k[len("balance_"):]: float(v) for k, v in traj.attrs.items()
                           if k.startswith("balance_") and k != "balance_start"},
-        "hotspots": hotspots(density),
+        "hotspots": spots,
         "input_maps": list(inputs.map_notes),
         "code_version": version,
         "config": to_dict(config),
@@ -378,8 +458,20 @@ def _version() -> str:
         return "unknown"
 
 
-def write_outputs(result: ForecastResult, out_dir: str | Path, config: Config) -> dict[str, Path]:
-    """Write forecast.nc, forecast.png, summary.json and resolved_config.yaml into ``out_dir`` (atomically)."""
+def emerged_ars(path: str | Path | None, target: int):
+    """The ARISE new ARs of ``target`` (empty where the table ends before it): for the figure only, read after
+    the forecast is made."""
+    from pinn.paths import arise_table
+
+    return ev.ars_of(ev.load_arise(arise_table() if path is None else path), target)
+
+
+def write_outputs(result: ForecastResult, out_dir: str | Path, config: Config,
+                  arise: str | Path | None = None) -> dict[str, Path]:
+    """Write forecast.nc, forecast.png, summary.json and resolved_config.yaml into ``out_dir`` (atomically).
+
+    The figure marks the ARs of the forecast rotation from ``arise`` (default the bundled table) where known.
+    """
     from pinn.config import write_resolved
     from pinn.io import save_figure, write_json, write_netcdf
 
@@ -392,6 +484,6 @@ def write_outputs(result: ForecastResult, out_dir: str | Path, config: Config) -
     }
     from pinn.plotting import plot_forecast
 
-    fig = plot_forecast(result)
+    fig = plot_forecast(result, emerged_ars(arise, int(result.summary["forecast_rotation"])))
     paths["forecast.png"] = save_figure(fig, out / "forecast.png", dpi=110, bbox_inches="tight")
     return paths

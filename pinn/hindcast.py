@@ -45,7 +45,8 @@ from pinn.forecast import (
     integrate_states,
     prepare_inputs,
 )
-from pinn.ridges import HEMISPHERES, lead_days, predicted_toroids, toroids_at_observation
+from pinn.hybrid import static_ridge
+from pinn.ridges import predicted_toroids, toroids_at_observation
 from pinn.state_cache import pinn_state
 
 log = logging.getLogger(__name__)
@@ -163,25 +164,6 @@ class Case:
         return cls(int(ds.attrs["cr"]), tuple(json.loads(ds.attrs["maps"])), ds.sel(kind="predicted").drop_vars("kind"),
                    ds.sel(kind="static").drop_vars("kind"), json.loads(ds.attrs["weights"]), Path(ds.attrs["latest_path"]),
                    tuple(json.loads(ds.attrs.get("map_notes", "[]"))))
-
-
-def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
-    """The current toroids as a ridge dataset (centre line, sigma = width/2, uniform strength)."""
-    lat, sig = [], []
-    for hemi in HEMISPHERES:
-        t = getattr(toroids, hemi)
-        if t is None:
-            lat.append(np.full(lon_deg.shape, 20.0 if hemi == "north" else -20.0))
-            sig.append(np.full(lon_deg.shape, 10.0))
-        else:
-            lat.append(t.centre_lat_deg(lon_deg))
-            sig.append(np.full(lon_deg.shape, t.width_deg / 2.0))  # a-band second moment for exp(-(x/w)^2)
-    ones = np.ones((2, lon_deg.size))
-    return xr.Dataset(
-        {"ridge_lat": (("hemisphere", "lon"), np.stack(lat)), "ridge_sigma": (("hemisphere", "lon"), np.stack(sig)),
-         "ridge_strength": (("hemisphere", "lon"), ones), "mean_strength": (("hemisphere", "lon"), ones)},
-        coords={"hemisphere": list(HEMISPHERES), "lon": lon_deg},
-    ).assign_coords(lead_days=("lon", lead_days(lon_deg)))
 
 
 @dataclass(frozen=True)

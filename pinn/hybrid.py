@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 from pinn import evaluation as ev
+from pinn.ridges import HEMISPHERES, lead_days
 
 FEATURES = ("d2", "log_strength", "d2_change", "warp")
 PRIOR_SD = 1.0  # Gaussian prior sd of every beta, in log-intensity per feature sd (fixed a priori)
@@ -77,6 +78,25 @@ def ridge_features(ridge: xr.Dataset, static: xr.Dataset, lat_deg: np.ndarray,
             raise ValueError(f"unknown feature {name!r}; known: {FEATURES}")
         out.append(np.broadcast_to(f, (lat.size, ridge["lon"].size)))
     return np.stack(out)
+
+
+def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
+    """The current toroids as a ridge dataset (centre line, sigma = width/2, uniform strength)."""
+    lat, sig = [], []
+    for hemi in HEMISPHERES:
+        t = getattr(toroids, hemi)
+        if t is None:
+            lat.append(np.full(lon_deg.shape, 20.0 if hemi == "north" else -20.0))
+            sig.append(np.full(lon_deg.shape, 10.0))
+        else:
+            lat.append(t.centre_lat_deg(lon_deg))
+            sig.append(np.full(lon_deg.shape, t.width_deg / 2.0))  # a-band second moment for exp(-(x/w)^2)
+    ones = np.ones((2, lon_deg.size))
+    return xr.Dataset(
+        {"ridge_lat": (("hemisphere", "lon"), np.stack(lat)), "ridge_sigma": (("hemisphere", "lon"), np.stack(sig)),
+         "ridge_strength": (("hemisphere", "lon"), ones), "mean_strength": (("hemisphere", "lon"), ones)},
+        coords={"hemisphere": list(HEMISPHERES), "lon": lon_deg},
+    ).assign_coords(lead_days=("lon", lead_days(lon_deg)))
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,19 @@ if TYPE_CHECKING:
     from pinn.hindcast import HindcastResult
 
 
-def plot_forecast(result: ForecastResult) -> Figure:
-    """Latest magnetogram with current toroids, predicted toroids, and the emergence density."""
+def intensity_per_sr(ds) -> np.ndarray:
+    """Expected new ARs per sr of forecast.nc: the density x the expected count of its hemisphere."""
+    from pinn import counts as ct
+    from pinn import evaluation as ev
+
+    rates = {h: float(ds["expected_count"].sel(hemisphere=h)) for h in HEMISPHERES}
+    return ct.intensity(ds["emergence_density"], rates) / ev.cell_areas(ds["lat"].values, ds["lon"].values)
+
+
+def plot_forecast(result: ForecastResult, emerged=None) -> Figure:
+    """Latest magnetogram with current and predicted toroids; the expected new ARs per sr of N+1 with the
+    predicted toroids and, where known, the ARs that did emerge (``emerged``: rows with lat, lon; read
+    after the forecast, for the figure only)."""
     from matplotlib.figure import Figure
 
     ds = result.dataset
@@ -43,16 +54,30 @@ def plot_forecast(result: ForecastResult) -> Figure:
     ax.set_ylim(-60, 60)
     ax.set_title(f"CR {inputs.crs[-1]} Br (G, clipped at 300) with toroids; forecast for CR {inputs.crs[-1] + 1}")
     ax.legend(loc="lower left", fontsize=8)
-    ax = axes[1]
-    im = ax.pcolormesh(ds["lon"], ds["lat"], ds["emergence_density"] * 4 * np.pi, cmap="magma", shading="auto")
-    fig.colorbar(im, ax=axes, shrink=0.5, label="emergence density / uniform")
+    _plot_intensity(axes[1], fig, axes, ds, emerged)
+    return fig
+
+
+def _plot_intensity(ax, fig, axes, ds, emerged) -> None:
+    """Expected new ARs per sr, the predicted toroids, and the ARs that emerged (if given)."""
+    im = ax.pcolormesh(ds["lon"], ds["lat"], intensity_per_sr(ds), cmap="magma", shading="auto")
+    fig.colorbar(im, ax=axes, shrink=0.5, label="expected new ARs per sr")
+    lead = ds["observation_lead_days"].values
+    for hemi in HEMISPHERES:
+        ax.plot(ds["lon"], centre_at_lead(ds, hemi, lead), "c--", lw=1.2,
+                label="predicted toroid" if hemi == "north" else None)
+    if emerged is not None and len(emerged):
+        ax.plot(emerged["lon"], emerged["lat"], "o", mfc="none", mec="lime", ms=6,
+                label=f"emerged (ARISE, {len(emerged)})")
+    ax.legend(loc="lower left", fontsize=8)
     ax.set_ylim(-60, 60)
     ax.set_xlabel("Carrington longitude (deg)")
     ax.set_ylabel("latitude (deg)")
-    ax.set_title(f"new-AR emergence density, CR {inputs.crs[-1] + 1} "
-                 f"(lead {ds.attrs['lead_time_days_min']:.0f}-{ds.attrs['lead_time_days_max']:.0f} d, "
+    n = {h: float(ds["expected_count"].sel(hemisphere=h)) for h in HEMISPHERES}
+    ax.set_title(f"new ARs expected in CR {ds.attrs['forecast_rotation']}: north {n['north']:.1f}, "
+                 f"south {n['south']:.1f} ({ds.attrs.get('emergence_model', 'ridge')} model, lead "
+                 f"{ds.attrs['lead_time_days_min']:.0f}-{ds.attrs['lead_time_days_max']:.0f} d, "
                  f"{ds.attrs['field_strength_kG']:.0f} kG)")
-    return fig
 
 
 def plot_hindcast(result: HindcastResult, scores: Sequence[str]) -> Figure:

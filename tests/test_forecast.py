@@ -150,14 +150,26 @@ def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
         # the state is written in physical units; the model values stay recoverable
         import astropy.units as u
 
-        from pinn.physics.units import model_units
+        from pinn.physics_config import model_units
 
         assert u.Unit(a["state_u"].attrs["units"]) == u.m / u.s and u.Unit(a["state_a"].attrs["units"]) == u.G
         assert a["state_u"].attrs["model_unit_in_physical"] == pytest.approx(
             model_units().velocity_unit.to_value(u.m / u.s))
         assert u.Unit(a["toroid_strength"].attrs["units"]) == u.G
+        # the hybrid (default) model and its fit are recorded; the counts are per hemisphere
+        assert a.attrs["emergence_model"] == "hybrid"
+        assert json.loads(a.attrs["emergence_fitted_on"])[1] < 2281
+        assert a["expected_count"].dims == ("hemisphere",) and (a["expected_count"].values > 0).all()
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["forecast_rotation"] == 2281 and summary["input_rotations"] == [2278, 2279, 2280]
+    model = summary["emergence_model"]
+    assert model["model"] == "hybrid" and model["fitted_on"][1] < 2281
+    assert len(model["betas"]) == len(model["features"]) == len(model["scales"])
+    assert model["data_only_candidate"]
+    assert summary["expected_count"]["total"] == pytest.approx(
+        summary["expected_count"]["north"] + summary["expected_count"]["south"])
+    for spot in summary["hotspots"]:
+        assert 0 < spot["prob_new_ar_within_10deg"] < 1
     assert [m["cr"] for m in summary["input_maps"]] == [2278, 2279, 2280]
     assert all(m["header_repairs"] == "" and m["masked_implausible_pixels"] == 0 for m in summary["input_maps"])
     # the start was balanced on the solver grid (solver.balance_start): no start-up divergence tendency left
@@ -213,7 +225,7 @@ def test_state_written_in_physical_units():
     import astropy.units as u
 
     from pinn.forecast import physical_state
-    from pinn.physics.units import model_units
+    from pinn.physics_config import model_units
 
     units = model_units()
     rng = np.random.default_rng(0)
@@ -263,3 +275,52 @@ def test_map_notes_record_header_repairs(tmp_path):
     by_cr = {n["cr"]: n for n in notes}
     assert "CUNIT1 'degreedegree' -> 'deg'" in by_cr[2145]["header_repairs"] and by_cr[2280]["header_repairs"] == ""
     assert by_cr[2145]["masked_implausible_pixels"] == 0
+
+
+def test_hotspots_are_distinct_places():
+    lat, lon = np.linspace(-89.5, 89.5, 180), np.arange(0.5, 360, 1.0)
+    flat_band = np.exp(-(((lat[:, None] - 15.0) / 5.0) ** 2)) * np.ones((1, lon.size))  # one flat band
+    spots = em.hotspots(ev.density_dataarray(ev.normalise(flat_band + 1e-3, lat, lon), lat, lon), n=5)
+    assert len(spots) == 5
+    for i, p in enumerate(spots):
+        for q in spots[:i]:
+            assert em.great_circle_deg(p["lat_deg"], p["lon_deg"], q["lat_deg"], q["lon_deg"]) >= em.MIN_SEPARATION_DEG
+    assert em.great_circle_deg(10.0, 0.0, -10.0, 0.0) == pytest.approx(20.0)
+    assert em.great_circle_deg(0.0, 355.0, 0.0, 5.0) == pytest.approx(10.0)
+
+
+def test_hybrid_fit_that_saw_the_forecast_rotation_is_refused():
+    from pinn.config import load_config
+    from pinn.errors import ConfigError
+    from pinn.forecast import check_fit_is_causal, hybrid_fit_of
+
+    fc = load_config(REPO / "configs" / "forecast.yaml").forecast
+    assert fc.emergence_model == "hybrid" and fc.hybrid_fitted_on[1] < 2281
+    check_fit_is_causal(fc, 2281)
+    with pytest.raises(ConfigError, match="hybrid_fitted_on"):
+        check_fit_is_causal(fc, fc.hybrid_fitted_on[1])
+    fit = hybrid_fit_of(fc)
+    assert fit.names == fc.hybrid_features and len(fit.beta) == len(fit.scale)
+    bad = load_config(None, ["forecast.hybrid_betas=[0.1]"]).forecast
+    with pytest.raises(ConfigError, match="lengths"):
+        hybrid_fit_of(bad)
+
+
+def test_forecast_ignores_arise_rows_after_the_latest_map(tmp_path):
+    from pinn.config import load_config
+    from pinn.errors import InputWarning
+    from pinn.forecast import run_forecast
+    from pinn.paths import arise_table
+
+    full = ev.load_arise(arise_table())
+    assert (full["cr"] >= 2281).any()  # the bundled table does know the forecast rotation and later
+    raw = __import__("pandas").read_csv(arise_table())
+    cut = tmp_path / "arise_to_2280.csv"
+    raw[raw["CR"] < 2281].to_csv(cut, index=False)
+    cfg = load_config(REPO / "configs" / "forecast.yaml", TINY + [f"forecast.cache_dir={tmp_path / 'cache'}"])
+    maps = [bundled_map(cr) for cr in (2279, 2280)]
+    with pytest.warns(InputWarning, match="fewer than toroids.window"):
+        a, b = [run_forecast(maps, cfg, arise=table) for table in (None, cut)]
+    np.testing.assert_array_equal(a.dataset["emergence_density"].values, b.dataset["emergence_density"].values)
+    np.testing.assert_array_equal(a.dataset["expected_count"].values, b.dataset["expected_count"].values)
+    assert a.summary["hotspots"] == b.summary["hotspots"]
