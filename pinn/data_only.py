@@ -1,6 +1,6 @@
 """The causally chosen data-only baseline as a function: candidate scores, causal choices, densities.
 
-Moved from ``experiments/baselines/run.py`` so that the hindcast scores the same baselines (SPEC section
+Moved from ``experiments/baselines/run.py`` so that the hindcast scores the same baselines (docs/science.md section
 5). A *candidate* is one method of :mod:`pinn.baselines` with one setting of its hyperparameters, named by a
 label (:func:`label`). Each *method* forecasts target M (the scored N+1) with the candidate of highest
 total bits over the targets before M; the *data-only baseline* forecasts M with the method whose own causal

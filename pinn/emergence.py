@@ -1,4 +1,4 @@
-"""The emergence model: predicted toroids -> probability density of new-AR emergence (SPEC section 5).
+"""The emergence model: predicted toroids -> probability density of new-AR emergence (docs/science.md section 5).
 
 Documented, few parameters, fitted out of sample in the hindcast. Per hemisphere a Gaussian in latitude
 about the predicted ridge, sigma = width_scale * sqrt(2) * (the ridge's |a|^2 second moment) (the

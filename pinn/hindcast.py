@@ -3,7 +3,7 @@
 For each rotation N whose map exists and whose successor N+1 has ARs in the ARISE remove-repeat
 table, the chain of :mod:`pinn.forecast` runs on the consecutive maps ending at N (up to
 ``toroids.window``; where the data have gaps, the shorter run it has, recorded as ``n_maps``). The new
-ARs of N+1 are scored (SPEC section 5) by:
+ARs of N+1 are scored (docs/science.md section 5) by:
 
 * ``model``: the emergence density of the forecast, with its parameters (floor, width scale, strength
   power) fitted by maximum likelihood on the rotations scored *before* N+1 only (defaults from the

@@ -1,4 +1,4 @@
-"""DeepXDE comparison (SPEC section 6): PINN training throughput of pinn against DeepXDE (PyTorch backend).
+"""DeepXDE comparison (docs/science.md section 6): PINN training throughput of pinn against DeepXDE (PyTorch backend).
 
 What: collocation points x steps per second of one Adam training step, for the same PDE, network and batch,
 measured in one process on one machine, three ways:

@@ -1,4 +1,4 @@
-"""Benchmark of PINN training (SPEC section 6): throughput, achieved FLOP/s, derivative modes, scaling.
+"""Benchmark of PINN training (docs/science.md section 6): throughput, achieved FLOP/s, derivative modes, scaling.
 
 Measures, in one run on one machine:
 * dense float32 matmul FLOP/s of the machine (jnp.dot at precision 'highest'), the yardstick;
