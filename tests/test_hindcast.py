@@ -112,7 +112,7 @@ def test_hindcast_skips_corrupt_map_and_records_masking(tmp_path):
     cfg = load_config(REPO / "configs" / "forecast.yaml", TINY)
     out = tmp_path / "out"
     with pytest.warns(InputWarning) as caught:
-        result = hc.run_hindcast(root, cfg, out, crs=[2281], progress=False)
+        result = hc.run_hindcast(root, cfg, out, crs=[2281], progress=False, data_only_from=2255)
     skips = [str(w.message) for w in caught if "skipped the map of CR 2278" in str(w.message)]
     assert len(skips) == 1 and "\n" not in skips[0]
     summary = json.loads((out / "summary.json").read_text())

@@ -129,6 +129,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # about 5 minutes on 2 cores (three full hindcasts); run with -m slow
 def test_two_process_distributed_hindcast_equals_single_process(data_dir, tmp_path):
     """Two jax.distributed processes over loopback, each its share of the cases; union = one process."""
     port = _free_port()
