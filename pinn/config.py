@@ -287,6 +287,7 @@ class ForecastConfig:
     width_scale: float = bounded(1.0, gt=0)  # Gaussian sigma = width_scale x predicted toroid half-width (fitted)
     min_sigma_deg: float = bounded(2.0, gt=0)  # lower bound of the latitudinal sigma
     strength_power: float = bounded(1.0, ge=0)  # density along a toroid ~ (local strength / mean strength)^power (fitted)
+    start: Literal["pinn", "classical"] = "pinn"  # start state: the trained PINN, or the classical pressure-balanced band of the same toroids (ablation; pinn.starts)
     cache_dir: str | None = ".pinn_cache"  # PINN states reused for identical inputs + config; null = no cache
     emergence_model: Literal["hybrid", "ridge"] = "hybrid"  # hybrid: data-only prior tilted by ridge features (pinn.hybrid); ridge: the density of the predicted toroids alone (pinn.emergence)
     data_only_candidate: str = "b0 f0.05 sNone"  # hybrid prior: pinn.data_only candidate label, chosen causally (rotations before the forecast one)

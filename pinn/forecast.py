@@ -2,7 +2,7 @@
 
 For rotation N (the latest map) the chain estimates the toroids causally (trailing window, nothing
 after map N), trains the PINN for a self-consistent MHD-SWT state (:mod:`pinn.state_cache`, cached by
-inputs + config), integrates it forward with the spectral solver, tracks the predicted toroids at the
+inputs + config; or the classical band of the same toroids, ``forecast.start``, :mod:`pinn.starts`), integrates it forward with the spectral solver, tracks the predicted toroids at the
 observation times of rotation N + 1 (:mod:`pinn.ridges`) and turns them into a probability density of
 new-AR emergence (:mod:`pinn.emergence`). This module only orchestrates those steps and writes the
 outputs (forecast.nc, summary.json, forecast.png via :mod:`pinn.plotting`).
@@ -36,7 +36,7 @@ from pinn.ridges import (
     state_on_grid,
     toroids_at_observation,
 )
-from pinn.state_cache import pinn_state
+from pinn.starts import start_state
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +359,7 @@ def run_forecast(
     params = params or EmergenceParams.from_config(fc)
     inputs = prepare_inputs(paths, config)
     log.info("toroids of CR %d from CR %s (causal)", inputs.crs[-1], ",".join(map(str, inputs.crs)))
-    state = pinn_state(inputs.toroids, config, strength)
+    state = start_state(inputs.toroids, config, strength)
     traj = integrate_state(state, config, days=7.0 * weeks)
     pred = predicted_toroids(traj, fc.ridge_lat_limit_deg)
     units = model_units(config.physics)
@@ -421,6 +421,7 @@ def run_forecast(
         "input_rotations": list(inputs.crs),
         "forecast_rotation": int(inputs.crs[-1] + 1),
         "field_strength_kG": strength,
+        "start": fc.start,
         "horizon_weeks": weeks,
         "lead_time_days": [float(ridge["lead_days"].min()), float(ridge["lead_days"].max())],
         "density_integral": ev.integral(density),

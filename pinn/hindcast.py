@@ -47,7 +47,7 @@ from pinn.forecast import (
 )
 from pinn.hybrid import static_ridge
 from pinn.ridges import predicted_toroids, toroids_at_observation
-from pinn.state_cache import pinn_state
+from pinn.starts import start_state, start_states
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def _strength(config: Config, strength_kG: float | None) -> float:
 def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: float | None) -> Case:
     """Run the chain for rotation N using only the maps of rotations <= N."""
     ci = case_inputs(maps, n, config)
-    state = pinn_state(ci.inputs.toroids, config, _strength(config, strength_kG))
+    state = start_state(ci.inputs.toroids, config, _strength(config, strength_kG))
     traj = integrate_state(state, config, days=7.0 * config.forecast.weeks)
     return finish_case(maps, ci, traj, config)
 
@@ -217,13 +217,11 @@ def forecast_batch(maps: dict[int, Path], ns: Sequence[int], config: Config, str
     1-D mesh of this process's local devices), then the ridges per case. Equal to the per-case path up
     to float32 round-off.
     """
-    from pinn.state_cache import pinn_states
     from pinn.training import case_mesh
 
     mesh = case_mesh() if mesh is None else mesh
     cis = [case_inputs(maps, n, config) for n in ns]
-    states = pinn_states([c.inputs.toroids for c in cis], config, _strength(config, strength_kG), mesh,
-                         toroids_crs=[getattr(c.inputs.toroids, "cr", None) for c in cis])
+    states = start_states([c.inputs.toroids for c in cis], config, _strength(config, strength_kG), mesh)
     trajs = integrate_states(states, config, 7.0 * config.forecast.weeks, mesh)
     return [finish_case(maps, ci, traj, config) for ci, traj in zip(cis, trajs)]
 
@@ -378,6 +376,7 @@ def run_hindcast(
     data_only_from: int | None = None,
     batch_size: int | None = None,
     wait_s: float = 86400.0,
+    data_only=None,
 ) -> HindcastResult | None:
     """Forecast and score every eligible rotation N (N+1 scored) in ``crs`` (default: all available).
 
@@ -387,7 +386,8 @@ def run_hindcast(
     ``out_dir``, each process forecasts its share of the cases (:func:`process_share` by
     ``jax.process_index()`` / ``jax.process_count()``) on its local devices and saves them under
     ``out_dir/cases``; process 0 waits (up to ``wait_s`` seconds) for all of them, scores and returns
-    the result, the others return None.
+    the result, the others return None. ``data_only``: a precomputed :func:`data_only_record` of the same
+    targets (it is the slow part of scoring; the record does not depend on the forecast's config).
     """
     check_horizon(config.forecast.weeks, config.forecast)  # before any work
     pool = MapPool(find_maps(data_dir))
@@ -423,16 +423,27 @@ def run_hindcast(
     wait_for_cases(cases_dir, eligible, wait_s)
     cases = [produced[n] if n in produced else Case.load(case_path(cases_dir, n)) for n in eligible]
 
-    result = rescore(cases, table, config, min_fit_rotations, data_only_from=data_only_from)
+    result = rescore(cases, table, config, min_fit_rotations, data_only_from=data_only_from, data_only=data_only)
     result.summary.update({
         "data_dir": str(data_dir),
         "strength_kG": config.physics.band_strength_kG if strength_kG is None else strength_kG,
+        "start": config.forecast.start,
         "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],
         "map_repairs": {str(c.cr): list(c.map_notes) for c in cases
                         if any(m["header_repairs"] or m["masked_implausible_pixels"] for m in c.map_notes)},
     })
     write_results(result, out)
     return result
+
+
+def data_only_record(table: pd.DataFrame, config: Config, last: int, first: int | None = None):
+    """The causal data-only record (:func:`pinn.data_only.score_methods`) of the targets ``first..last``
+    (None: from the start of the ARISE table) on the density grid of ``config``; what :func:`rescore`
+    computes when not given one (precompute it once to rescore many hindcasts of the same rotations)."""
+    from pinn import data_only as do
+
+    lat, lon = density_grid(config.forecast)
+    return do.score_methods(table[table["cr"] <= last], lat, lon, do.default_targets(table, first, last))
 
 
 def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_rotations: int = 5,
@@ -451,7 +462,7 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
     lat, _ = density_grid(config.forecast)
     lon = cases[0].ridge["lon"].values
     last = max(c.cr for c in cases) + 1
-    dores = data_only or do.score_methods(table[table["cr"] <= last], lat, lon, do.default_targets(table, data_only_from, last))
+    dores = data_only or data_only_record(table, config, last, data_only_from)
     priors = {c.cr: do.method_density(table, dores, c.cr + 1, "data_only", lat, lon) for c in cases}
     fit_cases = {name: [hy.make_fit_case(c.cr + 1, priors[c.cr], feats(c, lat), ev.ars_of(table, c.cr + 1)["lat"].values,
                                          ev.ars_of(table, c.cr + 1)["lon"].values) for c in cases]

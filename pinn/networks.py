@@ -131,8 +131,8 @@ class SphereNet(nnx.Module):
             din = 3 + 2 * config.fourier_features
         else:
             self.fourier = None
-        kw = dict(factorize=config.weight_factorization, rwf_mean=config.rwf_mean, rwf_std=config.rwf_std,
-                  precision=config.matmul_precision, rngs=rngs)
+        kw = {"factorize": config.weight_factorization, "rwf_mean": config.rwf_mean, "rwf_std": config.rwf_std,
+              "precision": config.matmul_precision, "rngs": rngs}
         layers = []
         for _ in range(config.depth):
             layers.append(RWFLinear(din, config.width, **kw))

@@ -107,6 +107,6 @@ def test_quickstart_uses_only_the_public_api():
 
     nb = nbformat.read(REPO / "notebooks" / "01_quickstart.ipynb", as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert not re.findall(r"^\s*(?:from pinn\.|import pinn\.|from pinn import)", code, re.M)
+    assert not re.findall(r"^\s*(?:from pinn\.|import pinn\.|from pinn import)", code, re.MULTILINE)
     used = set(re.findall(r"\bpinn\.(\w+)", code)) - {"__file__"}
     assert used and used <= set(pinn.__all__), used - set(pinn.__all__)

@@ -77,7 +77,7 @@ def worker(data_dir: str, rotations: list[int], mode: str, batch: int, config: s
 
     training.train_batch = train_batch
     timed(hc, "case_inputs", "inputs_s")
-    timed(hc, "pinn_state", "training_s")
+    timed(state_cache, "pinn_state", "training_s")
     timed(state_cache, "pinn_states", "training_s")
     timed(fc, "solver_start", "start_and_balance_s")
     timed(fc, "trajectory_of", "trajectory_dataset_s")

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pinn.physics.solver import SolverSettings
 from pinn.physics import equations as eq
 from pinn.physics import linear as L
+from pinn.physics.solver import SolverSettings
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,0 +1,163 @@
+"""Ablations of the development hindcast (issue 13): what each part of the physics adds to the forecast.
+
+    PYTHONPATH=. python experiments/hindcast/ablations.py --work /scratch/ablations [--only NAME ...]
+
+Every ablation is a whole hindcast of the 38 development rotations (scored N+1 in CR 2241-2282) with the
+recorded development settings (configs/forecast.yaml, train.adam_steps=400) plus its own overrides,
+produced by the batched path (``--batch`` cases per program) into ``WORK/<name>`` (cases and PINN cache:
+resumable, kill it and run again) and scored by :func:`pinn.hindcast.rescore` with one causal data-only
+record shared by all (it does not depend on the forecast config). Results go to
+``experiments/hindcast/ablations/<name>/`` (per_ar.csv, per_rotation.csv, summary.json) and the table of
+all finished ablations to ``experiments/hindcast/ablations/table.{json,md}``: per ablation the mean bits
+per AR of the ridge model (the physics alone), the hybrid (data-only prior tilted by the ridge features),
+and paired bootstrap intervals (rotations resampled) of hybrid - data_only, model - band, and of each
+against the reference ablation ``pinn_bic_20kG`` (same ARs, so the differences are paired).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pinn import evaluation as ev
+from pinn import hindcast as hc
+from pinn.config import load_config
+from pinn.io import atomic_path, write_json
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data" / "raw"
+OUT = ROOT / "experiments" / "hindcast" / "ablations"
+BASE = ["train.adam_steps=400", "train.progress=false"]
+REFERENCE = "pinn_bic_20kG"
+CRS = range(2241, 2283)
+
+# name -> overrides on top of BASE; the order is the order of the runs (cheap and central ones first)
+ABLATIONS: dict[str, list[str]] = {
+    "pinn_bic_20kG": [],
+    "classical_bic_20kG": ["forecast.start=classical"],
+    "pinn_m1_20kG": ["toroids.modes=1"],
+    "pinn_m2_20kG": ["toroids.modes=2"],
+    "pinn_bic_20kG_1500steps": ["train.adam_steps=1500"],
+    "pinn_bic_30kG": ["physics.band_strength_kG=30"],
+    "pinn_bic_2kG": ["physics.band_strength_kG=2"],
+    "pinn_bic_100kG": ["physics.band_strength_kG=100"],
+    "classical_bic_2kG": ["forecast.start=classical", "physics.band_strength_kG=2"],
+    "classical_bic_30kG": ["forecast.start=classical", "physics.band_strength_kG=30"],
+    "classical_bic_100kG": ["forecast.start=classical", "physics.band_strength_kG=100"],
+    "classical_m2_20kG": ["forecast.start=classical", "toroids.modes=2"],
+}
+SCORES = ("model", "hybrid", "hybrid_pinn", "static", "hybrid_static", "data_only", "band")
+
+
+def data_only(work: Path, config):
+    """The causal data-only record of the development targets, computed once and kept in ``work``."""
+    path = work / "data_only.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    table = ev.load_arise(hc.find_arise(DATA))
+    t0 = time.perf_counter()
+    record = hc.data_only_record(table, config, max(CRS))
+    print(f"data-only record: {time.perf_counter() - t0:.0f} s", flush=True)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(pickle.dumps(record))
+    return record
+
+
+def run(name: str, work: Path, batch: int | None, record) -> dict:
+    """One ablation: cases (resumed if present) then scores; returns its row of the table."""
+    overrides = [*BASE, *ABLATIONS[name]]
+    config = load_config(ROOT / "configs" / "forecast.yaml", overrides)
+    t0 = time.perf_counter()
+    result = hc.run_hindcast(DATA, config, work / name, crs=CRS, progress=True, batch_size=batch, data_only=record)
+    wall = time.perf_counter() - t0
+    out = OUT / name
+    out.mkdir(parents=True, exist_ok=True)
+    result.summary.update({"overrides": overrides, "wall_s_this_call": wall})
+    for fname, df in (("per_ar.csv", result.per_ar), ("per_rotation.csv", result.per_rotation)):
+        with atomic_path(out / fname) as tmp:
+            df.to_csv(tmp, index=False, float_format="%.6g")
+    write_json(out / "summary.json", result.summary)
+    print(f"{name}: {wall:.0f} s, hybrid {result.summary['mean_bits']['hybrid']:.4f}, "
+          f"model {result.summary['mean_bits']['model']:.4f}", flush=True)
+    return {"name": name, "overrides": ABLATIONS[name], "wall_s": wall}
+
+
+def interval(diff: pd.Series, cr: np.ndarray) -> dict:
+    iv = ev.paired_bootstrap(diff.values, cr)
+    return {"mean": iv.mean, "low": iv.low, "high": iv.high}
+
+
+def table() -> dict:
+    """The comparison table of every finished ablation (read back from OUT)."""
+    rows = {}
+    ref_path = OUT / REFERENCE / "per_ar.csv"
+    ref = pd.read_csv(ref_path) if ref_path.exists() else None
+    for name, overrides in ABLATIONS.items():
+        path = OUT / name / "per_ar.csv"
+        if not path.exists():
+            continue
+        df = pd.read_csv(path)
+        cr = df["cr"].values
+        row = {"overrides": overrides, "n_ars": len(df),
+               "mean_bits": {s: float(df[f"bits_{s}"].mean()) for s in SCORES},
+               "hybrid_minus_data_only": interval(df["bits_hybrid"] - df["bits_data_only"], cr),
+               "hybrid_pinn_minus_data_only": interval(df["bits_hybrid_pinn"] - df["bits_data_only"], cr),
+               "model_minus_band": interval(df["bits_model"] - df["bits_band"], cr),
+               "model_minus_static": interval(df["bits_model"] - df["bits_static"], cr)}
+        if ref is not None and name != REFERENCE:
+            if not (np.array_equal(ref["cr"].values, cr) and np.allclose(ref["lat"].values, df["lat"].values)):
+                raise RuntimeError(f"{name}: not the same ARs as {REFERENCE}")
+            row["hybrid_minus_reference_hybrid"] = interval(df["bits_hybrid"] - ref["bits_hybrid"], cr)
+            row["model_minus_reference_model"] = interval(df["bits_model"] - ref["bits_model"], cr)
+        rows[name] = row
+    return rows
+
+
+def markdown(rows: dict) -> str:
+    f = lambda d: f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+    header = ("| ablation | model | hybrid | hybrid - data_only | model - band | model - static | hybrid - ref. hybrid "
+              "| model - ref. model |")
+    lines = [header, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['mean_bits']['model']:.3f} | {r['mean_bits']['hybrid']:.3f} | "
+                     f"{f(r['hybrid_minus_data_only'])} | {f(r['model_minus_band'])} | {f(r['model_minus_static'])} | "
+                     f"{f(r['hybrid_minus_reference_hybrid']) if 'hybrid_minus_reference_hybrid' in r else 'reference'} | "
+                     f"{f(r['model_minus_reference_model']) if 'model_minus_reference_model' in r else 'reference'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", type=Path, required=True, help="scratch folder for cases and PINN caches")
+    p.add_argument("--only", nargs="*", default=None, help="ablation names (default: all, in order)")
+    p.add_argument("--batch", type=int, default=4, help="cases per batched program")
+    p.add_argument("--table-only", action="store_true")
+    args = p.parse_args()
+    names = args.only or list(ABLATIONS)
+    unknown = set(names) - set(ABLATIONS)
+    if unknown:
+        sys.exit(f"unknown ablations {sorted(unknown)}; known: {list(ABLATIONS)}")
+    if not args.table_only:
+        args.work.mkdir(parents=True, exist_ok=True)
+        record = data_only(args.work, load_config(ROOT / "configs" / "forecast.yaml", BASE))
+        for name in names:
+            run(name, args.work, args.batch, record)
+            rows = table()
+            write_json(OUT / "table.json", rows)
+            (OUT / "table.md").write_text(markdown(rows))
+    rows = table()
+    write_json(OUT / "table.json", rows)
+    (OUT / "table.md").write_text(markdown(rows))
+    print(json.dumps({k: {"hybrid": v["mean_bits"]["hybrid"], "model": v["mean_bits"]["model"]} for k, v in rows.items()},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The forecast's start state: the trained PINN state, or the classical balanced band of the same toroids.
+
+``forecast.start`` chooses it:
+
+* ``pinn`` (default): the PINN state fitted to the toroids and the MHD-SWT equations
+  (:mod:`pinn.state_cache`, trained once per toroids and config);
+* ``classical``: the ablation that asks whether the PINN matters. The same toroids (centre lines,
+  widths, signs; warped where the fit chose M > 0), the same field strength and background rotation,
+  built as the classical band state of :func:`pinn.physics.states.band_state` on the solver grid: u = u0,
+  v = 0, A from the band, h from the axisymmetric pressure balance of u0 and the band (docs/science.md
+  section 4's "classical" reference). No training. The forecast then balances it on the solver grid like
+  any start (``solver.balance_start``).
+
+Both return the state as the PINN writes it: u, v, h, A (and a, b) on (lat, lon) in degrees, model units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from pinn.config import Config
+
+STARTS = ("pinn", "classical")
+
+
+def classical_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
+    """The classical balanced band of ``toroids`` at ``strength_kG`` (kG) on the solver's Gaussian grid."""
+    from pinn.physics import states as st
+    from pinn.physics_config import band_strength, solver_for, zonal_flow
+
+    solver = solver_for(config)
+    bands = tuple(t for t in (toroids.north, toroids.south) if t is not None)
+    state = st.band_state(solver, bands, band_strength(config.physics, strength_kG), balance="pressure",
+                          flow=zonal_flow(config.physics))
+    nodal = solver.to_nodal(state)
+    coords = {"lat": ("lat", solver.lat, {"units": "degrees_north"}),
+              "lon": ("lon", solver.lon, {"units": "degrees_east"})}
+    ds = xr.Dataset({k: (("lat", "lon"), np.asarray(nodal[k], np.float64)) for k in ("u", "v", "h", "a", "b", "A")},
+                    coords=coords)
+    ds.attrs.update(start="classical", strength_kG=float(strength_kG), pattern_speed_model=0.0)
+    if getattr(toroids, "cr", None) is not None:
+        ds.attrs["toroids_cr"] = int(toroids.cr)
+    return ds
+
+
+def start_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
+    """The start state of a forecast from ``toroids`` at ``strength_kG`` (kG), as ``forecast.start`` asks."""
+    if config.forecast.start == "classical":
+        return classical_state(toroids, config, strength_kG)
+    from pinn.state_cache import pinn_state
+
+    return pinn_state(toroids, config, strength_kG)
+
+
+def start_states(toroids_list: Sequence, config: Config, strength_kG: float, mesh=None) -> list[xr.Dataset]:
+    """:func:`start_state` of many toroids; PINN states are trained together (:func:`pinn.state_cache.pinn_states`)."""
+    if config.forecast.start == "classical":
+        return [classical_state(t, config, strength_kG) for t in toroids_list]
+    from pinn.state_cache import pinn_states
+
+    return pinn_states(toroids_list, config, strength_kG, mesh,
+                       toroids_crs=[getattr(t, "cr", None) for t in toroids_list])
