@@ -4,7 +4,9 @@ log lambda(lat, lon) = log prior(lat, lon) + sum_i beta_i z_i(lat, lon), normali
 density per steradian. The prior is the data-only baseline's density (:mod:`pinn.data_only`); the
 features are read from a :class:`pinn.hindcast.Case`'s ridge datasets (each longitude at its lead time),
 per hemisphere, and standardised (:func:`standardise`): centred under the prior of each case, divided by
-their prior-weighted spread pooled over the training cases, so beta is in log-intensity per feature sd.
+their prior-weighted spread pooled over the training cases, so beta is in log-intensity per feature sd,
+and clipped to +-``Z_CAP`` sd (:func:`standard_scores`), so that an out-of-range feature of one forecast
+(a ridge that vanishes) cannot send the intensity to 0 at an AR; a non-finite feature counts as 0 sd.
 
 beta is the maximum a posteriori estimate under independent Gaussian priors N(0, ``prior_sd``^2) on
 every beta (an L2 penalty fixed a priori, not tuned), found with scipy; its interval is the Laplace
@@ -40,6 +42,7 @@ FEATURES = ("d2", "log_strength", "d2_change", "warp")
 PRIOR_SD = 1.0  # Gaussian prior sd of every beta, in log-intensity per feature sd (fixed a priori)
 D2_CAP = 9.0
 MIN_SIGMA_DEG = 2.0
+Z_CAP = 4.0  # standardised features are clipped to +-Z_CAP sd (fixed a priori; see standard_scores)
 
 
 def _per_hemisphere(ridge: xr.Dataset, name: str, lat: np.ndarray) -> np.ndarray:
@@ -124,10 +127,28 @@ def _prior_weights(case: FitCase) -> np.ndarray:
     return w / w.sum()
 
 
+def centred_features(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Features (p, lat, lon) as (p, cells), centred at their ``weights``-mean (the prior's).
+
+    A non-finite value (no ridge found in a hemisphere, say) carries no information: it is set to the
+    mean, so its centred value is 0 and the intensity there is the prior's.
+    """
+    f = np.array(features, float).reshape(features.shape[0], -1)
+    ok = np.isfinite(f)
+    w = np.where(ok, weights[None, :], 0.0)
+    mean = np.sum(np.where(ok, f, 0.0) * w, axis=1) / np.maximum(w.sum(axis=1), 1e-300)
+    return np.where(ok, f - mean[:, None], 0.0)
+
+
+def standard_scores(centred: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Centred features / scale, clipped to +-Z_CAP: a feature far outside what the fit saw (a ridge that
+    all but vanishes gives log_strength hundreds of sd away) cannot drive the intensity to 0 or infinity."""
+    return np.clip(centred / scale[:, None], -Z_CAP, Z_CAP)
+
+
 def _centred(case: FitCase) -> np.ndarray:
     """Features (p, cells) centred at their prior mean."""
-    f = case.features.reshape(case.features.shape[0], -1)
-    return f - f @ _prior_weights(case)[:, None]
+    return centred_features(case.features, _prior_weights(case))
 
 
 def standardise(cases: Sequence[FitCase]) -> np.ndarray:
@@ -198,7 +219,7 @@ def fit_hybrid(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, prior_
         return zero_fit(names)
     scale = standardise(cases)
     active = scale > 0
-    zs = [_centred(c)[active] / scale[active, None] for c in cases]
+    zs = [standard_scores(_centred(c)[active], scale[active]) for c in cases]
     beta = np.zeros(len(names))
     sd = np.full(len(names), prior_sd)
     if active.any():
@@ -210,13 +231,15 @@ def fit_hybrid(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, prior_
 
 
 def hybrid_density(prior: xr.DataArray, features: np.ndarray, fit: HybridFit) -> xr.DataArray:
-    """prior * exp(sum beta_i z_i), normalised over the sphere (per sr)."""
+    """prior * exp(sum beta_i z_i), normalised over the sphere (per sr); z as in the fit (centred under the
+    prior, per feature sd, clipped: :func:`standard_scores`)."""
     lat, lon = prior["lat"].values, prior["lon"].values
     active = fit.scale > 0
     eta = np.zeros(prior.shape)
     if active.any():
-        f = features[active] / fit.scale[active, None, None]
-        eta = np.tensordot(fit.beta[active], f, 1)
+        w = (np.asarray(prior.values, float) * ev.cell_areas(lat, lon)).ravel()
+        z = standard_scores(centred_features(np.asarray(features)[active], w / w.sum()), fit.scale[active])
+        eta = (fit.beta[active] @ z).reshape(prior.shape)
     values = np.asarray(prior.values, float) * np.exp(eta - eta.max())
     return ev.density_dataarray(ev.normalise(values, lat, lon), lat, lon)
 

@@ -103,3 +103,33 @@ def test_featureless_gets_zero_beta():
     cases = [hy.make_fit_case(2000 + k, prior, f, [15.0], [30.0]) for k in range(6)]
     fit = hy.fit_hybrid(cases, ("flat",))
     assert fit.beta[0] == 0.0 and fit.scale[0] == 0.0
+
+
+def test_out_of_range_and_missing_features_cannot_zero_the_density():
+    """A ridge that all but vanishes in one hemisphere (log_strength ~ -7 where the fit saw sd 0.03) or
+    that is missing (NaN) leaves the density finite, positive and within exp(+-Z_CAP |beta|) of the prior."""
+    prior = band_prior()
+    weak = ridge(15, -15, strength_wave=0.4)
+    weak["ridge_strength"].loc[{"hemisphere": "south"}] = 1e-6
+    missing = ridge(15, -15)
+    missing["ridge_lat"].loc[{"hemisphere": "south"}] = np.nan
+    missing["ridge_sigma"].loc[{"hemisphere": "south"}] = np.nan
+    beta = np.array([-0.5, 0.8, 0.2, 0.1])
+    fit = hy.HybridFit(hy.FEATURES, beta, np.zeros(4), np.array([2.0, 0.03, 1.0, 0.5]), ())
+    bound = np.exp(2 * hy.Z_CAP * np.abs(beta).sum())
+    for r in (weak, missing):
+        d = hy.hybrid_density(prior, hy.ridge_features(r, ridge(18, -18), LAT), fit)
+        ratio = d.values / prior.values
+        assert np.all(np.isfinite(d.values)) and np.all(d.values > 0)
+        assert ev.integral(d) == pytest.approx(1.0, rel=1e-12)
+        assert ratio.max() / ratio.min() <= bound * (1 + 1e-9)
+    # missing features: the south is the prior's shape there (z = 0 wherever the feature is NaN)
+    d = hy.hybrid_density(prior, hy.ridge_features(missing, ridge(18, -18), LAT), fit)
+    south = LAT < 0
+    ratio = d.values[south] / prior.values[south]
+    np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-9)
+    # and a fit on cases with such features stays finite
+    cases = [hy.make_fit_case(2000 + k, prior, hy.ridge_features(r, ridge(18, -18), LAT), [14.0, -15.0], [30.0, 200.0])
+             for k, r in enumerate([weak, missing, ridge(16, -14), ridge(14, -17, warp=2)])]
+    fitted = hy.fit_hybrid(cases)
+    assert np.all(np.isfinite(fitted.beta)) and np.all(np.isfinite(fitted.beta_sd))
