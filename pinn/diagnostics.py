@@ -130,15 +130,28 @@ def classical_perlon_state(solver, hemis: Sequence, strength: float, physics: Ph
     return solver.from_nodal(u0, np.zeros_like(u0), h_s, A)
 
 
+def _bands(toroids) -> tuple:
+    return tuple(t for t in (toroids.north, toroids.south) if t is not None)
+
+
+def classical_start(solver, toroids, strength_kG: float, physics: PhysicsConfig):
+    """The 'classical' start: the toroids' band at ``strength_kG`` (kG), h in pressure balance with u0 and
+    the band (:func:`pinn.physics.states.band_state`); modal state on ``solver``'s grid."""
+    from pinn.physics import states as st
+
+    return st.band_state(solver, _bands(toroids), band_strength(physics, strength_kG), balance="pressure",
+                         flow=zonal_flow(physics))
+
+
 def reference_starts(solver, toroids, strength_kG: float, physics: PhysicsConfig) -> dict:
     """The 'naive', 'classical' and 'classical_perlon' starts of the toroids' band at ``strength_kG`` (kG)."""
     from pinn.physics import states as st
 
-    hemis = tuple(t for t in (toroids.north, toroids.south) if t is not None)
+    hemis = _bands(toroids)
     strength = band_strength(physics, strength_kG)
     return {
         "naive": st.band_state(solver, hemis, strength, balance="none", flow=zonal_flow(physics)),
-        "classical": st.band_state(solver, hemis, strength, balance="pressure", flow=zonal_flow(physics)),
+        "classical": classical_start(solver, toroids, strength_kG, physics),
         "classical_perlon": classical_perlon_state(solver, hemis, strength, physics),
     }
 

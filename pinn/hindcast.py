@@ -436,13 +436,13 @@ def run_hindcast(
     return result
 
 
-def data_only_record(table: pd.DataFrame, config: Config, last: int, first: int | None = None):
+def data_only_record(table: pd.DataFrame, lat: np.ndarray, lon: np.ndarray, last: int, first: int | None = None):
     """The causal data-only record (:func:`pinn.data_only.score_methods`) of the targets ``first..last``
-    (None: from the start of the ARISE table) on the density grid of ``config``; what :func:`rescore`
-    computes when not given one (precompute it once to rescore many hindcasts of the same rotations)."""
+    (None: from the start of the ARISE table) on the density grid ``lat``, ``lon`` (degrees); what
+    :func:`rescore` computes when not given one (precompute it once to rescore many hindcasts of the same
+    rotations)."""
     from pinn import data_only as do
 
-    lat, lon = density_grid(config.forecast)
     return do.score_methods(table[table["cr"] <= last], lat, lon, do.default_targets(table, first, last))
 
 
@@ -462,7 +462,7 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
     lat, _ = density_grid(config.forecast)
     lon = cases[0].ridge["lon"].values
     last = max(c.cr for c in cases) + 1
-    dores = data_only or data_only_record(table, config, last, data_only_from)
+    dores = data_only or data_only_record(table, lat, lon, last, data_only_from)
     priors = {c.cr: do.method_density(table, dores, c.cr + 1, "data_only", lat, lon) for c in cases}
     fit_cases = {name: [hy.make_fit_case(c.cr + 1, priors[c.cr], feats(c, lat), ev.ars_of(table, c.cr + 1)["lat"].values,
                                          ev.ars_of(table, c.cr + 1)["lon"].values) for c in cases]

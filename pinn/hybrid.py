@@ -122,9 +122,14 @@ def make_fit_case(cr: int, prior: xr.DataArray, features: np.ndarray, ar_lat, ar
                    ev.cell_areas(lat, lon))
 
 
-def _prior_weights(case: FitCase) -> np.ndarray:
-    w = (case.prior * case.areas).ravel()
+def prior_weights(prior: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """Probability of each cell (flattened) under a density per sr with cell areas ``areas`` (sr)."""
+    w = (np.asarray(prior, float) * areas).ravel()
     return w / w.sum()
+
+
+def _prior_weights(case: FitCase) -> np.ndarray:
+    return prior_weights(case.prior, case.areas)
 
 
 def centred_features(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -237,8 +242,8 @@ def hybrid_density(prior: xr.DataArray, features: np.ndarray, fit: HybridFit) ->
     active = fit.scale > 0
     eta = np.zeros(prior.shape)
     if active.any():
-        w = (np.asarray(prior.values, float) * ev.cell_areas(lat, lon)).ravel()
-        z = standard_scores(centred_features(np.asarray(features)[active], w / w.sum()), fit.scale[active])
+        w = prior_weights(prior.values, ev.cell_areas(lat, lon))
+        z = standard_scores(centred_features(np.asarray(features)[active], w), fit.scale[active])
         eta = (fit.beta[active] @ z).reshape(prior.shape)
     values = np.asarray(prior.values, float) * np.exp(eta - eta.max())
     return ev.density_dataarray(ev.normalise(values, lat, lon), lat, lon)

@@ -23,18 +23,14 @@ import xarray as xr
 
 from pinn.config import Config
 
-STARTS = ("pinn", "classical")
-
 
 def classical_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
     """The classical balanced band of ``toroids`` at ``strength_kG`` (kG) on the solver's Gaussian grid."""
-    from pinn.physics import states as st
-    from pinn.physics_config import band_strength, solver_for, zonal_flow
+    from pinn.diagnostics import classical_start
+    from pinn.physics_config import solver_for
 
     solver = solver_for(config)
-    bands = tuple(t for t in (toroids.north, toroids.south) if t is not None)
-    state = st.band_state(solver, bands, band_strength(config.physics, strength_kG), balance="pressure",
-                          flow=zonal_flow(config.physics))
+    state = classical_start(solver, toroids, strength_kG, config.physics)
     nodal = solver.to_nodal(state)
     coords = {"lat": ("lat", solver.lat, {"units": "degrees_north"}),
               "lon": ("lon", solver.lon, {"units": "degrees_east"})}

@@ -29,6 +29,7 @@ import pandas as pd
 from pinn import evaluation as ev
 from pinn import hindcast as hc
 from pinn.config import load_config
+from pinn.emergence import density_grid
 from pinn.io import atomic_path, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,15 +64,16 @@ def data_only(work: Path, config):
         return pickle.loads(path.read_bytes())
     table = ev.load_arise(hc.find_arise(DATA))
     t0 = time.perf_counter()
-    record = hc.data_only_record(table, config, max(CRS))
+    lat, lon = density_grid(config.forecast)
+    record = hc.data_only_record(table, lat, lon, max(CRS))
     print(f"data-only record: {time.perf_counter() - t0:.0f} s", flush=True)
     with atomic_path(path) as tmp:
         tmp.write_bytes(pickle.dumps(record))
     return record
 
 
-def run(name: str, work: Path, batch: int | None, record) -> dict:
-    """One ablation: cases (resumed if present) then scores; returns its row of the table."""
+def run(name: str, work: Path, batch: int | None, record) -> None:
+    """One ablation: cases (resumed if present) then scores, written to OUT/<name>."""
     overrides = [*BASE, *ABLATIONS[name]]
     config = load_config(ROOT / "configs" / "forecast.yaml", overrides)
     t0 = time.perf_counter()
@@ -86,7 +88,6 @@ def run(name: str, work: Path, batch: int | None, record) -> dict:
     write_json(out / "summary.json", result.summary)
     print(f"{name}: {wall:.0f} s, hybrid {result.summary['mean_bits']['hybrid']:.4f}, "
           f"model {result.summary['mean_bits']['model']:.4f}", flush=True)
-    return {"name": name, "overrides": ABLATIONS[name], "wall_s": wall}
 
 
 def interval(diff: pd.Series, cr: np.ndarray) -> dict:
@@ -133,6 +134,14 @@ def markdown(rows: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_table() -> dict:
+    """Write table.json and table.md of every finished ablation; returns the rows."""
+    rows = table()
+    write_json(OUT / "table.json", rows)
+    (OUT / "table.md").write_text(markdown(rows))
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, required=True, help="scratch folder for cases and PINN caches")
@@ -149,12 +158,8 @@ def main() -> None:
         record = data_only(args.work, load_config(ROOT / "configs" / "forecast.yaml", BASE))
         for name in names:
             run(name, args.work, args.batch, record)
-            rows = table()
-            write_json(OUT / "table.json", rows)
-            (OUT / "table.md").write_text(markdown(rows))
-    rows = table()
-    write_json(OUT / "table.json", rows)
-    (OUT / "table.md").write_text(markdown(rows))
+            write_table()  # after each ablation, so an interrupted run keeps its table
+    rows = write_table()
     print(json.dumps({k: {"hybrid": v["mean_bits"]["hybrid"], "model": v["mean_bits"]["model"]} for k, v in rows.items()},
                      indent=1))
 

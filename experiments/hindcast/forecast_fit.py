@@ -4,7 +4,7 @@
 
 CASES_DIR holds the hindcast's ``cr*.nc`` (the cases of the ablation run pinn_bic_20kG for configs/forecast.yaml). Priors are the
 causal data-only choices recorded in experiments/baselines/choices.csv; prints the betas (equal to row CR 2281 of
-experiments/hindcast/hybrid/per_rotation.csv), the scales, the data-only candidate and the rotations fitted.
+experiments/hindcast/ablations/pinn_bic_20kG/per_rotation.csv), the scales, the data-only candidate and the rotations fitted.
 """
 import json
 import sys

@@ -70,8 +70,7 @@ def main() -> None:
     from pinn import hybrid as hy
 
     lat, _ = hc.density_grid(config.forecast)
-    dores = do.score_methods(table[table["cr"] <= cases[-1].cr + 1], lat, cases[0].ridge["lon"].values,
-                             do.default_targets(table, data_from, cases[-1].cr + 1))
+    dores = hc.data_only_record(table, lat, cases[0].ridge["lon"].values, cases[-1].cr + 1, data_from)
     result = hc.rescore(cases, table, config, MIN_FIT, data_only_from=data_from, data_only=dores)
     hc.write_results(result, out)  # before the slower extras, so an interruption keeps the main scores
 
