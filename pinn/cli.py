@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("forecast", help="forecast where new ARs emerge in the rotation after the latest map",
                        description="Forecast where new ARs emerge in the rotation after the latest map. Without "
-                                   "--config it uses configs/forecast.yaml (see `pinn config --for forecast`).")
+                                   "--config it uses pinn/config/forecast.yaml (see `pinn config --for forecast`).")
     p.add_argument("fits", nargs="*", type=Path, metavar="FITS",
                    help="consecutive maps, latest last (default: bundled CR 2276-2280)")
     p.add_argument("--weeks", type=float, default=None, help=_weeks_help())
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("hindcast", help="forecast every rotation from earlier maps only and score against ARISE",
                        description="Forecast every rotation from earlier maps only and score against ARISE. Without "
-                                   "--config it uses configs/forecast.yaml (see `pinn config --for hindcast`).")
+                                   "--config it uses pinn/config/forecast.yaml (see `pinn config --for hindcast`).")
     p.add_argument("--data-dir", type=Path, required=True, metavar="DIR",
                    help="folder with maps *.<CR>.fits and the ARISE table (e.g. ../shared/data/raw)")
     p.add_argument("--crs", metavar="A-B", help="scored rotations (N+1) to include, e.g. 2250-2282")
@@ -120,12 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the resolved config (defaults + CONFIG + overrides) as YAML",
         description="Print the resolved config as YAML: the built-in defaults, then CONFIG, then --set overrides. "
                     "Without --config it shows the built-in defaults; --for forecast (or hindcast) starts from the "
-                    "file that command uses when given no --config (configs/forecast.yaml).",
+                    "file that command uses when given no --config (pinn/config/forecast.yaml).",
     )
     p.add_argument("--reference", action="store_true", help="print the config reference (Markdown) instead")
     p.add_argument("--for", dest="for_command", choices=sorted(_DEFAULT_CONFIGS), metavar="COMMAND",
                    help="without --config, use the default config file of COMMAND "
-                        f"({', '.join(sorted(_DEFAULT_CONFIGS))}: configs/forecast.yaml)")
+                        f"({', '.join(sorted(_DEFAULT_CONFIGS))}: pinn/config/forecast.yaml)")
     _add_config_args(p)
     p.set_defaults(func=cmd_config)
     return parser
@@ -135,8 +135,8 @@ def _weeks_help() -> str:
     """--weeks help: the domain of forecast.weeks and the minimum horizon of the default density grid."""
     import math
 
-    from pinn.config import ForecastConfig
-    from pinn.ridges import minimum_horizon_days
+    from pinn.config.schema import ForecastConfig
+    from pinn.emergence.ridges import minimum_horizon_days
 
     nlon = ForecastConfig().output_nlon
     days = minimum_horizon_days(nlon)
@@ -146,7 +146,7 @@ def _weeks_help() -> str:
 
 
 def _forecast_config() -> Path:
-    from pinn.paths import default_forecast_config
+    from pinn.data.bundled import default_forecast_config
 
     return default_forecast_config()
 
@@ -157,7 +157,7 @@ _DEFAULT_CONFIGS = {"forecast": _forecast_config, "hindcast": _forecast_config} 
 def _load_config(args: argparse.Namespace, default_for: str | None = None):
     """The command's config: --config, else ``default_for``'s default file, else the built-in defaults; --strict
     sets observations.strict. Says on stderr which file it uses."""
-    from pinn.config import load_config
+    from pinn.config.schema import load_config
 
     path = args.config
     if path is None and default_for in _DEFAULT_CONFIGS:
@@ -191,7 +191,7 @@ def _check_out(path: Path, flag: str, folder: bool) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from pinn.observations import inspect_file
+    from pinn.data.observations import inspect_file
 
     cfg = _load_config(args)
     bad = 0
@@ -206,11 +206,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_toroids(args: argparse.Namespace) -> int:
-    from pinn import toroids as tor
-    from pinn.config import ToroidsConfig, check_key, replace
+    from pinn.config.schema import ToroidsConfig, check_key, replace
+    from pinn.data.bundled import bundled_maps
+    from pinn.data.observations import check_consecutive, load_sequence, load_synoptic
     from pinn.io import save_figure, write_json
-    from pinn.observations import check_consecutive, load_sequence, load_synoptic
-    from pinn.paths import bundled_maps
+    from pinn.toroids import fit as tor
 
     cfg = _load_config(args)
     for flag, out in (("--json", args.json), ("--plot", args.plot)):
@@ -248,10 +248,10 @@ def cmd_toroids(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from pinn.config import SolverConfig, check_key
+    from pinn.config.physics import model_units, solver_settings, swt_params, zonal_flow
+    from pinn.config.schema import SolverConfig, check_key
     from pinn.io import write_netcdf
     from pinn.physics.cases import run_case
-    from pinn.physics_config import model_units, solver_settings, swt_params, zonal_flow
 
     cfg = _load_config(args)
     _check_out(args.out, "--out", folder=False)
@@ -289,9 +289,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    from pinn.config import ForecastConfig, PhysicsConfig, check_key
-    from pinn.forecast import HOTSPOT_RADIUS_DEG, run_forecast, write_outputs
-    from pinn.paths import bundled_maps
+    from pinn.chain.forecast import HOTSPOT_RADIUS_DEG, run_forecast, write_outputs
+    from pinn.config.schema import ForecastConfig, PhysicsConfig, check_key
+    from pinn.data.bundled import bundled_maps
 
     cfg = _load_config(args, default_for="forecast")
     _check_out(args.out, "--out", folder=True)
@@ -331,8 +331,8 @@ def _parse_range(text: str | None) -> list[int] | None:
 
 
 def cmd_hindcast(args: argparse.Namespace) -> int:
-    from pinn.config import PhysicsConfig, check_key
-    from pinn.hindcast import run_hindcast
+    from pinn.chain.hindcast import run_hindcast
+    from pinn.config.schema import PhysicsConfig, check_key
 
     cfg = _load_config(args, default_for="hindcast")
     _check_out(args.out, "--out", folder=True)
@@ -361,7 +361,7 @@ def cmd_hindcast(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from pinn.config import dump_yaml, reference_markdown
+    from pinn.config.schema import dump_yaml, reference_markdown
 
     if args.reference:
         print(reference_markdown(), end="")

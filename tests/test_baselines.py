@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pinn import baselines as bl
-from pinn import evaluation as ev
+from pinn.data import arise, grid
+from pinn.emergence import baselines as bl
+from pinn.emergence import density as dn
+from pinn.scoring import scores as ev
 
 LAT = -90.0 + (np.arange(90) + 0.5) * 2.0  # coarse uniform grid (the evaluation grid is 1 deg)
 LON = (np.arange(180) + 0.5) * 2.0
@@ -45,7 +47,7 @@ def test_carried_kernel_peaks_at_analytic_longitude():
     lon = np.arange(0.25, 360, 0.5)
     hist = pd.DataFrame({"cr": [2250], "lat": [0.25], "lon": [200.0], "flux": [1.0]})
     kern = bl.carried_kernels(hist, 2251, lat, lon, width_deg=3.0)[0]
-    assert np.sum(kern * ev.cell_areas(lat, lon)) == pytest.approx(1.0, abs=1e-12)
+    assert np.sum(kern * grid.cell_areas(lat, lon)) == pytest.approx(1.0, abs=1e-12)
     # the grid longitude that sees the kernel centre: lon_g = 200 + drift * (t(2251, lon_g) - t(2250, 200))
     t0 = bl.observed_jd(2250, 200.0)
     expected = 200.0 + bl.drift_deg_per_day(0.25) * (bl.observed_jd(2251, 205.0) - t0)
@@ -58,14 +60,14 @@ def test_carried_kernel_peaks_at_analytic_longitude():
 def test_nests_density_integrates_to_one(mix):
     table = synthetic_table(np.random.default_rng(1), range(2240, 2250), 6, [(15.0, 80.0), (-12.0, 250.0)])
     d = bl.nests_density(table, 2250, LAT, LON, bl.NestParams(width_deg=4.0, n_rotations=3, mix=mix, floor=0.02))
-    assert ev.integral(d) == pytest.approx(1.0, abs=1e-9)
-    assert d.values.min() >= 0.02 / ev.FOUR_PI - 1e-15
+    assert dn.integral(d) == pytest.approx(1.0, abs=1e-9)
+    assert d.values.min() >= 0.02 / grid.FOUR_PI - 1e-15
 
 
 def test_nests_without_kernel_is_the_band():
     table = synthetic_table(np.random.default_rng(2), range(2240, 2250), 5, [(15.0, 80.0), (-20.0, 250.0)])
     d = bl.nests_density(table, 2250, LAT, LON, bl.NestParams(mix=0.0, floor=bl.BAND_FLOOR))
-    band = ev.band_density(bl.band_history(table, 2250), LAT, LON)
+    band = dn.band_density(bl.band_history(table, 2250), LAT, LON)
     np.testing.assert_allclose(d.values, band.values, rtol=1e-12)
 
 
@@ -75,9 +77,9 @@ def test_nests_beat_band_on_nested_catalogue():
     params = bl.NestParams(width_deg=4.0, n_rotations=3, mix=0.7, floor=0.02)
     gains = []
     for target in range(2250, 2262):
-        truth = ev.ars_of(table, target)
+        truth = arise.ars_of(table, target)
         nest = ev.log2_likelihood(bl.nests_density(table, target, LAT, LON, params), truth["lat"], truth["lon"])
-        band = ev.log2_likelihood(ev.band_density(bl.band_history(table, target), LAT, LON),
+        band = ev.log2_likelihood(dn.band_density(bl.band_history(table, target), LAT, LON),
                                   truth["lat"], truth["lon"])
         gains.append(np.mean(nest - band))
     assert np.mean(gains) > 0.5  # nests 2 deg wide on a band ~ uniform in longitude: about a bit per AR
@@ -104,7 +106,7 @@ def test_hemisphere_share_recovers_ratio():
     band = bl.unfloored_band(pd.DataFrame(rows, columns=["cr", "lat", "lon", "flux"]), 2100, LAT, LON)
     split = bl.split_hemispheres(band, LAT, LON, 0.3)
     assert bl.north_mass(split, LAT, LON) == pytest.approx(0.3, abs=1e-12)
-    assert np.sum(split * ev.cell_areas(LAT, LON)) == pytest.approx(1.0, abs=1e-12)
+    assert np.sum(split * grid.cell_areas(LAT, LON)) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_unobserved_rotations_are_skipped():
@@ -139,7 +141,7 @@ def test_climatology_follows_phase():
     table = pd.concat([table, pd.DataFrame([(c, 8.0, 50.0, 1.0) for c in range(295, 300)],
                                            columns=["cr", "lat", "lon", "flux"])])
     d = bl.climatology_density(table, 300, LAT, LON, floor=0.01)
-    assert ev.integral(d) == pytest.approx(1.0, abs=1e-9)
+    assert dn.integral(d) == pytest.approx(1.0, abs=1e-9)
     profile = d.values[:, 0]
     assert LAT[np.argmax(profile)] == pytest.approx(8.0, abs=2.0)
 

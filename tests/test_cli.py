@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pinn.cli import main
-from pinn.config import dump_yaml, load_config
-from pinn.paths import bundled_map, default_forecast_config
+from pinn.config.schema import dump_yaml, load_config
+from pinn.data.bundled import bundled_map, default_forecast_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,13 +120,13 @@ def _out_cases(tmp_path: Path) -> dict[str, list[str]]:
 @pytest.mark.parametrize("command", ["forecast", "hindcast", "train", "solve", "toroids"])
 @pytest.mark.parametrize("where", ["existing_file", "under_a_file"])
 def test_unwritable_out_is_refused_before_any_work(command, where, tmp_path, capsys, monkeypatch):
-    import pinn.observations
+    import pinn.data.observations
 
     def no_work(*args, **kwargs):
         raise AssertionError("work started before the output path was checked")
 
-    monkeypatch.setattr(pinn.observations, "load_synoptic", no_work)
-    monkeypatch.setattr(pinn.observations, "load_sequence", no_work)
+    monkeypatch.setattr(pinn.data.observations, "load_synoptic", no_work)
+    monkeypatch.setattr(pinn.data.observations, "load_sequence", no_work)
     blocker = tmp_path / "blocker.txt"
     blocker.write_text("keep me")
     if command in ("solve", "toroids") and where == "existing_file":

@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from pinn.config import Config, Domain, domain_of, dump_yaml, from_dict, load_config, to_dict, write_resolved
+from pinn.config.schema import (
+    Config,
+    Domain,
+    domain_of,
+    dump_yaml,
+    from_dict,
+    load_config,
+    to_dict,
+    write_resolved,
+)
 from pinn.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +86,7 @@ def test_shipped_configs_are_valid():
 
 def test_docs_config_reference_matches_dataclasses():
     """docs/config.md's reference is generated from the dataclasses and must not drift."""
-    from pinn.config import reference_markdown
+    from pinn.config.schema import reference_markdown
 
     text = (REPO / "docs" / "config.md").read_text()
     start = text.index("<!-- config-reference:start -->")
@@ -90,7 +99,7 @@ def test_every_config_field_is_documented():
     import dataclasses
     import typing
 
-    from pinn.config import field_comments
+    from pinn.config.schema import field_comments
 
     hints = typing.get_type_hints(Config)
     for f in dataclasses.fields(Config):
@@ -190,7 +199,7 @@ def test_defaults_and_null_optionals_load():
 
 
 def test_reference_lists_the_domains():
-    from pinn.config import reference_markdown
+    from pinn.config.schema import reference_markdown
 
     text = reference_markdown()
     assert "| `network.width` | int | `128` | >= 1 |" in text

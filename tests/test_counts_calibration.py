@@ -7,20 +7,22 @@ import math
 import numpy as np
 import pytest
 
-from pinn import calibration as cal
-from pinn import counts as ct
-from pinn import evaluation as ev
+from pinn.data import arise
+from pinn.emergence import counts as ct
+from pinn.emergence import density as dn
+from pinn.scoring import calibration as cal
+from pinn.scoring import scores as ev
 
 LAT = -89.5 + np.arange(180.0)
 LON = 0.5 + np.arange(360.0)
 
 
 def uniform():
-    return ev.uniform_density(LAT, LON)
+    return dn.uniform_density(LAT, LON)
 
 
 def test_intensity_sums_to_rates():
-    mu = ct.intensity(uniform(), {"north": 3.0, "south": 5.0})
+    mu = ev.intensity(uniform(), {"north": 3.0, "south": 5.0})
     assert mu[LAT > 0].sum() == pytest.approx(3.0)
     assert mu[LAT < 0].sum() == pytest.approx(5.0)
 
@@ -45,7 +47,7 @@ def test_count_tilt_recovers_and_ignores_noise():
 
 
 def test_rates_causal():
-    table = ev.load_arise(__import__("pinn.paths", fromlist=["x"]).arise_table())
+    table = arise.load_arise(__import__("pinn.data.bundled", fromlist=["x"]).arise_table())
     a = ct.mean5_rates(table, 2270)
     b = ct.mean5_rates(table[table["cr"] < 2270], 2270)
     assert a == b

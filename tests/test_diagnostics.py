@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pinn import diagnostics as dg
-from pinn.config import load_config
+from pinn.chain import diagnostics as dg
+from pinn.config.schema import load_config
 from pinn.training import read_toroids_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,8 +23,8 @@ SMALL = ["solver.truncation=21", "solver.dt=0.1"]
 
 @pytest.fixture(scope="module")
 def setup():
+    from pinn.config.physics import solver_for, zonal_flow
     from pinn.physics import states as st
-    from pinn.physics_config import solver_for, zonal_flow
 
     config = load_config(REPO / "configs" / "quick.yaml", SMALL)
     sched = dg.divergence_schedule(config, days=0.5, snap_days=0.25, fine_per_snap=2)

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pinn import evaluation as ev
+from pinn.data import arise, grid
+from pinn.data.bundled import arise_table
+from pinn.emergence import density as dn
 from pinn.errors import InputError
-from pinn.paths import arise_table
+from pinn.scoring import scores as ev
 
 SINE_LAT = np.degrees(np.arcsin((np.arange(360) + 0.5 - 180) / 180))
 UNIFORM_LAT = np.linspace(-89.75, 89.75, 360)
@@ -19,14 +21,14 @@ LON = np.arange(720) * 0.5 + 0.25
 
 @pytest.mark.parametrize("lat", [SINE_LAT, UNIFORM_LAT])
 def test_cell_areas_sum_to_sphere(lat):
-    areas = ev.cell_areas(lat, LON)
+    areas = grid.cell_areas(lat, LON)
     assert areas.sum() == pytest.approx(4 * math.pi, rel=1e-12)
     assert np.all(areas > 0)
 
 
 def test_uniform_scores():
-    d = ev.uniform_density(SINE_LAT, LON)
-    assert ev.integral(d) == pytest.approx(1.0, abs=1e-12)
+    d = dn.uniform_density(SINE_LAT, LON)
+    assert dn.integral(d) == pytest.approx(1.0, abs=1e-12)
     bits = ev.log2_likelihood(d, [10.0, -20.0], [5.0, 300.0])
     np.testing.assert_allclose(bits, -3.6515, atol=1e-4)
     assert ev.roc_auc(d, [10.0, -20.0], [5.0, 300.0]) == pytest.approx(0.5)
@@ -36,7 +38,7 @@ def test_auc_of_monotone_density_is_analytic():
     """p ~ 1 + sin(lat): sin(lat) of a random area-uniform point is U(-1, 1), so AUC = (1 + sin lat_AR) / 2."""
     lat = UNIFORM_LAT
     values = np.repeat((1.0 + np.sin(np.radians(lat)))[:, None], len(LON), axis=1)
-    d = ev.density_dataarray(ev.normalise(values, lat, LON), lat, LON)
+    d = dn.density_dataarray(dn.normalise(values, lat, LON), lat, LON)
     ar_lat = np.array([-40.0, 0.0, 30.0, 60.0])
     expected = np.mean((1 + np.sin(np.radians(ar_lat))) / 2)
     assert ev.roc_auc(d, ar_lat, np.full(4, 100.0)) == pytest.approx(expected, abs=5e-3)
@@ -47,8 +49,8 @@ def test_band_density_peak_value_matches_gaussian():
     lat = UNIFORM_LAT
     history = pd.DataFrame({"lat": np.r_[np.full(30, 20.0) + np.linspace(-4, 4, 30), np.full(10, -15.0) + np.linspace(-4, 4, 10)]})
     floor = 0.05
-    d = ev.band_density(history, lat, LON, floor=floor)
-    assert ev.integral(d) == pytest.approx(1.0, abs=1e-9)
+    d = dn.band_density(history, lat, LON, floor=floor)
+    assert dn.integral(d) == pytest.approx(1.0, abs=1e-9)
     north = history["lat"][history["lat"] > 0]
     sigma = math.radians(max(np.std(north), 3.0))
     weight = (30 + 1) / (40 + 2)
@@ -66,8 +68,8 @@ def test_persistence_density_normalised_and_peaks_on_flux():
     br[200:210, 100:110] = 500.0
     br[0, :] = np.nan
     da = xr.DataArray(br, dims=("lat", "lon"), coords={"lat": SINE_LAT, "lon": LON})
-    d = ev.persistence_density(da, smoothing_deg=3.0, floor=0.1)
-    assert ev.integral(d) == pytest.approx(1.0, abs=1e-9)
+    d = dn.persistence_density(da, smoothing_deg=3.0, floor=0.1)
+    assert dn.integral(d) == pytest.approx(1.0, abs=1e-9)
     assert ev.sample(d, [SINE_LAT[205]], [LON[105]])[0] > 10 * ev.sample(d, [-30.0], [300.0])[0]
 
 
@@ -84,8 +86,8 @@ def test_paired_bootstrap_intervals():
 
 
 def test_arise_table_real_values():
-    table = ev.load_arise(arise_table())
-    cr2280 = ev.ars_of(table, 2280)
+    table = arise.load_arise(arise_table())
+    cr2280 = arise.ars_of(table, 2280)
     assert len(cr2280) == 15
     assert cr2280["lat"].iloc[0] == pytest.approx(-15.35219361)
     assert (table["flux"] > 0).all()
@@ -95,8 +97,8 @@ def test_arise_bad_tables(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("CR,Label\n2280,1\n")
     with pytest.raises(InputError, match=r"bad\.csv: not an ARISE table: missing column"):
-        ev.load_arise(bad)
+        arise.load_arise(bad)
     with pytest.raises(InputError, match="not found"):
-        ev.load_arise(tmp_path / "missing.csv")
+        arise.load_arise(tmp_path / "missing.csv")
     with pytest.raises(InputError, match="empty ARISE selection"):
-        ev.band_density(pd.DataFrame({"lat": []}), UNIFORM_LAT, LON)
+        dn.band_density(pd.DataFrame({"lat": []}), UNIFORM_LAT, LON)

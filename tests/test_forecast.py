@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pinn import emergence as em
-from pinn import evaluation as ev
-from pinn import ridges as rd
-from pinn.paths import bundled_map
+from pinn.data import arise
+from pinn.data.bundled import bundled_map
+from pinn.emergence import density as dn
+from pinn.emergence import ridge_model as em
+from pinn.emergence import ridges as rd
+from pinn.scoring import scores as ev
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,7 +89,7 @@ def test_emergence_density_normalised_peaked_and_strength_weighted():
     lat = -90 + (np.arange(180) + 0.5)
     weights = {"north": 0.5, "south": 0.5}
     d1 = em.emergence_density(ridge, lat, weights, em.EmergenceParams(floor=0.1, strength_power=1.0))
-    assert ev.integral(d1) == pytest.approx(1.0, abs=1e-9)
+    assert dn.integral(d1) == pytest.approx(1.0, abs=1e-9)
     profile = d1.sel(lon=91.0).values
     assert abs(lat[np.argmax(profile)] - 18.0) <= 1.0
     # power 1: twice the strength, twice the (non-floor) density along the ridge
@@ -130,7 +132,7 @@ def tiny_args(*extra: str) -> list[str]:
 def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
     maps = [str(bundled_map(cr)) for cr in (2278, 2279, 2280)]
     for name in ("a", "b"):
-        proc = run_cli("forecast", *maps, "--out", str(tmp_path / name), "--config", "configs/forecast.yaml",
+        proc = run_cli("forecast", *maps, "--out", str(tmp_path / name), "--config", "pinn/config/forecast.yaml",
                        *tiny_args("forecast.cache_dir=null"))
         assert proc.returncode == 0, proc.stderr[-2000:]
     for f in ("forecast.nc", "forecast.png", "summary.json", "resolved_config.yaml"):
@@ -139,7 +141,7 @@ def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
             xr.open_dataset(tmp_path / "b" / "forecast.nc", engine="h5netcdf") as b:
         density = a["emergence_density"]
         assert density.dims == ("lat", "lon")
-        assert abs(ev.integral(density) - 1.0) < 1e-6
+        assert abs(dn.integral(density) - 1.0) < 1e-6
         assert a["toroid_lat"].dims == ("hemisphere", "lon", "time")
         assert list(a.attrs["input_rotations"]) == [2278, 2279, 2280]
         assert a.attrs["forecast_rotation"] == 2281
@@ -150,7 +152,7 @@ def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
         # the state is written in physical units; the model values stay recoverable
         import astropy.units as u
 
-        from pinn.physics_config import model_units
+        from pinn.config.physics import model_units
 
         assert u.Unit(a["state_u"].attrs["units"]) == u.m / u.s and u.Unit(a["state_a"].attrs["units"]) == u.G
         assert a["state_u"].attrs["model_unit_in_physical"] == pytest.approx(
@@ -196,8 +198,8 @@ def test_forecast_bad_inputs_leave_no_outputs(tmp_path):
 
 
 def test_minimum_horizon_is_the_last_observation_lead_and_in_help():
-    from pinn.config import ForecastConfig
-    from pinn.forecast import minimum_weeks
+    from pinn.chain.forecast import minimum_weeks
+    from pinn.config.schema import ForecastConfig
 
     for nlon in (180, 360):
         fc = ForecastConfig(output_nlon=nlon)
@@ -224,8 +226,8 @@ def test_short_horizon_refused_before_any_work(tmp_path, how):
 def test_state_written_in_physical_units():
     import astropy.units as u
 
-    from pinn.forecast import physical_state
-    from pinn.physics_config import model_units
+    from pinn.chain.forecast import physical_state
+    from pinn.config.physics import model_units
 
     units = model_units()
     rng = np.random.default_rng(0)
@@ -244,16 +246,16 @@ def test_state_written_in_physical_units():
 def test_fewer_maps_than_window_warn_and_masked_pixels_are_noted(tmp_path):
     from astropy.io import fits
 
-    from pinn.config import load_config
+    from pinn.chain.forecast import prepare_inputs
+    from pinn.config.schema import load_config
     from pinn.errors import InputWarning
-    from pinn.forecast import prepare_inputs
 
     path = tmp_path / "hmi.Synoptic_Mr_small.2280.fits"
     shutil.copy(bundled_map(2280), path)
     with fits.open(path, mode="update") as hdul:
         hdu = next(h for h in hdul if h.data is not None)
         hdu.data[180, 100:105] = 5.0e4  # physically impossible |Br|: masked by the reader
-    cfg = load_config(REPO / "configs" / "forecast.yaml", TINY)
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY)
     with pytest.warns(InputWarning) as caught:
         inputs = prepare_inputs([path], cfg)
     messages = [str(w.message) for w in caught]
@@ -265,9 +267,9 @@ def test_fewer_maps_than_window_warn_and_masked_pixels_are_noted(tmp_path):
 def test_map_notes_record_header_repairs(tmp_path):
     from test_observations import small_data, small_header, write_fits
 
+    from pinn.chain.forecast import map_notes
+    from pinn.data.observations import load_sequence
     from pinn.errors import InputWarning
-    from pinn.forecast import map_notes
-    from pinn.observations import load_sequence
 
     path = write_fits(tmp_path / "hmi.Synoptic_Mr_small.2145.fits", small_header(2145), small_data())
     with pytest.warns(InputWarning, match="hmi-small-cdelt2"):
@@ -280,7 +282,7 @@ def test_map_notes_record_header_repairs(tmp_path):
 def test_hotspots_are_distinct_places():
     lat, lon = np.linspace(-89.5, 89.5, 180), np.arange(0.5, 360, 1.0)
     flat_band = np.exp(-(((lat[:, None] - 15.0) / 5.0) ** 2)) * np.ones((1, lon.size))  # one flat band
-    spots = em.hotspots(ev.density_dataarray(ev.normalise(flat_band + 1e-3, lat, lon), lat, lon), n=5)
+    spots = em.hotspots(dn.density_dataarray(dn.normalise(flat_band + 1e-3, lat, lon), lat, lon), n=5)
     assert len(spots) == 5
     for i, p in enumerate(spots):
         for q in spots[:i]:
@@ -290,11 +292,11 @@ def test_hotspots_are_distinct_places():
 
 
 def test_hybrid_fit_that_saw_the_forecast_rotation_is_refused():
-    from pinn.config import load_config
+    from pinn.chain.forecast import check_fit_is_causal, hybrid_fit_of
+    from pinn.config.schema import load_config
     from pinn.errors import ConfigError
-    from pinn.forecast import check_fit_is_causal, hybrid_fit_of
 
-    fc = load_config(REPO / "configs" / "forecast.yaml").forecast
+    fc = load_config(REPO / "pinn" / "config" / "forecast.yaml").forecast
     assert fc.emergence_model == "hybrid" and fc.hybrid_fitted_on[1] < 2281
     check_fit_is_causal(fc, 2281)
     with pytest.raises(ConfigError, match="hybrid_fitted_on"):
@@ -307,17 +309,17 @@ def test_hybrid_fit_that_saw_the_forecast_rotation_is_refused():
 
 
 def test_forecast_ignores_arise_rows_after_the_latest_map(tmp_path):
-    from pinn.config import load_config
+    from pinn.chain.forecast import run_forecast
+    from pinn.config.schema import load_config
+    from pinn.data.bundled import arise_table
     from pinn.errors import InputWarning
-    from pinn.forecast import run_forecast
-    from pinn.paths import arise_table
 
-    full = ev.load_arise(arise_table())
+    full = arise.load_arise(arise_table())
     assert (full["cr"] >= 2281).any()  # the bundled table does know the forecast rotation and later
     raw = __import__("pandas").read_csv(arise_table())
     cut = tmp_path / "arise_to_2280.csv"
     raw[raw["CR"] < 2281].to_csv(cut, index=False)
-    cfg = load_config(REPO / "configs" / "forecast.yaml", TINY + [f"forecast.cache_dir={tmp_path / 'cache'}"])
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY + [f"forecast.cache_dir={tmp_path / 'cache'}"])
     maps = [bundled_map(cr) for cr in (2279, 2280)]
     with pytest.warns(InputWarning, match="fewer than toroids.window"):
         a, b = [run_forecast(maps, cfg, arise=table) for table in (None, cut)]

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from test_forecast import TINY
 
-from pinn import hindcast as hc
-from pinn.config import load_config
+from pinn.chain import hindcast as hc
+from pinn.config.schema import load_config
+from pinn.data.bundled import arise_table, bundled_map
 from pinn.errors import InputError
-from pinn.paths import arise_table, bundled_map
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,9 +41,9 @@ def test_trailing_run_handles_gaps():
 
 
 def test_hindcast_no_leakage_and_resume(data_dir, tmp_path, monkeypatch):
-    cfg = load_config(REPO / "configs" / "forecast.yaml", TINY)
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY)
     opened: list[int] = []
-    import pinn.observations as obs
+    import pinn.data.observations as obs
 
     real_load = obs.load_synoptic
 
@@ -78,7 +78,7 @@ def test_hindcast_no_leakage_and_resume(data_dir, tmp_path, monkeypatch):
 
 
 def test_hindcast_empty_selection(data_dir, tmp_path):
-    cfg = load_config(REPO / "configs" / "forecast.yaml", TINY)
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY)
     with pytest.raises(InputError, match="empty ARISE selection"):
         hc.run_hindcast(data_dir, cfg, tmp_path / "o", crs=[2100], progress=False)
     with pytest.raises(InputError, match="data directory not found"):
@@ -109,7 +109,7 @@ def test_hindcast_skips_corrupt_map_and_records_masking(tmp_path):
     with fits.open(latest, mode="update") as hdul:
         next(h for h in hdul if h.data is not None).data[180, 100:103] = 5.0e4  # masked by the reader
     shutil.copy(arise_table(), root / "ARISE_database_remove_repeat_ARs.csv")
-    cfg = load_config(REPO / "configs" / "forecast.yaml", TINY)
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY)
     out = tmp_path / "out"
     with pytest.warns(InputWarning) as caught:
         result = hc.run_hindcast(root, cfg, out, crs=[2281], progress=False, data_only_from=2255)
@@ -129,7 +129,7 @@ def test_hindcast_skips_corrupt_map_and_records_masking(tmp_path):
 def test_hindcast_short_horizon_fails_before_any_work(data_dir, tmp_path):
     from pinn.errors import ConfigError
 
-    cfg = load_config(REPO / "configs" / "forecast.yaml", [*TINY, "forecast.weeks=2"])
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", [*TINY, "forecast.weeks=2"])
     with pytest.raises(ConfigError, match=r"'forecast.weeks' = 2: shorter than the minimum 5.84 weeks"):
         hc.run_hindcast(data_dir, cfg, tmp_path / "o", progress=False)
     assert not (tmp_path / "o").exists()

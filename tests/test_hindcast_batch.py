@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from test_forecast import TINY
 
-from pinn import evaluation as ev
-from pinn import hindcast as hc
-from pinn.config import load_config
-from pinn.emergence import EmergenceParams
-from pinn.paths import arise_table, bundled_map
+from pinn.chain import hindcast as hc
+from pinn.config.schema import load_config
+from pinn.data import arise
+from pinn.data.bundled import arise_table, bundled_map
+from pinn.emergence.ridge_model import EmergenceParams
 from pinn.training import case_mesh
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cfg():
-    c = load_config(REPO / "configs" / "forecast.yaml", TINY)
+    c = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY)
     return dataclasses.replace(c, forecast=dataclasses.replace(c.forecast, cache_dir=None))
 
 
@@ -60,7 +60,7 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_batched_equals_per_case_and_sharding(data_dir, cfg, virtual_devices):
     maps = hc.find_maps(data_dir)
-    table = ev.load_arise(hc.find_arise(data_dir))
+    table = arise.load_arise(hc.find_arise(data_dir))
     per_case = [hc.forecast_case(maps, n, cfg, None) for n in CASES]
     sharded = hc.forecast_batch(maps, CASES, cfg, None, mesh=case_mesh(virtual_devices[:4]))
     single = hc.forecast_batch(maps, CASES, cfg, None, mesh=case_mesh(virtual_devices[:1]))
@@ -71,7 +71,7 @@ def test_batched_equals_per_case_and_sharding(data_dir, cfg, virtual_devices):
             assert _rel(a.ridge[var].values, ref.ridge[var].values) < 1e-5, var
             assert _rel(a.ridge[var].values, b.ridge[var].values) < 1e-5, var
         np.testing.assert_array_equal(a.static_ridge["ridge_lat"].values, ref.static_ridge["ridge_lat"].values)
-        truth, history = ev.ars_of(table, ref.cr + 1), ev.ars_of(table, range(ref.cr - 4, ref.cr + 1))
+        truth, history = arise.ars_of(table, ref.cr + 1), arise.ars_of(table, range(ref.cr - 4, ref.cr + 1))
         _, rot_ref = hc.score_case(ref, truth, history, params, cfg)
         _, rot_a = hc.score_case(a, truth, history, params, cfg)
         for key, value in rot_ref.items():
@@ -114,8 +114,8 @@ import jax
 jax.config.update("jax_platforms", "cpu")
 port, pid, data, out, overrides = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
 jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=pid)
-from pinn import hindcast as hc
-from pinn.config import load_config
+from pinn.chain import hindcast as hc
+from pinn.config.schema import load_config
 cfg = load_config(sys.argv[6], overrides)
 result = hc.run_hindcast(data, cfg, out, crs=[2279, 2280, 2281], progress=False, wait_s=600)
 print(json.dumps({"pid": pid, "index": jax.process_index(), "count": jax.process_count(),
@@ -138,7 +138,7 @@ def test_two_process_distributed_hindcast_equals_single_process(data_dir, tmp_pa
     script.write_text(WORKER)
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
            "PYTHONPATH": str(REPO)}
-    args = [json.dumps(TINY), str(REPO / "configs" / "forecast.yaml")]
+    args = [json.dumps(TINY), str(REPO / "pinn" / "config" / "forecast.yaml")]
     procs = [subprocess.Popen([sys.executable, str(script), str(port), str(i), str(data_dir), str(out), *args],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     outputs = [p.communicate(timeout=600) for p in procs]
@@ -148,7 +148,7 @@ def test_two_process_distributed_hindcast_equals_single_process(data_dir, tmp_pa
     assert [(r["index"], r["count"], r["local"], r["scored"]) for r in reports] == [(0, 2, 2, True), (1, 2, 2, False)]
 
     single = tmp_path / "single"
-    cfg = load_config(REPO / "configs" / "forecast.yaml", TINY)
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY)
     hc.run_hindcast(data_dir, cfg, single, crs=[2279, 2280, 2281], progress=False)
     names = sorted(p.name for p in (single / "cases").glob("cr*.nc"))
     assert names == sorted(p.name for p in (out / "cases").glob("cr*.nc")) == ["cr2278.nc", "cr2279.nc", "cr2280.nc"]

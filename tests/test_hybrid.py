@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pinn import evaluation as ev
-from pinn import hybrid as hy
+from pinn.data import grid
+from pinn.emergence import density as dn
+from pinn.emergence import hybrid as hy
 
 LAT = -89.0 + 2.0 * np.arange(90)
 LON = 1.0 + 2.0 * np.arange(180)
@@ -15,7 +16,7 @@ LON = 1.0 + 2.0 * np.arange(180)
 
 def band_prior() -> xr.DataArray:
     v = np.exp(-0.5 * ((np.abs(LAT) - 18.0) / 8.0) ** 2)[:, None] * np.ones(LON.size)
-    return ev.density_dataarray(ev.with_floor(ev.normalise(v, LAT, LON), 0.05), LAT, LON)
+    return dn.density_dataarray(dn.with_floor(dn.normalise(v, LAT, LON), 0.05), LAT, LON)
 
 
 def ridge(centre_n: float, centre_s: float, warp: float = 0.0, strength_wave: float = 0.0) -> xr.Dataset:
@@ -42,7 +43,7 @@ def synthetic_cases(beta_signal: float, n_cases: int = 30, n_ars: int = 25, seed
     scale = hy.standardise(empty)
     truth = hy.HybridFit(("signal", "noise"), np.array([beta_signal, 0.0]), np.zeros(2), scale, ())
     cases = []
-    areas = ev.cell_areas(LAT, LON).ravel()
+    areas = grid.cell_areas(LAT, LON).ravel()
     for k, f in enumerate(raw):
         d = hy.hybrid_density(prior, f, truth)
         p = d.values.ravel() * areas
@@ -56,9 +57,9 @@ def test_density_normalised():
     f = hy.ridge_features(ridge(15, -15, warp=3, strength_wave=0.4), ridge(18, -18), LAT)
     fit = hy.HybridFit(hy.FEATURES, np.array([-0.5, 0.3, 0.2, 0.1]), np.zeros(4), np.array([2.0, 0.3, 1.0, 0.5]), ())
     d = hy.hybrid_density(prior, f, fit)
-    assert ev.integral(d) == pytest.approx(1.0, rel=1e-12)
+    assert dn.integral(d) == pytest.approx(1.0, rel=1e-12)
     assert np.all(d.values > 0)
-    assert ev.integral(hy.hybrid_density(prior, f, hy.zero_fit(hy.FEATURES))) == pytest.approx(1.0, rel=1e-12)
+    assert dn.integral(hy.hybrid_density(prior, f, hy.zero_fit(hy.FEATURES))) == pytest.approx(1.0, rel=1e-12)
     np.testing.assert_allclose(hy.hybrid_density(prior, f, hy.zero_fit(hy.FEATURES)).values, prior.values, rtol=1e-12)
 
 
@@ -121,7 +122,7 @@ def test_out_of_range_and_missing_features_cannot_zero_the_density():
         d = hy.hybrid_density(prior, hy.ridge_features(r, ridge(18, -18), LAT), fit)
         ratio = d.values / prior.values
         assert np.all(np.isfinite(d.values)) and np.all(d.values > 0)
-        assert ev.integral(d) == pytest.approx(1.0, rel=1e-12)
+        assert dn.integral(d) == pytest.approx(1.0, rel=1e-12)
         assert ratio.max() / ratio.min() <= bound * (1 + 1e-9)
     # missing features: the south is the prior's shape there (z = 0 wherever the feature is NaN)
     d = hy.hybrid_density(prior, hy.ridge_features(missing, ridge(18, -18), LAT), fit)

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from pinn import networks
-from pinn.config import Config, NetworkConfig, PhysicsConfig
-from pinn.losses import TERM_NAMES, Batch, loss_terms, make_problem, sample_batch
-from pinn.networks import OutputScales, SphereNet, sphere_embedding, tangent_basis
-from pinn.training import band_toroids
+from pinn.config.schema import Config, NetworkConfig, PhysicsConfig
+from pinn.training import band_toroids, networks
+from pinn.training.losses import TERM_NAMES, Batch, loss_terms, make_problem, sample_batch
+from pinn.training.networks import OutputScales, SphereNet, sphere_embedding, tangent_basis
 
 # jitted once here (eager evaluation of the nested derivatives dispatches thousands of small ops)
 field_values = jax.jit(networks.field_values, static_argnums=3)
@@ -157,7 +156,7 @@ def test_batch_is_area_uniform_and_gauss_grid_integrates_exactly():
 
 def test_momentum_residual_divergence_matches_finite_differences(model):
     """cos(lat) div(R_u, R_v) from forward mode equals central differences of the residual itself."""
-    from pinn.losses import momentum_residual_divergence, pde_residuals
+    from pinn.training.losses import momentum_residual_divergence, pde_residuals
 
     prob = make_problem(Config(), band_toroids())
     lat, lon = points(32, seed=7)
@@ -202,8 +201,8 @@ def test_div_tendency_term_vanishes_on_steady_state_and_sees_imbalance():
 
 def test_residual_weights_scale_only_their_equation_and_reject_negatives():
     from pinn.errors import ConfigError
-    from pinn.losses import GROUP_NAMES, group_losses
     from pinn.training import check_config
+    from pinn.training.losses import GROUP_NAMES, group_losses
 
     terms = jnp.arange(1.0, len(TERM_NAMES) + 1.0)
     plain = np.asarray(group_losses(terms))
@@ -211,7 +210,7 @@ def test_residual_weights_scale_only_their_equation_and_reject_negatives():
     assert len(plain) == len(GROUP_NAMES)
     assert mass10[0] - plain[0] == pytest.approx(9.0 * float(terms[TERM_NAMES.index("mass")]))
     np.testing.assert_array_equal(mass10[1:], plain[1:])
-    from pinn.config import Config, load_config, replace
+    from pinn.config.schema import Config, load_config, replace
 
     with pytest.raises(ConfigError, match="residual_weights"):  # refused on loading (the key's domain)
         load_config(None, ["loss.residual_weights=[1,1,-1,1,1,1]"])

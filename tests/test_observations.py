@@ -10,9 +10,8 @@ import pytest
 import xarray as xr
 from astropy.io import fits
 
-from pinn.config import ObservationsConfig
-from pinn.errors import InputError, InputWarning
-from pinn.observations import (
+from pinn.config.schema import ObservationsConfig
+from pinn.data.observations import (
     InspectResult,
     check_consecutive,
     fetch_synoptic,
@@ -24,10 +23,11 @@ from pinn.observations import (
     regrid_uniform_latitude,
     validate_header,
 )
+from pinn.errors import InputError, InputWarning
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO.parent / "shared" / "data" / "raw"  # shared data beside the repository (CI: ../shared)
-HMI_DIRS = (REPO / "data" / "hmi", RAW / "hmi_synoptic_mr_small")
+HMI_DIRS = (REPO / "pinn" / "data" / "files" / "hmi", RAW / "hmi_synoptic_mr_small")
 FIXTURES = RAW / "header_fixtures"
 
 

@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from pinn.config import Config, PhysicsConfig, SolverConfig
+from pinn.config.physics import band_strength, model_units, solver_settings, swt_params, zonal_flow
+from pinn.config.schema import Config, PhysicsConfig, SolverConfig
 from pinn.physics.equations import SWTParams, ZonalFlow
 from pinn.physics.solver import SolverSettings
 from pinn.physics.units import ModelUnits
-from pinn.physics_config import band_strength, model_units, solver_settings, swt_params, zonal_flow
 
 
 def test_physics_defaults_are_the_configuration_defaults():

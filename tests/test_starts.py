@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from test_forecast import TINY
 
-from pinn import starts
-from pinn.config import load_config
+from pinn.chain import starts
+from pinn.config.physics import band_strength, solver_for, zonal_flow
+from pinn.config.schema import load_config
 from pinn.errors import ConfigError
-from pinn.physics_config import band_strength, solver_for, zonal_flow
-from pinn.toroids import HemisphereToroid, Toroids
+from pinn.toroids.fit import HemisphereToroid, Toroids
 
 REPO = Path(__file__).resolve().parents[1]
 NORTH = HemisphereToroid(20.0, 6.0, (5.0,), (40.0,), -1)
@@ -50,11 +50,11 @@ def test_classical_state_is_the_pressure_balanced_band_of_the_toroids():
 
 
 def test_start_state_classical_trains_nothing(monkeypatch):
-    import pinn.state_cache as sc
+    import pinn.training.state_cache as sc
 
     monkeypatch.setattr(sc, "pinn_state", lambda *a, **k: pytest.fail("trained a PINN for the classical start"))
     monkeypatch.setattr(sc, "pinn_states", lambda *a, **k: pytest.fail("trained a PINN for the classical start"))
-    cfg = load_config(REPO / "configs" / "forecast.yaml", [*TINY, "forecast.start=classical"])
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", [*TINY, "forecast.start=classical"])
     toroids = Toroids(2280, 100.0, NORTH, SOUTH)
     one = starts.start_state(toroids, cfg, 20.0)
     many = starts.start_states([toroids, toroids], cfg, 30.0)

@@ -12,9 +12,9 @@ import numpy as np
 import xarray as xr
 from test_forecast import TINY
 
-from pinn.config import load_config
-from pinn.state_cache import cache_paths, state_cache_key
+from pinn.config.schema import load_config
 from pinn.training import read_toroids_json
+from pinn.training.state_cache import cache_paths, state_cache_key
 
 REPO = Path(__file__).resolve().parents[1]
 TOROIDS = REPO / "experiments" / "field_strength" / "toroids_cr2280.json"
@@ -24,11 +24,11 @@ TOROIDS = REPO / "experiments" / "field_strength" / "toroids_cr2280.json"
 CLIENT = """
 import sys, time
 from pathlib import Path
-from pinn.config import load_config
-from pinn.state_cache import pinn_state
+from pinn.config.schema import load_config
+from pinn.training.state_cache import pinn_state
 from pinn.training import read_toroids_json
 repo, cache, out, barrier, *overrides = sys.argv[1:]
-config = load_config(Path(repo) / "configs" / "forecast.yaml", overrides)
+config = load_config(Path(repo) / "pinn" / "config" / "forecast.yaml", overrides)
 toroids = read_toroids_json(Path(repo) / "experiments" / "field_strength" / "toroids_cr2280.json")
 (Path(barrier) / (Path(out).stem + ".ready")).touch()
 while not (Path(barrier) / "go").exists():
@@ -38,7 +38,7 @@ pinn_state(toroids, config, 20.0, work_dir=cache).to_netcdf(out, engine="h5netcd
 
 
 def test_cache_key_follows_training_inputs():
-    config = load_config(REPO / "configs" / "forecast.yaml", TINY)
+    config = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY)
     toroids = read_toroids_json(TOROIDS)
     key = state_cache_key(toroids, config, 20.0)
     assert key == state_cache_key(toroids, config, 20.0)
@@ -76,7 +76,7 @@ def test_two_processes_share_one_training(tmp_path):
 def test_rerun_resumes_only_from_a_real_checkpoint(tmp_path):
     """A killed run's empty checkpoints/ folder is not resumed (no '--resume: no checkpoint' warning on a
     plain rerun); a folder with a saved step is."""
-    from pinn.state_cache import has_checkpoint
+    from pinn.training.state_cache import has_checkpoint
 
     run = tmp_path / "pinn-key"
     assert not has_checkpoint(run)

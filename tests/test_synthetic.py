@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pinn.synthetic import draw_regions, map_grid, paint_map, synthetic_map, synthetic_sequence
-from pinn.toroids import HemisphereToroid
+from pinn.toroids.fit import HemisphereToroid
+from pinn.toroids.synthetic import draw_regions, map_grid, paint_map, synthetic_map, synthetic_sequence
 
 REPO = Path(__file__).resolve().parents[1]
 NORTH = HemisphereToroid(20.0, 6.0, (5.0, 2.0), (40.0, -100.0), -1)
@@ -31,10 +31,10 @@ def test_dataset_contract_on_the_native_hmi_grid():
 
 
 def test_same_grid_as_the_reader_of_real_maps():
-    path = REPO / "data" / "hmi" / "hmi.Synoptic_Mr_small.2280.fits"
+    path = REPO / "pinn" / "data" / "files" / "hmi" / "hmi.Synoptic_Mr_small.2280.fits"
     if not path.is_file():
         pytest.skip("bundled HMI map not found")
-    from pinn.observations import load_synoptic
+    from pinn.data.observations import load_synoptic
 
     real = load_synoptic(path)
     ds = synthetic_map(NORTH, SOUTH, seed=0)

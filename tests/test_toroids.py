@@ -13,10 +13,9 @@ import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pinn.config import ToroidsConfig, replace
+from pinn.config.schema import ToroidsConfig, replace
 from pinn.errors import ConfigError, InputError
-from pinn.synthetic import synthetic_map, synthetic_sequence
-from pinn.toroids import (
+from pinn.toroids.fit import (
     HemisphereToroid,
     Toroids,
     fit_toroids,
@@ -27,12 +26,13 @@ from pinn.toroids import (
     window_weights,
     wrap_phase_deg,
 )
+from pinn.toroids.synthetic import synthetic_map, synthetic_sequence
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO.parent / "shared" / "data" / "raw"
-HMI_DIRS = (REPO / "data" / "hmi", RAW / "hmi_synoptic_mr_small")
+HMI_DIRS = (REPO / "pinn" / "data" / "files" / "hmi", RAW / "hmi_synoptic_mr_small")
 ARISE_CSVS = (
-    REPO / "data" / "arise" / "ARISE_database_remove_repeat_ARs.csv",
+    REPO / "pinn" / "data" / "files" / "arise" / "ARISE_database_remove_repeat_ARs.csv",
     RAW / "active_regions" / "arise" / "ARISE_database_remove_repeat_ARs.csv",
 )
 BUNDLED_CRS = tuple(range(2276, 2283))
@@ -85,7 +85,7 @@ def assert_recovered(true: HemisphereToroid, fit: HemisphereToroid) -> None:
 @given(north=toroid(+1), south=toroid(-1), seed=st.integers(0, 2**31 - 1))
 def test_recovers_random_toroids_from_synthetic_maps(north, south, seed):
     # Stratified scatter: antithetic region pairs with the profile's exact width, so what is tested is
-    # the estimator's bias, not the sampling noise of 60 random regions (see pinn.synthetic).
+    # the estimator's bias, not the sampling noise of 60 random regions (see pinn.toroids.synthetic).
     ds = synthetic_map(north, south, n_regions=60, scatter="stratified", seed=seed)
     result = fit_toroids(ds, ToroidsConfig(modes=3))
     assert_recovered(north, result.north)
@@ -358,7 +358,7 @@ def test_table_and_plot():
 
 
 def _real_map(cr: int) -> xr.Dataset:
-    from pinn.observations import load_synoptic
+    from pinn.data.observations import load_synoptic
 
     for folder in HMI_DIRS:
         path = folder / f"hmi.Synoptic_Mr_small.{cr}.fits"
@@ -402,7 +402,7 @@ def test_real_maps_lat0_matches_arise_and_hale_signs():
 
 
 def test_real_map_fit_is_grid_independent():
-    from pinn.observations import regrid_uniform_latitude
+    from pinn.data.observations import regrid_uniform_latitude
 
     ds = _real_map(2280)
     native = fit_toroids(ds, ToroidsConfig(modes=0))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pinn.config import load_config
+from pinn.config.schema import load_config
 from pinn.errors import ConfigError, TrainingDiverged
 from pinn.training import axisymmetric_errors, band_toroids, train, train_ensemble
 
@@ -77,7 +77,7 @@ RUN_CHILD = textwrap.dedent(
     import os, signal, sys
     import jax, numpy as np
     from flax import nnx
-    from pinn.config import load_config
+    from pinn.config.schema import load_config
     from pinn.training import band_toroids, train_from_config
 
     out, kill_at, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
@@ -167,8 +167,8 @@ SHARD_CHILD = textwrap.dedent(
     """
     import json, sys
     import jax, numpy as np
-    from pinn.config import load_config
-    from pinn.losses import make_problem
+    from pinn.config.schema import load_config
+    from pinn.training.losses import make_problem
     from pinn.training import TrainingProgram, band_toroids
 
     assert len(jax.devices()) == 4, jax.devices()

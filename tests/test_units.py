@@ -5,9 +5,9 @@ from __future__ import annotations
 import astropy.units as u
 import pytest
 
-from pinn.config import PhysicsConfig
+from pinn.config.physics import model_units
+from pinn.config.schema import PhysicsConfig
 from pinn.errors import ConfigError
-from pinn.physics_config import model_units
 
 
 def test_default_scales_match_spec():

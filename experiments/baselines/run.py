@@ -1,8 +1,8 @@
-"""Score the data-only baselines (pinn.baselines) on the ARISE record, causally, and write the results.
+"""Score the data-only baselines (pinn.emergence.baselines) on the ARISE record, causally, and write the results.
 
 Every target rotation M (the scored N+1) with ARs and a non-empty band history is scored by every
 candidate (a method with one setting of its hyperparameters); each method's forecast for M uses the
-candidate with the highest total bits over targets before M (pinn.baselines.causal_choice), and the
+candidate with the highest total bits over targets before M (pinn.emergence.baselines.causal_choice), and the
 data-only baseline uses the method with the highest total of its own causal forecasts before M. The
 same fixed procedure runs over the whole record (from CR 1909); results are reported on the
 development rotations (those of experiments/hindcast/per_ar.csv) and on cycle 24 (CR 2100-2225).
@@ -21,11 +21,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pinn import baselines as bl
-from pinn import evaluation as ev
-from pinn.config import Config
-from pinn.data_only import BAND, DEFAULTS, FAMILIES, MIN_ROTATIONS, UNOBSERVED, prequential, target_scores
-from pinn.forecast import density_grid
+from pinn.chain.forecast import density_grid
+from pinn.config.schema import Config
+from pinn.data import arise
+from pinn.emergence import baselines as bl
+from pinn.emergence import density as dn
+from pinn.emergence.data_only import (
+    BAND,
+    DEFAULTS,
+    FAMILIES,
+    MIN_ROTATIONS,
+    UNOBSERVED,
+    prequential,
+    target_scores,
+)
+from pinn.scoring import scores as ev
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -70,9 +80,9 @@ def interval(diff, rot) -> dict:
 
 def main() -> None:
     t0 = time.time()
-    table = ev.load_arise(ARISE)
+    table = arise.load_arise(ARISE)
     lat, lon = density_grid(Config().forecast)
-    index_da = ev.density_dataarray(np.arange(len(lat) * len(lon), dtype=float).reshape(len(lat), len(lon)), lat, lon)
+    index_da = dn.density_dataarray(np.arange(len(lat) * len(lon), dtype=float).reshape(len(lat), len(lon)), lat, lon)
     counts = bl.hemisphere_counts(table, int(table["cr"].min()), int(table["cr"].max()), UNOBSERVED)
     library = bl.analog_library(table, int(table["cr"].max()) + 1)
     targets = [int(m) for m in np.unique(table["cr"]) if len(bl.band_history(table, int(m))) > 0]
@@ -114,7 +124,7 @@ def main() -> None:
             w, k, d, mix, f, _ = (x[1:] for x in c[1:].split())
             p = bl.NestParams(float(w), int(k), float(d), float(mix), float(f))
             dens = bl.nests_density(table[table["cr"] <= m], m, lat, lon, p)
-            truth = ev.ars_of(table, m)
+            truth = arise.ars_of(table, m)
             ref = dev.loc[dev["cr"] == m, "bits_nests"].values
             max_err = max(max_err, float(np.max(np.abs(ev.log2_likelihood(dens, truth["lat"], truth["lon"]) - ref))))
 

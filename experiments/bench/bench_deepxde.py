@@ -24,12 +24,12 @@ pinn/physics/equations.py ``primitive_residuals`` and pinn/losses.py ``loss_term
 * network ``TorchSphereNet`` (a ``deepxde.nn.pytorch.NN``): input (lat, lon) -> Cartesian unit vector ->
   random Fourier features [x, cos 2 pi B x, sin 2 pi B x] -> MLP with random weight factorisation
   W = V diag(exp(s)) -> (h, A, W); outputs (u, v, h, A) with (u, v) the tangent projection of W, as
-  pinn.networks.SphereNet; weights copied from the JAX model;
+  pinn.training.networks.SphereNet; weights copied from the JAX model;
 * derivatives: reverse mode on the (lat, lon) inputs, ``deepxde.grad.jacobian`` in the DeepXDE run and
   ``torch.autograd.grad`` in the plain loop: a = -A_lat / h, b = A_lon / (cos h), then the lat/lon
   gradients of u, v, h (network outputs) and of a, b (second derivatives of A); d/dt = -c d/dlon with the
   trainable pattern speed c, as ours;
-* loss: the terms of pinn.losses.TERM_NAMES listed in ``TORCH_TERMS`` with their group weights - the six
+* loss: the terms of pinn.training.losses.TERM_NAMES listed in ``TORCH_TERMS`` with their group weights - the six
   residuals x cos(lat)^p / R (p = ``loss.residual_cos_power`` where the config has it, else 1),
   the toroid data term on the same points, the zonal-mean prior and the flow-departure term on a
   stratified (lat, lon) grid, mean(h) = 1 and the gauge of A on a Gauss-Legendre grid (these two grids
@@ -96,12 +96,12 @@ import deepxde as dde
 from bench_training import build, machine, step_measure, with_overrides
 from flax import nnx
 
-from pinn.config import Config, load_config, to_dict
+from pinn.config.schema import Config, load_config, to_dict
 from pinn.io import write_json
-from pinn.losses import GROUP_NAMES, TERM_NAMES, Batch, Problem, sample_batch, static_weights
-from pinn.networks import SphereNet, field_derivatives
 from pinn.physics.equations import Fields, SWTParams, drift_frame_tendency, primitive_residuals
 from pinn.training import TrainingProgram
+from pinn.training.losses import GROUP_NAMES, TERM_NAMES, Batch, Problem, sample_batch, static_weights
+from pinn.training.networks import SphereNet, field_derivatives
 
 assert dde.backend.backend_name == "pytorch", dde.backend.backend_name
 
@@ -114,14 +114,14 @@ BUSY_NOTE = ("machine not idle at start: torch's OpenMP threads slow down many-f
              "with OMP_WAIT_POLICY=PASSIVE, before quoting the torch/DeepXDE numbers")
 PDE_TERMS = ("mom_u", "mom_v", "mass", "ind_a", "ind_b", "div")  # the 'pde' group, in residual order
 TORCH_TERMS = PDE_TERMS + ("data", "prior", "flow_dev", "mean_h", "gauge")  # the terms written in torch
-assert set(TORCH_TERMS) <= set(TERM_NAMES), "pinn.losses renamed a term: update the torch copy"
-_LAT_LIMIT = 1.0 - 1e-6  # |sin lat| bound of the collocation points, as pinn.losses.sample_batch
+assert set(TORCH_TERMS) <= set(TERM_NAMES), "pinn.training.losses renamed a term: update the torch copy"
+_LAT_LIMIT = 1.0 - 1e-6  # |sin lat| bound of the collocation points, as pinn.training.losses.sample_batch
 
 Deriv = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]  # (y, x, column) -> (N, 2) d/d(lat, lon)
 
 
 # ---------------------------------------------------------------------------------------------
-# The network in torch (a DeepXDE NN), weights copied from pinn.networks.SphereNet
+# The network in torch (a DeepXDE NN), weights copied from pinn.training.networks.SphereNet
 
 
 _TORCH_ACTIVATIONS = {"tanh": torch.tanh, "sin": torch.sin,
@@ -134,7 +134,7 @@ def _param(x) -> torch.nn.Parameter:
 
 
 class TorchRWFLinear(torch.nn.Module):
-    """Dense layer with optional random weight factorisation, as pinn.networks.RWFLinear."""
+    """Dense layer with optional random weight factorisation, as pinn.training.networks.RWFLinear."""
 
     def __init__(self, p: dict):
         super().__init__()
@@ -148,7 +148,7 @@ class TorchRWFLinear(torch.nn.Module):
 
 
 class TorchSphereNet(dde.nn.pytorch.NN):
-    """pinn.networks.SphereNet in torch: (N, 2) (lat, lon) -> (N, 4) (u, v, h, A)."""
+    """pinn.training.networks.SphereNet in torch: (N, 2) (lat, lon) -> (N, 4) (u, v, h, A)."""
 
     def __init__(self, model: SphereNet):
         super().__init__()
@@ -194,12 +194,12 @@ def flat_parameters(net: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The loss in torch: second copy of pinn.physics.equations.primitive_residuals and pinn.losses.loss_terms
+# The loss in torch: second copy of pinn.physics.equations.primitive_residuals and pinn.training.losses.loss_terms
 
 
 def torch_primitive_residuals(lat, q: Fields, dlat: Fields, dlon: Fields, c, gravity) -> tuple:
     """The six MHD-SWT residuals; a transcription of pinn.physics.equations.primitive_residuals (no tilt)
-    with d/dt = -c d/dlon (steady in the frame drifting at c, pinn.losses)."""
+    with d/dt = -c d/dlon (steady in the frame drifting at c, pinn.training.losses)."""
     u, v, h, a, b = q
     dt = Fields(*(-c * x for x in dlon))
     cs = torch.cos(lat)
@@ -233,7 +233,7 @@ def torch_fields(x: torch.Tensor, y: torch.Tensor, deriv: Deriv) -> tuple[Fields
 
 
 def torch_toroid_target(problem: Problem, lat: torch.Tensor, lon: torch.Tensor):
-    """pinn.losses.toroid_target in torch (the centre lines are tabulated on a uniform periodic grid)."""
+    """pinn.training.losses.toroid_target in torch (the centre lines are tabulated on a uniform periodic grid)."""
     n = problem.centre_lon.shape[0]
     pos = torch.remainder(lon, 2.0 * math.pi) * (n / (2.0 * math.pi))
     i0 = torch.floor(pos)
@@ -302,7 +302,7 @@ def deepxde_deriv(y: torch.Tensor, x: torch.Tensor, i: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Sampling in torch (same distributions as pinn.losses.sample_batch)
+# Sampling in torch (same distributions as pinn.training.losses.sample_batch)
 
 
 class GridSampler:
@@ -326,7 +326,7 @@ class GridSampler:
 
 
 def sample_points(n: int, device: torch.device) -> torch.Tensor:
-    """(n, 2) area-uniform (lat, lon), as pinn.losses.sample_batch."""
+    """(n, 2) area-uniform (lat, lon), as pinn.training.losses.sample_batch."""
     mu = (2.0 * torch.rand(n, device=device) - 1.0) * _LAT_LIMIT
     lon = 2.0 * math.pi * torch.rand(n, device=device)
     return torch.stack([torch.asin(mu), lon], dim=1)
@@ -362,7 +362,7 @@ def agreement(program: TrainingProgram, model: SphereNet, problem: Problem, devi
     cfg = program.config
     lc = cfg.loss
     batch = sample_batch(jax.random.key(seed), n, lc.quadrature_lats, lc.quadrature_lons)
-    # JAX: pointwise residuals x cos / R (as in pinn.losses.loss_terms), terms, gradient of the weighted loss
+    # JAX: pointwise residuals x cos / R (as in pinn.training.losses.loss_terms), terms, gradient of the weighted loss
     d = field_derivatives(model, batch.lat, batch.lon, "forward")
     c = model.pattern_speed[...]
     res = primitive_residuals(batch.lat, batch.lon, d.q.fields, Fields(*(drift_frame_tendency(x, c) for x in d.dlon.fields)),

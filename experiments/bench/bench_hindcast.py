@@ -2,7 +2,7 @@
 
 Every measurement runs in a fresh subprocess (no PINN state cache, no persistent JAX compilation cache,
 its own XLA_FLAGS device count) on the same rotations, with the config of the recorded development
-hindcast (configs/forecast.yaml, train.adam_steps=400). Each run times its phases by wrapping the
+hindcast (pinn/config/forecast.yaml, train.adam_steps=400). Each run times its phases by wrapping the
 hindcast's steps: inputs (map I/O + toroid fits), PINN training (batched: first calls, compilation
 included, and steady calls), start preparation (grid transfer + balance), integration, ridges, saving.
 
@@ -46,10 +46,10 @@ def worker(data_dir: str, rotations: list[int], mode: str, batch: int, config: s
     """One measurement in this process: forecast ``rotations`` (N) from scratch, phases timed."""
     import jax
 
-    from pinn import forecast as fc
-    from pinn import hindcast as hc
     from pinn import state_cache, training
-    from pinn.config import load_config
+    from pinn.chain import forecast as fc
+    from pinn.chain import hindcast as hc
+    from pinn.config.schema import load_config
 
     timers: dict[str, float] = {}
 
@@ -118,7 +118,7 @@ def run(spec: str, args: argparse.Namespace, rotations: list[int]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "raw")
-    p.add_argument("--config", type=Path, default=REPO / "configs" / "forecast.yaml")
+    p.add_argument("--config", type=Path, default=REPO / "pinn" / "config" / "forecast.yaml")
     p.add_argument("--n", type=int, default=6, help="number of rotations (the first N eligible)")
     p.add_argument("--rotations", default=None, help="comma-separated N (overrides --n)")
     p.add_argument("--runs", nargs="*", default=DEFAULT_RUNS, metavar="MODE:BATCH:DEVICES")
@@ -147,12 +147,11 @@ def main() -> None:
 
 def eligible(data_dir: Path, n: int) -> list[int]:
     """The first ``n`` rotations N the hindcast forecasts (a map, ARISE ARs in N+1)."""
-    from pinn import evaluation as ev
-    from pinn import hindcast as hc
-
+    from pinn.chain import hindcast as hc
+    from pinn.data import arise
     maps = hc.find_maps(data_dir)
-    table = ev.load_arise(hc.find_arise(data_dir))
-    return [c for c in sorted(maps) if len(ev.ars_of(table, c + 1)) > 0][:n]
+    table = arise.load_arise(hc.find_arise(data_dir))
+    return [c for c in sorted(maps) if len(arise.ars_of(table, c + 1)) > 0][:n]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Benchmark: toroid extraction time for one full-resolution (3600 x 1440) synthetic synoptic map.
 
 Single-threaded (OMP/OPENBLAS/MKL threads = 1, set before numpy is imported); the map is generated once
-(not timed), then ``pinn.toroids.fit_toroids`` (default ToroidsConfig: threshold, both hemispheres, M by the
+(not timed), then ``pinn.toroids.fit.fit_toroids`` (default ToroidsConfig: threshold, both hemispheres, M by the
 BIC over 0..3, errors, Hale sign) is timed ``--repeats`` times after one warm-up; the median is the result.
 Also timed, for scale: one small (720 x 360) map and a centred 5-rotation window of small maps.
 Goal: under 2 s for the full-resolution map.
@@ -31,10 +31,10 @@ import scipy
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pinn.config import ToroidsConfig
+from pinn.config.schema import ToroidsConfig
 from pinn.io import write_json
-from pinn.synthetic import synthetic_map, synthetic_sequence
-from pinn.toroids import HemisphereToroid, fit_toroids, fit_toroids_window
+from pinn.toroids.fit import HemisphereToroid, fit_toroids, fit_toroids_window
+from pinn.toroids.synthetic import synthetic_map, synthetic_sequence
 
 NORTH = HemisphereToroid(20.0, 6.0, (5.0, 3.0), (40.0, -100.0), -1)
 SOUTH = HemisphereToroid(-18.0, 5.0, (4.0,), (150.0,), +1)
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     n_strong = int(np.sum(np.abs(full["Br"].values) > cfg.threshold_G))
 
     out = {
-        "what": "pinn.toroids.fit_toroids on one 3600x1440 synthetic map, single-threaded, median of repeats",
+        "what": "pinn.toroids.fit.fit_toroids on one 3600x1440 synthetic map, single-threaded, median of repeats",
         "goal_s": 2.0,
         "full_resolution_3600x1440": timed(lambda: fit_toroids(full, cfg), args.repeats),
         "small_720x360": timed(lambda: fit_toroids(small, cfg), args.repeats),

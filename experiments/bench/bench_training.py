@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from flax import nnx
 
-from pinn.config import Config, load_config, to_dict
-from pinn.losses import make_problem
-from pinn.networks import field_derivatives
+from pinn.config.schema import Config, load_config, to_dict
 from pinn.training import TrainingProgram, band_toroids
+from pinn.training.losses import make_problem
+from pinn.training.networks import field_derivatives
 
 
 def machine() -> dict:

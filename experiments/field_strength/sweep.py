@@ -3,7 +3,7 @@
 For each (strength, width) case: train the PINN on the CR 2280 toroids (one ``train_ensemble`` program
 per width, all strengths vmapped; the compiled chunk is memoised, so later widths do not recompile),
 then measure PDE residuals, toroid match, antisymmetry and the energy partition. For the default case
-(config strength, observed width) also measure self-consistency (docs/science.md section 4, ``pinn.diagnostics.self_consistency``):
+(config strength, observed width) also measure self-consistency (docs/science.md section 4, ``pinn.chain.diagnostics.self_consistency``):
 RMS divergence tendency at t = 0 and RMS divergence over the first 2 days of a solver run from the PINN
 state, compared with the 'naive' and 'classical' starts of the same band.
 
@@ -112,13 +112,13 @@ def forecast_match(ds, config, toroids, next_toroids, days=42.0):
 
     The state (time: middle of rotation N, the map's reference) is advanced with the solver; the ridge of
     |a| is read at each Carrington longitude's observation time in rotation N+1
-    (``pinn.ridges.toroids_at_observation``, core-frame drift applied) and compared with the centre
+    (``pinn.emergence.ridges.toroids_at_observation``, core-frame drift applied) and compared with the centre
     line fitted to map N+1: RMS over longitude per hemisphere (deg). The same RMS for rotation N's own
     observed centre line (no evolution: 'static') and for the PINN ridge at t = 0 are the references.
     """
-    from pinn.forecast import integrate_state
-    from pinn.physics_config import model_units
-    from pinn.ridges import predicted_toroids, toroids_at_observation
+    from pinn.chain.forecast import integrate_state
+    from pinn.config.physics import model_units
+    from pinn.emergence.ridges import predicted_toroids, toroids_at_observation
 
     lon = np.arange(0.5, 360.0, 1.0)
     traj = integrate_state(ds, config, days)
@@ -147,12 +147,12 @@ _FV_JIT = None
 
 def eval_fields(model, lat_deg, lon_deg):
     """pinn.training.evaluate_fields with one module-level jit (compiled once for all members/grids
-    of the same shape, instead of once per call); passed to pinn.diagnostics.self_consistency."""
+    of the same shape, instead of once per call); passed to pinn.chain.diagnostics.self_consistency."""
     global _FV_JIT
     import jax
     import jax.numpy as jnp
 
-    from pinn.networks import field_values
+    from pinn.training.networks import field_values
 
     if _FV_JIT is None:
         _FV_JIT = jax.jit(field_values)
@@ -185,13 +185,13 @@ def main(argv=None):
                    help="toroids JSON of the next rotation: forward-integrate each state and score its toroids")
     args = p.parse_args(argv)
 
-    from pinn.config import load_config
-    from pinn.diagnostics import residual_rms, self_consistency
+    from pinn.chain.diagnostics import residual_rms, self_consistency
+    from pinn.config.schema import load_config
     from pinn.io import write_json, write_netcdf, write_text
-    from pinn.losses import make_problem
     from pinn.training import load_toroids, output_grid, read_toroids_json, state_dataset, train_ensemble
+    from pinn.training.losses import make_problem
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # pinn.diagnostics reports each start
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # pinn.chain.diagnostics reports each start
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,9 @@
     PYTHONPATH=. python experiments/hindcast/ablations.py --work /scratch/ablations [--only NAME ...]
 
 Every ablation is a whole hindcast of the 38 development rotations (scored N+1 in CR 2241-2282) with the
-recorded development settings (configs/forecast.yaml, train.adam_steps=400) plus its own overrides,
+recorded development settings (pinn/config/forecast.yaml, train.adam_steps=400) plus its own overrides,
 produced by the batched path (``--batch`` cases per program) into ``WORK/<name>`` (cases and PINN cache:
-resumable, kill it and run again) and scored by :func:`pinn.hindcast.rescore` with one causal data-only
+resumable, kill it and run again) and scored by :func:`pinn.chain.hindcast.rescore` with one causal data-only
 record shared by all (it does not depend on the forecast config). Results go to
 ``experiments/hindcast/ablations/<name>/`` (per_ar.csv, per_rotation.csv, summary.json) and the table of
 all finished ablations to ``experiments/hindcast/ablations/table.{json,md}``: per ablation the mean bits
@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pinn import evaluation as ev
-from pinn import hindcast as hc
-from pinn.config import load_config
-from pinn.emergence import density_grid
+from pinn.chain import hindcast as hc
+from pinn.config.schema import load_config
+from pinn.data import arise
+from pinn.emergence.ridge_model import density_grid
 from pinn.io import atomic_path, write_json
+from pinn.scoring import scores as ev
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "raw"
@@ -62,7 +63,7 @@ def data_only(work: Path, config):
     path = work / "data_only.pkl"
     if path.exists():
         return pickle.loads(path.read_bytes())
-    table = ev.load_arise(hc.find_arise(DATA))
+    table = arise.load_arise(hc.find_arise(DATA))
     t0 = time.perf_counter()
     lat, lon = density_grid(config.forecast)
     record = hc.data_only_record(table, lat, lon, max(CRS))
@@ -75,7 +76,7 @@ def data_only(work: Path, config):
 def run(name: str, work: Path, batch: int | None, record) -> None:
     """One ablation: cases (resumed if present) then scores, written to OUT/<name>."""
     overrides = [*BASE, *ABLATIONS[name]]
-    config = load_config(ROOT / "configs" / "forecast.yaml", overrides)
+    config = load_config(ROOT / "pinn" / "config" / "forecast.yaml", overrides)
     t0 = time.perf_counter()
     result = hc.run_hindcast(DATA, config, work / name, crs=CRS, progress=True, batch_size=batch, data_only=record)
     wall = time.perf_counter() - t0
@@ -155,7 +156,7 @@ def main() -> None:
         sys.exit(f"unknown ablations {sorted(unknown)}; known: {list(ABLATIONS)}")
     if not args.table_only:
         args.work.mkdir(parents=True, exist_ok=True)
-        record = data_only(args.work, load_config(ROOT / "configs" / "forecast.yaml", BASE))
+        record = data_only(args.work, load_config(ROOT / "pinn" / "config" / "forecast.yaml", BASE))
         for name in names:
             run(name, args.work, args.batch, record)
             write_table()  # after each ablation, so an interrupted run keeps its table

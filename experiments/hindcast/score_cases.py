@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pinn import calibration as cal
-from pinn import counts as ct
-from pinn import evaluation as ev
-from pinn import hindcast as hc
-from pinn.config import load_config
+from pinn.chain import hindcast as hc
+from pinn.config.schema import load_config
+from pinn.data import arise
+from pinn.emergence import counts as ct
+from pinn.emergence import density as dn
 from pinn.io import save_figure, write_json
+from pinn.scoring import calibration as cal
+from pinn.scoring import scores as ev
 
 ROOT = Path(__file__).resolve().parents[2]
 ARISE = ROOT.parent / "shared/data/raw/active_regions/arise/ARISE_database_remove_repeat_ARs.csv"
@@ -63,11 +65,11 @@ def main() -> None:
     cases_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
     data_from = int(sys.argv[3]) if len(sys.argv) > 3 else None
     out.mkdir(parents=True, exist_ok=True)
-    config = load_config(ROOT / "configs/forecast.yaml")
-    table = ev.load_arise(ARISE)
+    config = load_config(ROOT / "pinn/config/forecast.yaml")
+    table = arise.load_arise(ARISE)
     cases = sorted((hc.Case.load(p) for p in cases_dir.glob("cr*.nc")), key=lambda c: c.cr)
-    from pinn import data_only as do
-    from pinn import hybrid as hy
+    from pinn.emergence import data_only as do
+    from pinn.emergence import hybrid as hy
 
     lat, _ = hc.density_grid(config.forecast)
     dores = hc.data_only_record(table, lat, cases[0].ridge["lon"].values, cases[-1].cr + 1, data_from)
@@ -92,14 +94,14 @@ def main() -> None:
         t = c.cr + 1
         lon = c.ridge["lon"].values
         rates = ct.ew_rates(table, t)
-        truth = ev.ars_of(table, t)
+        truth = arise.ars_of(table, t)
         prior = do.method_density(table, dores, t, "data_only", lat, lon)
         params = hc.EmergenceParams(*(rot.loc[t, f"param_{k}"] for k in ("floor", "width_scale", "strength_power",
                                                                             "min_sigma_deg")))
         feats = hy.ridge_features(c.ridge, c.static_ridge, lat)
         fc.append(hy.make_fit_case(t, prior, feats, truth["lat"].values, truth["lon"].values))
         fit = hy.fit_hybrid(fc[:-1]) if len(fc) - 1 >= MIN_FIT else hy.zero_fit(hy.FEATURES)
-        dens = {"band": ev.band_density(ev.ars_of(table, range(c.cr - 4, c.cr + 1)), lat, lon), "data_only": prior,
+        dens = {"band": dn.band_density(arise.ars_of(table, range(c.cr - 4, c.cr + 1)), lat, lon), "data_only": prior,
                 "model": hc.emergence_density(c.ridge, lat, c.hemisphere_weights, params),
                 "hybrid": hy.hybrid_density(prior, feats, fit)}
         for k in names:

@@ -22,10 +22,10 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 
-from pinn.config import PhysicsConfig
+from pinn.config.physics import model_units
+from pinn.config.schema import PhysicsConfig
 from pinn.physics import equations as eq
 from pinn.physics import linear as L
-from pinn.physics_config import model_units
 
 HERE = Path(__file__).resolve().parent
 STRENGTHS_KG = (2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pinn.config import load_config, to_dict
+from pinn.config.schema import load_config, to_dict
 from pinn.training import axisymmetric_errors, band_toroids, train
 
 

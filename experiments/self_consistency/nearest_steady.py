@@ -48,9 +48,9 @@ def main(argv=None) -> dict:
 
     from run import variant_config  # this folder's run.py: the variants of runs.yaml
 
+    from pinn.config.physics import solver_for
     from pinn.io import write_json
     from pinn.physics.balance import balance_start, refine_steady_state
-    from pinn.physics_config import solver_for
     from pinn.training import evaluate_fields, load_toroids, train_from_config
 
     run_dir = Path(args.out) / args.label

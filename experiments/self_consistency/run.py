@@ -5,7 +5,7 @@ Trains the PINN on a toroid set (CR 2280 fitted with M = 2 longitudinal modes, a
 and from the 'naive' and 'classical' starts of the same band, and reports the RMS divergence tendency at
 t = 0 and the RMS divergence over the first 2 days, with the ratios PINN / naive and PINN / classical
 (the issue's goal: <= 0.1 x naive and below classical). The measurement is
-:func:`pinn.diagnostics.self_consistency`, the same code the field-strength sweep uses.
+:func:`pinn.chain.diagnostics.self_consistency`, the same code the field-strength sweep uses.
 
     .venv/bin/python experiments/self_consistency/run.py --label quick_m2 [--set key=value ...]
     .venv/bin/python experiments/self_consistency/run.py --table
@@ -39,7 +39,7 @@ def read_spec(path: Path = RUNS_SPEC) -> dict:
 
 def variant_config(label: str, extra: list[str] = (), spec: dict | None = None):
     """The Config of variant ``label``: base config + base overrides + the variant's + ``extra``."""
-    from pinn.config import load_config
+    from pinn.config.schema import load_config
 
     spec = spec or read_spec()
     if label not in spec["variants"]:
@@ -67,10 +67,10 @@ def main(argv=None) -> dict:
     if not args.label:
         p.error("--label is required unless --table")
 
-    from pinn.diagnostics import residual_rms, self_consistency
+    from pinn.chain.diagnostics import residual_rms, self_consistency
     from pinn.io import write_json
-    from pinn.losses import make_problem
     from pinn.training import load_toroids, train_from_config
+    from pinn.training.losses import make_problem
 
     spec = read_spec()
     variant = spec["variants"].get(args.label, {})

@@ -1,10 +1,10 @@
 """Toroids of every real HMI rotation against the ARISE active-region catalogue.
 
 For each rotation of ../shared/data/raw/hmi_synoptic_mr_small (or --maps DIR) and each hemisphere: fit the
-single-rotation toroids (pinn.toroids.fit_toroids, default ToroidsConfig) and compare lam_0 with the
+single-rotation toroids (pinn.toroids.fit.fit_toroids, default ToroidsConfig) and compare lam_0 with the
 flux-weighted mean latitude of that rotation's ARISE ARs in the hemisphere (weights |Flux(pos)|+|Flux(neg)|),
 over the pairs with at least 3 ARs. Baseline: the |Br|-weighted mean latitude of the same strong pixels
-(pinn.toroids.flux_weighted_mean_lat). Also recorded: the centred and causal 5-rotation windows for each
+(pinn.toroids.fit.flux_weighted_mean_lat). Also recorded: the centred and causal 5-rotation windows for each
 rotation (gaps in the series are skipped), and an ablation of the mode-choice safeguards and threshold.
 
 Writes (next to this script unless --out):
@@ -34,10 +34,10 @@ import xarray as xr
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pinn import toroids as tor
-from pinn.config import ToroidsConfig, replace
+from pinn.config.schema import ToroidsConfig, replace
+from pinn.data.observations import load_synoptic
 from pinn.io import atomic_path, write_json, write_text
-from pinn.observations import load_synoptic
+from pinn.toroids import fit as tor
 
 RAW = ROOT.parent / "shared" / "data" / "raw"
 DEFAULT_MAPS = RAW / "hmi_synoptic_mr_small"

@@ -6,7 +6,7 @@ equations are written) -> :mod:`~pinn.physics.solver` (spectral IMEX solver on d
 (test cases, bands, perturbations) -> :mod:`~pinn.physics.cases` (named runs); beside them
 :mod:`~pinn.physics.bands` (the toroidal band), :mod:`~pinn.physics.units` and
 :mod:`~pinn.physics.linear` (linear stability). Nothing here reads the run configuration: parameters
-are frozen dataclasses (adapters from a configuration are in :mod:`pinn.physics_config`).
+are frozen dataclasses (adapters from a configuration are in :mod:`pinn.config.physics`).
 
 Example::
 

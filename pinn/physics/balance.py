@@ -3,7 +3,7 @@
 "Steady" here means steady for the discrete solver (its spectral truncation, its Gaussian grid, its
 float64 tendencies), not for a continuous approximation of it. A state X (modal vorticity, divergence,
 h - 1, A) is steady in the frame drifting at the pattern speed c (model units, radians of longitude per
-1/Omega; the PINN's formulation, :mod:`pinn.losses`) when its drift residual vanishes::
+1/Omega; the PINN's formulation, :mod:`pinn.training.losses`) when its drift residual vanishes::
 
     R(X, c) = tendency(X) + c dX/dlon = 0.
 

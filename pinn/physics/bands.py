@@ -5,8 +5,8 @@ A band has a centre line (docs/science.md section 3)
     lam_c(phi) = lam_0 + sum_m A_m cos(m phi + Phi_m),
 
 a width w, the latitude profile exp(-((lat - lam_c(phi)) / w)^2), and the sign s of its toroidal field
-a. The toroid fit (:mod:`pinn.toroids`) describes the strong-field pixels of a map with it; the PINN's
-data term (:mod:`pinn.losses`), the solver's starts (:mod:`pinn.physics.states`) and the linear tool's
+a. The toroid fit (:mod:`pinn.toroids.fit`) describes the strong-field pixels of a map with it; the PINN's
+data term (:mod:`pinn.training.losses`), the solver's starts (:mod:`pinn.physics.states`) and the linear tool's
 basic states (:mod:`pinn.physics.linear`) build the field from it. Built through the flux function A, a
 set of bands of common peak strength a0 has
 

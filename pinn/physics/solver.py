@@ -68,7 +68,7 @@ TIME_STEPPERS: dict[str, Callable] = {
 @dataclasses.dataclass(frozen=True)
 class SolverSettings:
     """Numerical settings of the solver (model units). The run configuration's ``solver`` section maps
-    onto it (:func:`pinn.physics_config.solver_settings`); the defaults are the same.
+    onto it (:func:`pinn.config.physics.solver_settings`); the defaults are the same.
 
     Attributes:
       truncation: triangular truncation T.

@@ -22,7 +22,7 @@ DAY_S = 86400.0
 @dataclass(frozen=True)
 class ModelUnits:
     """Scale factors of the model's unit system, in cgs. Build with :meth:`solar` (or, from a run
-    configuration, :func:`pinn.physics_config.model_units`)."""
+    configuration, :func:`pinn.config.physics.model_units`)."""
 
     r0_cm: float  # shell radius
     omega_s: float  # frame (core) angular velocity, rad/s

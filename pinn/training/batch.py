@@ -1,6 +1,6 @@
 """Batched training: the PINN runs of many cases (different toroids, same config) as one jitted program.
 
-Every case has its own :class:`~pinn.losses.Problem` (centre-line table, widths, signs, scales); all
+Every case has its own :class:`~pinn.training.losses.Problem` (centre-line table, widths, signs, scales); all
 Problems have the same shapes (the centre-line table has a fixed size), so they stack into one pytree
 with a leading case axis, and the training chunk of :class:`~pinn.training.program.TrainingProgram` is
 vmapped over it: one compilation per (config, chunk length, device set) serves any number of cases.
@@ -28,10 +28,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from pinn.config import Config
+from pinn.config.schema import Config
 from pinn.errors import TrainingDiverged
-from pinn.losses import TERM_NAMES, Problem
 from pinn.training.loop import run_chunks
+from pinn.training.losses import TERM_NAMES, Problem
 from pinn.training.program import TrainingProgram
 from pinn.training.schema import state_dataset
 from pinn.training.setup import chunk_plan

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jax
 
-from pinn.config import Config, training_inputs
+from pinn.config.schema import Config, training_inputs
 from pinn.training.program import TrainState
 
 # train keys that change only what is shown or written, not the parameters: resuming may change them

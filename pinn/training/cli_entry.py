@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from pinn.config import Config, write_resolved
+from pinn.config.schema import Config, write_resolved
 from pinn.training.loop import TrainResult, train
 from pinn.training.program import TrainState
 from pinn.training.toroid_io import load_toroids
@@ -21,7 +21,7 @@ def train_from_config(
 ) -> TrainResult:
     """``pinn train``: train and write resolved_config.yaml, toroids.json, metrics.jsonl, checkpoints/, state.nc.
 
-    ``toroids`` (a :class:`pinn.toroids.Toroids`) defaults to :func:`load_toroids` of the config.
+    ``toroids`` (a :class:`pinn.toroids.fit.Toroids`) defaults to :func:`load_toroids` of the config.
     """
     from pinn.io import write_json, write_netcdf
 

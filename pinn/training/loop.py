@@ -27,11 +27,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pinn.config import Config
+from pinn.config.schema import Config
 from pinn.errors import ConfigError
-from pinn.losses import TERM_NAMES, Problem, make_problem
-from pinn.networks import SphereNet
 from pinn.training.checkpoints import Checkpoints, config_hash
+from pinn.training.losses import TERM_NAMES, Problem, make_problem
 from pinn.training.metrics import (
     append_lines,
     bar_postfix,
@@ -41,6 +40,7 @@ from pinn.training.metrics import (
     raise_ensemble_diverged,
     truncate_metrics,
 )
+from pinn.training.networks import SphereNet
 from pinn.training.program import TrainingProgram, TrainState
 from pinn.training.schema import state_dataset
 from pinn.training.setup import chunk_plan, learning_rate_schedule

@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from pinn.config import Config
+from pinn.config.schema import Config
 from pinn.errors import TrainingDiverged
-from pinn.losses import GROUP_NAMES, TERM_NAMES, group_losses
 from pinn.training.checkpoints import Checkpoints
+from pinn.training.losses import GROUP_NAMES, TERM_NAMES, group_losses
 
 
 def metrics_line(step: int, phase: str, loss: float, terms: Sequence[float], weights: Sequence[float],

@@ -22,8 +22,8 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from pinn.config import Config
-from pinn.losses import (
+from pinn.config.schema import Config
+from pinn.training.losses import (
     GROUP_NAMES,
     Batch,
     Problem,
@@ -34,7 +34,7 @@ from pinn.losses import (
     sample_batch,
     static_weights,
 )
-from pinn.networks import SphereNet
+from pinn.training.networks import SphereNet
 from pinn.training.setup import build_model, check_config, learning_rate_schedule, make_mesh
 
 

@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pinn.config import Config
-from pinn.losses import Problem, toroid_target
-from pinn.networks import SphereNet, field_values
+from pinn.config.schema import Config
+from pinn.training.losses import Problem, toroid_target
+from pinn.training.networks import SphereNet, field_values
 
 FORMULATION = (
     "steady in a frame drifting at a trainable pattern speed c (d/dt -> -c d/dlon); "
@@ -46,7 +46,7 @@ def state_dataset(model: SphereNet, problem: Problem, config: Config, steps: int
     import astropy.units as u
     import xarray as xr
 
-    from pinn.physics_config import model_units
+    from pinn.config.physics import model_units
 
     lat, lon = output_grid(config.train.output_nlat, config.train.output_nlon)
     f = evaluate_fields(model, lat, lon)

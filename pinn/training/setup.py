@@ -11,10 +11,10 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh
 
-from pinn.config import Config
+from pinn.config.schema import Config
 from pinn.errors import ConfigError
-from pinn.losses import Problem
-from pinn.networks import OutputScales, SphereNet
+from pinn.training.losses import Problem
+from pinn.training.networks import OutputScales, SphereNet
 
 
 def build_model(config: Config, problem: Problem, seed: int | None = None) -> SphereNet:

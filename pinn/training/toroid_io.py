@@ -6,13 +6,13 @@ import json
 import os
 from pathlib import Path
 
-from pinn.config import Config
+from pinn.config.schema import Config
 from pinn.errors import ConfigError, InputError
 
 
 def load_toroids(config: Config):
     """Toroids named by ``loss.toroids``: a JSON file (``pinn toroids --json``) or ``cr:N`` (bundled map)."""
-    from pinn import toroids as tor
+    from pinn.toroids import fit as tor
 
     spec = config.loss.toroids
     if spec.startswith("cr:"):
@@ -20,8 +20,8 @@ def load_toroids(config: Config):
             cr = int(spec[3:])
         except ValueError:
             raise ConfigError(f"config key 'loss.toroids': {spec!r} must be cr:N or a JSON path") from None
-        from pinn.observations import load_synoptic
-        from pinn.paths import bundled_map
+        from pinn.data.bundled import bundled_map
+        from pinn.data.observations import load_synoptic
 
         ds = load_synoptic(bundled_map(cr), config.observations)
         return tor.fit_toroids(ds, config.toroids)
@@ -30,7 +30,7 @@ def load_toroids(config: Config):
 
 def read_toroids_json(path: str | os.PathLike):
     """Toroids from a JSON file written by ``pinn toroids --json``; InputError naming the file otherwise."""
-    from pinn import toroids as tor
+    from pinn.toroids import fit as tor
 
     path = Path(path)
     try:

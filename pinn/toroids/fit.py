@@ -87,9 +87,9 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage, optimize
 
-from pinn.config import ToroidsConfig
+from pinn.config.schema import ToroidsConfig
+from pinn.data.grid import row_edges_deg
 from pinn.errors import ConfigError, InputError
-from pinn.observations import row_edges_deg
 from pinn.physics.bands import Band, wrap_phase_deg
 
 __all__ = [

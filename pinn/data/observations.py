@@ -62,7 +62,8 @@ import numpy as np
 import xarray as xr
 from astropy.io import fits
 
-from pinn.config import ObservationsConfig
+from pinn.config.schema import ObservationsConfig
+from pinn.data.grid import latitude_edges, pixel_solid_angle, row_edges_deg
 from pinn.errors import InputError, InputWarning
 
 __all__ = [
@@ -769,52 +770,6 @@ def check_consecutive(crs: Sequence[int]) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Grid geometry and conservative regridding
-
-
-def latitude_edges(ds: xr.Dataset | xr.DataArray) -> np.ndarray:
-    """Row edges in degrees (``nlat + 1``, ascending) of a dataset's grid: :func:`row_edges_deg` of its
-    ``lat``, with the grid named by ``ds.attrs['grid']`` when present."""
-    return row_edges_deg(ds["lat"].values, ds.attrs.get("grid"))
-
-
-def row_edges_deg(lat_deg, grid: str | None = None) -> np.ndarray:
-    """Row edges in degrees (``nlat + 1``, ascending) of a ``'sine-latitude'`` or ``'uniform'`` grid of row centres.
-
-    The one rule for pixel geometry in the package (maps, densities, toroid weights): edges are half-way
-    between centres in sin(lat) for the native (sine-latitude) grid and in latitude for the uniform one,
-    extended by half a step at the ends and clipped to the poles (so a full-sphere grid ends exactly at
-    the poles). ``grid`` None infers it from the centres; rows that are regular in neither raise ValueError.
-    """
-    lat = np.asarray(lat_deg, dtype=float)
-    if lat.size < 2:
-        raise ValueError("need at least two latitude rows")
-    grids = {
-        "sine-latitude": (np.sin(np.deg2rad(lat)), lambda s: np.rad2deg(np.arcsin(s)), 1.0),
-        "uniform": (lat, lambda d: d, 90.0),
-    }
-    if grid is not None and grid not in grids:
-        raise ValueError(f"unknown grid {grid!r} (expected 'sine-latitude' or 'uniform')")
-    candidates = [grid] if grid is not None else list(grids)
-    for name in candidates:
-        centres, to_deg, limit = grids[name]
-        steps = np.diff(centres)
-        step = float(np.mean(steps))
-        if np.all(steps > 0) and np.max(np.abs(steps - step)) <= 1e-6 * step:
-            mids = (centres[1:] + centres[:-1]) / 2
-            edges = np.concatenate([[centres[0] - step / 2], mids, [centres[-1] + step / 2]])
-            return to_deg(np.clip(edges, -limit, limit))
-    raise ValueError(f"latitude rows are not uniform in {' or '.join(map(repr, candidates))}")
-
-
-def pixel_solid_angle(ds: xr.Dataset | xr.DataArray) -> xr.DataArray:
-    """Solid angle of each pixel in steradians, ``(lat, lon)``; multiply by R_sun^2 for an area."""
-    dsin = np.diff(np.sin(np.deg2rad(latitude_edges(ds))))
-    lon = np.asarray(ds["lon"].values, dtype=float)
-    dlon = np.full(lon.size, 2.0 * np.pi / lon.size)
-    area = np.outer(dsin, dlon)
-    return xr.DataArray(
-        area, dims=("lat", "lon"), coords={"lat": ds["lat"], "lon": ds["lon"]}, attrs={"units": "sr"}
-    )
 
 
 def regrid_uniform_latitude(ds: xr.Dataset, nlat: int) -> xr.Dataset:

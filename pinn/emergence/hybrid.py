@@ -1,8 +1,8 @@
 """Hybrid emergence model: a data-only prior tilted by physics features of the predicted toroids.
 
 log lambda(lat, lon) = log prior(lat, lon) + sum_i beta_i z_i(lat, lon), normalised over the sphere to a
-density per steradian. The prior is the data-only baseline's density (:mod:`pinn.data_only`); the
-features are read from a :class:`pinn.hindcast.Case`'s ridge datasets (each longitude at its lead time),
+density per steradian. The prior is the data-only baseline's density (:mod:`pinn.emergence.data_only`); the
+features are read from a :class:`pinn.chain.hindcast.Case`'s ridge datasets (each longitude at its lead time),
 per hemisphere, and standardised (:func:`standardise`): centred under the prior of each case, divided by
 their prior-weighted spread pooled over the training cases, so beta is in log-intensity per feature sd,
 and clipped to +-``Z_CAP`` sd (:func:`standard_scores`), so that an out-of-range feature of one forecast
@@ -35,8 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from pinn import evaluation as ev
-from pinn.ridges import HEMISPHERES, lead_days
+from pinn.data import grid
+from pinn.emergence import density as dn
+from pinn.emergence.ridges import HEMISPHERES, lead_days
+from pinn.scoring import scores as ev
 
 FEATURES = ("d2", "log_strength", "d2_change", "warp")
 PRIOR_SD = 1.0  # Gaussian prior sd of every beta, in log-intensity per feature sd (fixed a priori)
@@ -116,10 +118,10 @@ class FitCase:
 def make_fit_case(cr: int, prior: xr.DataArray, features: np.ndarray, ar_lat, ar_lon) -> FitCase:
     """A :class:`FitCase` from a prior density, its features and the ARs of rotation ``cr``."""
     lat, lon = prior["lat"].values, prior["lon"].values
-    index = ev.density_dataarray(np.arange(lat.size * lon.size, dtype=float).reshape(lat.size, lon.size), lat, lon)
+    index = dn.density_dataarray(np.arange(lat.size * lon.size, dtype=float).reshape(lat.size, lon.size), lat, lon)
     cells = ev.sample(index, ar_lat, ar_lon).astype(int) if len(ar_lat) else np.zeros(0, int)
     return FitCase(int(cr), np.asarray(prior.values, float), np.asarray(features, float), cells,
-                   ev.cell_areas(lat, lon))
+                   grid.cell_areas(lat, lon))
 
 
 def prior_weights(prior: np.ndarray, areas: np.ndarray) -> np.ndarray:
@@ -242,11 +244,11 @@ def hybrid_density(prior: xr.DataArray, features: np.ndarray, fit: HybridFit) ->
     active = fit.scale > 0
     eta = np.zeros(prior.shape)
     if active.any():
-        w = prior_weights(prior.values, ev.cell_areas(lat, lon))
+        w = prior_weights(prior.values, grid.cell_areas(lat, lon))
         z = standard_scores(centred_features(np.asarray(features)[active], w), fit.scale[active])
         eta = (fit.beta[active] @ z).reshape(prior.shape)
     values = np.asarray(prior.values, float) * np.exp(eta - eta.max())
-    return ev.density_dataarray(ev.normalise(values, lat, lon), lat, lon)
+    return dn.density_dataarray(dn.normalise(values, lat, lon), lat, lon)
 
 
 def causal_fits(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, min_rotations: int = 5,

@@ -1,7 +1,7 @@
 """The causally chosen data-only baseline as a function: candidate scores, causal choices, densities.
 
 Moved from ``experiments/baselines/run.py`` so that the hindcast scores the same baselines (docs/science.md section
-5). A *candidate* is one method of :mod:`pinn.baselines` with one setting of its hyperparameters, named by a
+5). A *candidate* is one method of :mod:`pinn.emergence.baselines` with one setting of its hyperparameters, named by a
 label (:func:`label`). Each *method* forecasts target M (the scored N+1) with the candidate of highest
 total bits over the targets before M; the *data-only baseline* forecasts M with the method whose own causal
 forecasts had the highest total before M (:func:`prequential`). Nothing about M or later is used for M.
@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pinn import baselines as bl
-from pinn import evaluation as ev
+from pinn.data import arise, grid
+from pinn.emergence import baselines as bl
+from pinn.emergence import density as dn
+from pinn.scoring import scores as ev
 
 # Rotations with no data: SOHO lost contact June-October 1998 (CR 1938-1940); CR 2262-2264 kept aside
 # (absent from the repository's data). Other rotations without rows count as zero ARs.
@@ -51,16 +53,16 @@ def label(base, w, k, d, m, f, s) -> str:
 
 def target_scores(table, counts, library, target, lat, lon, index_da) -> pd.DataFrame:
     """Per-AR bits of every candidate for one target rotation (factorised: kernels at the ARs only)."""
-    truth = ev.ars_of(table, target)
+    truth = arise.ars_of(table, target)
     flat = ev.sample(index_da, truth["lat"], truth["lon"]).astype(int)
     north = lat[flat // len(lon)] > 0
-    areas = ev.cell_areas(lat, lon)
+    areas = grid.cell_areas(lat, lon)
     band_grid = bl.unfloored_band(table, target, lat, lon)
     band_at, band_north = band_grid.ravel()[flat], bl.north_mass(band_grid, lat, lon)
     past = table[(table["cr"] < target) & (table["cr"] >= target - max(ROTATIONS))]
     shares = {s: bl.north_share(counts, target, s) for s in SHARE_DECAYS if s is not None}
     out = {"cr": np.full(len(truth), target), "lat": truth["lat"].values, "lon": truth["lon"].values,
-           BAND: ev.log2_likelihood(ev.band_density(bl.band_history(table, target), lat, lon),
+           BAND: ev.log2_likelihood(dn.band_density(bl.band_history(table, target), lat, lon),
                                     truth["lat"], truth["lon"])}
     kern_at, kern_north = {}, {}
     for w in WIDTHS:
@@ -70,13 +72,13 @@ def target_scores(table, counts, library, target, lat, lon, index_da) -> pd.Data
             kern_north[w] = np.sum((kern * areas)[:, lat > 0, :], axis=(1, 2))
 
     clim = bl.climatology_density(table, target, lat, lon, library=library).values
-    clim = (clim - bl.BAND_FLOOR / ev.FOUR_PI) / (1 - bl.BAND_FLOOR)
+    clim = (clim - bl.BAND_FLOOR / grid.FOUR_PI) / (1 - bl.BAND_FLOOR)
     bases = {"b": (band_at, band_north, SHARE_DECAYS), "c": (clim.ravel()[flat], bl.north_mass(clim, lat, lon), (None,))}
 
     def emit(mixed, mass_n, f, tag, share_decays):
         for s in share_decays:
             p = mixed if s is None else mixed * np.where(north, shares[s] / mass_n, (1 - shares[s]) / (1 - mass_n))
-            out[tag(f, s)] = np.log2((1 - f) * p + f / ev.FOUR_PI)
+            out[tag(f, s)] = np.log2((1 - f) * p + f / grid.FOUR_PI)
 
     for (base, (b_at, b_north, sd)), f in itertools.product(bases.items(), FLOORS):
         emit(b_at, b_north, f, lambda f, s, base=base: label(base, 0, 0, 0, 0.0, f, s), sd)
@@ -127,7 +129,7 @@ def score_methods(table: pd.DataFrame, lat, lon, targets: list[int]) -> DataOnly
     The causal choice for target M uses the targets of this list before M only, so pass the whole record
     (:func:`default_targets`) to reproduce ``experiments/baselines``.
     """
-    index_da = ev.density_dataarray(np.arange(len(lat) * len(lon), dtype=float).reshape(len(lat), len(lon)), lat, lon)
+    index_da = dn.density_dataarray(np.arange(len(lat) * len(lon), dtype=float).reshape(len(lat), len(lon)), lat, lon)
     counts = bl.hemisphere_counts(table, int(table["cr"].min()), int(table["cr"].max()), UNOBSERVED)
     library = bl.analog_library(table, int(table["cr"].max()) + 1)
     scores = pd.concat([target_scores(table, counts, library, m, lat, lon, index_da) for m in targets],
@@ -165,7 +167,7 @@ def candidate_density(table: pd.DataFrame, target: int, lat, lon, text: str) -> 
         base = bl.unfloored_band(past_all, target, lat, lon)
     else:
         clim = bl.climatology_density(past_all, target, lat, lon).values
-        base = (clim - bl.BAND_FLOOR / ev.FOUR_PI) / (1 - bl.BAND_FLOOR)
+        base = (clim - bl.BAND_FLOOR / grid.FOUR_PI) / (1 - bl.BAND_FLOOR)
     mixed = base
     if p["mix"] > 0:
         past = past_all[past_all["cr"] >= target - p["K"]]
@@ -176,7 +178,7 @@ def candidate_density(table: pd.DataFrame, target: int, lat, lon, text: str) -> 
     if p["share_decay"] is not None:
         counts = bl.hemisphere_counts(past_all, int(table["cr"].min()), target - 1, UNOBSERVED)
         mixed = bl.split_hemispheres(mixed, lat, lon, bl.north_share(counts, target, p["share_decay"]))
-    return ev.density_dataarray(ev.with_floor(mixed, p["floor"]), lat, lon)
+    return dn.density_dataarray(dn.with_floor(mixed, p["floor"]), lat, lon)
 
 
 def method_density(table: pd.DataFrame, result: DataOnlyResult, target: int, method: str, lat, lon) -> xr.DataArray:
@@ -184,5 +186,5 @@ def method_density(table: pd.DataFrame, result: DataOnlyResult, target: int, met
     if method == "data_only":
         method = result.choices.loc[target, "choice_data_only"]
     if method == BAND:
-        return ev.band_density(bl.band_history(table, target), lat, lon)
+        return dn.band_density(bl.band_history(table, target), lat, lon)
     return candidate_density(table, target, lat, lon, result.choices.loc[target, f"choice_{method}"])

@@ -1,8 +1,13 @@
-"""Where the bundled real data live (``data/`` at the repository root), overridable by PINN_DATA_DIR."""
+"""The real data and default configuration that ship inside the package (``pinn/data/files``,
+``pinn/config/forecast.yaml``), so an installed wheel runs the main job with no checkout.
+
+``$PINN_DATA_DIR`` replaces the bundled data folder (same layout: ``hmi/``, ``arise/``).
+"""
 
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 from pinn.errors import InputError
@@ -13,7 +18,7 @@ DEFAULT_FORECAST_CRS = tuple(range(2276, 2281))  # CR 2276-2280: the PINNBARDS c
 def bundled_data_dir() -> Path:
     """The bundled data folder (``$PINN_DATA_DIR`` if set)."""
     env = os.environ.get("PINN_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+    return Path(env) if env else Path(str(files("pinn.data") / "files"))
 
 
 def bundled_map(cr: int) -> Path:
@@ -25,6 +30,7 @@ def bundled_map(cr: int) -> Path:
 
 
 def bundled_maps(crs: tuple[int, ...] = DEFAULT_FORECAST_CRS) -> list[Path]:
+    """Paths of the bundled maps of rotations ``crs`` (default CR 2276-2280, the main job's window)."""
     return [bundled_map(cr) for cr in crs]
 
 
@@ -38,5 +44,5 @@ def arise_table(remove_repeats: bool = True) -> Path:
 
 
 def default_forecast_config() -> Path:
-    """configs/forecast.yaml beside the package (the quick PINN settings of the README's main job)."""
-    return Path(__file__).resolve().parents[1] / "configs" / "forecast.yaml"
+    """The main job's configuration, ``pinn/config/forecast.yaml`` (quick PINN settings, the hybrid's fit)."""
+    return Path(str(files("pinn.config") / "forecast.yaml"))

@@ -18,7 +18,7 @@ Representation (docs/science.md section 4), chosen so that every constraint that
   e_lat and e_lon in the embedding space (no division by cos lat anywhere, so even a point on a pole
   is finite).
 * A trainable scalar c, the pattern speed of the formulation "steady in a frame drifting at c"
-  (d/dt -> -c d/dlon; see :mod:`pinn.losses`), lives in the model so that it is optimised, saved and
+  (d/dt -> -c d/dlon; see :mod:`pinn.training.losses`), lives in the model so that it is optimised, saved and
   ensembled with the weights.
 
 Derivatives for the residuals: values of (u, v, h, a, b) need first derivatives of A; the residual
@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from pinn.config import NetworkConfig
+from pinn.config.schema import NetworkConfig
 from pinn.physics.equations import Fields
 
 _PRECISION = {

@@ -1,11 +1,11 @@
 """The forecast chain: maps -> toroids -> PINN state -> MHD-SWT integration -> emergence density.
 
 For rotation N (the latest map) the chain estimates the toroids causally (trailing window, nothing
-after map N), trains the PINN for a self-consistent MHD-SWT state (:mod:`pinn.state_cache`, cached by
-inputs + config; or the classical band of the same toroids, ``forecast.start``, :mod:`pinn.starts`), integrates it forward with the spectral solver, tracks the predicted toroids at the
-observation times of rotation N + 1 (:mod:`pinn.ridges`) and turns them into a probability density of
-new-AR emergence (:mod:`pinn.emergence`). This module only orchestrates those steps and writes the
-outputs (forecast.nc, summary.json, forecast.png via :mod:`pinn.plotting`).
+after map N), trains the PINN for a self-consistent MHD-SWT state (:mod:`pinn.training.state_cache`, cached by
+inputs + config; or the classical band of the same toroids, ``forecast.start``, :mod:`pinn.chain.starts`), integrates it forward with the spectral solver, tracks the predicted toroids at the
+observation times of rotation N + 1 (:mod:`pinn.emergence.ridges`) and turns them into a probability density of
+new-AR emergence (:mod:`pinn.emergence.ridge_model`). This module only orchestrates those steps and writes the
+outputs (forecast.nc, summary.json, forecast.png via :mod:`pinn.chain.plotting`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from pinn import counts as ct
-from pinn import evaluation as ev
-from pinn.config import Config, ForecastConfig, check_key, to_dict
-from pinn.emergence import EmergenceParams, density_grid, emergence_density, hotspots
-from pinn.errors import ConfigError, InputError, InputWarning
-from pinn.hybrid import static_ridge
-from pinn.ridges import (
+from pinn.chain.starts import start_state
+from pinn.config.schema import Config, ForecastConfig, check_key, to_dict
+from pinn.data import arise
+from pinn.emergence import counts as ct
+from pinn.emergence import density as dn
+from pinn.emergence.hybrid import static_ridge
+from pinn.emergence.ridge_model import EmergenceParams, density_grid, emergence_density, hotspots
+from pinn.emergence.ridges import (
     HEMISPHERES,
     SYNODIC_DAYS,
     minimum_horizon_days,
@@ -36,7 +37,7 @@ from pinn.ridges import (
     state_on_grid,
     toroids_at_observation,
 )
-from pinn.starts import start_state
+from pinn.errors import ConfigError, InputError, InputWarning
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def check_horizon(weeks: float, fc: ForecastConfig) -> None:
     """Refuse a horizon outside the domain of ``forecast.weeks`` or too short for rotation N+1, before any work.
 
     The density at Carrington longitude phi is read at phi's observation time in rotation N+1
-    (:func:`pinn.ridges.lead_days`), so the integration must reach the latest of them.
+    (:func:`pinn.emergence.ridges.lead_days`), so the integration must reach the latest of them.
     """
     check_key(ForecastConfig, "weeks", weeks, "forecast.weeks")
     need = minimum_weeks(fc)
@@ -75,7 +76,7 @@ class ForecastInputs:
 
     crs: tuple[int, ...]  # rotations used, the latest last
     latest: xr.DataArray  # Br(lat, lon) of rotation N, G
-    toroids: object  # pinn.toroids.Toroids of rotation N (causal window)
+    toroids: object  # pinn.toroids.fit.Toroids of rotation N (causal window)
     hemisphere_flux: dict  # unsigned flux share of strong pixels per hemisphere over the window
     t_start: np.datetime64  # start of rotation N (NaT if unknown)
     t_stop: np.datetime64  # end of rotation N (NaT if unknown)
@@ -84,8 +85,8 @@ class ForecastInputs:
 
 def prepare_inputs(paths: Sequence[str | Path], config: Config) -> ForecastInputs:
     """Load up to ``toroids.window`` consecutive maps (latest last) and fit the latest toroids causally."""
-    from pinn import toroids as tor
-    from pinn.observations import check_consecutive, load_sequence
+    from pinn.data.observations import check_consecutive, load_sequence
+    from pinn.toroids import fit as tor
 
     if not paths:
         raise InputError(None, "no synoptic maps given")
@@ -129,7 +130,7 @@ def hemisphere_weights(inputs: ForecastInputs, fc: ForecastConfig) -> dict[str, 
 
 def _hemisphere_flux(br: xr.DataArray, threshold: float, lat_limit: float) -> dict:
     """Share of the strong-pixel unsigned flux (|Br| x pixel solid angle) in each hemisphere."""
-    from pinn.observations import pixel_solid_angle
+    from pinn.data.grid import pixel_solid_angle
 
     lat = br["lat"]
     strong = np.abs(br).where((np.abs(br) >= threshold) & (np.abs(lat) <= lat_limit), 0.0).fillna(0.0)
@@ -173,7 +174,7 @@ class IntegrationPlan:
 
 def integration_plan(config: Config, days: float) -> IntegrationPlan:
     """Solver (dt rounded down to divide ``forecast.snapshot_days``) and steps for ``days`` days."""
-    from pinn.physics_config import model_units, solver_for
+    from pinn.config.physics import model_units, solver_for
 
     units = model_units(config.physics)
     day_model = units.time_to_model(1.0 * _day())
@@ -269,14 +270,14 @@ def _day():
 
 
 HOTSPOT_RADIUS_DEG = 10.0  # great-circle radius of the per-hotspot probability of a new AR
-COUNT_METHOD = "mean of the last 5 observed rotations per hemisphere (pinn.counts.mean5_rates; tied with EW in the hindcast, the simpler)"
+COUNT_METHOD = "mean of the last 5 observed rotations per hemisphere (pinn.emergence.counts.mean5_rates; tied with EW in the hindcast, the simpler)"
 
 
 def arise_history(path: str | Path | None, target: int):
     """ARISE new-AR rows of rotations before ``target`` only (the bundled table by default)."""
-    from pinn.paths import arise_table
+    from pinn.data.bundled import arise_table
 
-    table = ev.load_arise(arise_table() if path is None else path)
+    table = arise.load_arise(arise_table() if path is None else path)
     return table[table["cr"] < target].reset_index(drop=True)
 
 
@@ -289,8 +290,8 @@ class ModelDensity:
 
 
 def hybrid_fit_of(fc: ForecastConfig):
-    """The :class:`pinn.hybrid.HybridFit` stored in the config (``forecast.hybrid_*``)."""
-    from pinn.hybrid import HybridFit
+    """The :class:`pinn.emergence.hybrid.HybridFit` stored in the config (``forecast.hybrid_*``)."""
+    from pinn.emergence.hybrid import HybridFit
 
     names = tuple(fc.hybrid_features)
     if not len(names) == len(fc.hybrid_betas) == len(fc.hybrid_scales):
@@ -312,8 +313,8 @@ def emergence_model_density(ridge: xr.Dataset, static: xr.Dataset, lat: np.ndarr
                             params: EmergenceParams, fc: ForecastConfig, history, target: int) -> ModelDensity:
     """The density of ``forecast.emergence_model``: the ridge model, or the hybrid (data-only prior of
     ``history`` (rows before ``target``) tilted by the features of the predicted and static ridges)."""
-    from pinn import data_only as do
-    from pinn import hybrid as hy
+    from pinn.emergence import data_only as do
+    from pinn.emergence import hybrid as hy
 
     if fc.emergence_model == "ridge":
         return ModelDensity(emergence_density(ridge, lat, weights, params), {"model": "ridge"})
@@ -350,7 +351,7 @@ def run_forecast(
     before N+1 are used.
     """
 
-    from pinn.physics_config import model_units
+    from pinn.config.physics import model_units
 
     fc = config.forecast
     strength = config.physics.band_strength_kG if strength_kG is None else float(strength_kG)
@@ -414,7 +415,7 @@ def run_forecast(
         "emergence_params": json.dumps(params.__dict__),
         "frame_drift_deg_per_day": float(drift),
         "reference_time": _reference_time(inputs),
-        "density_integral": ev.integral(density),
+        "density_integral": dn.integral(density),
         **{f"emergence_{k}": json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in model.record.items()},
     })
     summary = {
@@ -424,7 +425,7 @@ def run_forecast(
         "start": fc.start,
         "horizon_weeks": weeks,
         "lead_time_days": [float(ridge["lead_days"].min()), float(ridge["lead_days"].max())],
-        "density_integral": ev.integral(density),
+        "density_integral": dn.integral(density),
         "toroids": inputs.toroids.to_json_dict(),
         "hemisphere_weights": weights,
         "emergence_params": params.__dict__,
@@ -462,9 +463,9 @@ def _version() -> str:
 def emerged_ars(path: str | Path | None, target: int):
     """The ARISE new ARs of ``target`` (empty where the table ends before it): for the figure only, read after
     the forecast is made."""
-    from pinn.paths import arise_table
+    from pinn.data.bundled import arise_table
 
-    return ev.ars_of(ev.load_arise(arise_table() if path is None else path), target)
+    return arise.ars_of(arise.load_arise(arise_table() if path is None else path), target)
 
 
 def write_outputs(result: ForecastResult, out_dir: str | Path, config: Config,
@@ -473,7 +474,7 @@ def write_outputs(result: ForecastResult, out_dir: str | Path, config: Config,
 
     The figure marks the ARs of the forecast rotation from ``arise`` (default the bundled table) where known.
     """
-    from pinn.config import write_resolved
+    from pinn.config.schema import write_resolved
     from pinn.io import save_figure, write_json, write_netcdf
 
     out = Path(out_dir)
@@ -483,7 +484,7 @@ def write_outputs(result: ForecastResult, out_dir: str | Path, config: Config,
         "summary.json": write_json(out / "summary.json", result.summary),
         "resolved_config.yaml": write_resolved(config, out),
     }
-    from pinn.plotting import plot_forecast
+    from pinn.chain.plotting import plot_forecast
 
     fig = plot_forecast(result, emerged_ars(arise, int(result.summary["forecast_rotation"])))
     paths["forecast.png"] = save_figure(fig, out / "forecast.png", dpi=110, bbox_inches="tight")

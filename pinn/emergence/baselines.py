@@ -15,7 +15,7 @@ only, so the forecast is the same whether or not the table holds later rows.
   scored by the Poisson or negative-binomial log-likelihood.
 
 Hyperparameters are chosen per target by maximum likelihood over rotations scored before it
-(:func:`causal_choice`). Densities follow :mod:`pinn.evaluation`: per steradian, integrating to 1 over
+(:func:`causal_choice`). Densities follow :mod:`pinn.scoring.scores`: per steradian, integrating to 1 over
 the sphere on the evaluation grid.
 """
 
@@ -30,14 +30,15 @@ import pandas as pd
 import xarray as xr
 from scipy.special import gammaln
 
-from pinn import evaluation as ev
+from pinn.data import arise, grid
+from pinn.emergence import density as dn
 
 # Surface rotation of magnetic features, sidereal (Snodgrass 1983): omega = A + B sin^2 + C sin^4, urad/s.
 SNODGRASS_URAD_S = (2.902, -0.464, -0.328)
 CARRINGTON_URAD_S = 2.865  # sidereal rate of the Carrington frame (14.184 deg/day)
 URAD_S_TO_DEG_DAY = 1e-6 * 86400.0 * 180.0 / math.pi
 BAND_ROTATIONS = 5  # history of the docs/science.md latitude-band baseline
-BAND_FLOOR = 0.05  # floor of pinn.evaluation.band_density
+BAND_FLOOR = 0.05  # floor of pinn.emergence.density.band_density
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def carried_kernels(history: pd.DataFrame, target: int, lat_deg, lon_deg, width_
     """
     lat = np.radians(np.asarray(lat_deg, float))
     lon_grid = np.asarray(lon_deg, float)
-    areas = ev.cell_areas(lat_deg, lon_deg)
+    areas = grid.cell_areas(lat_deg, lon_deg)
     t_grid = observed_jd(np.full(lon_grid.shape, target), lon_grid)
     kappa = 1.0 / math.radians(width_deg) ** 2
     out = np.empty((len(history), len(lat), len(lon_grid)))
@@ -114,13 +115,13 @@ def recency_weights(crs, target: int, n_rotations: int, decay: float) -> np.ndar
 
 def band_history(table: pd.DataFrame, target: int) -> pd.DataFrame:
     """The rows the docs/science.md band baseline uses for ``target``: the 5 rotations before it."""
-    return ev.ars_of(table, range(target - BAND_ROTATIONS, target))
+    return arise.ars_of(table, range(target - BAND_ROTATIONS, target))
 
 
 def unfloored_band(table: pd.DataFrame, target: int, lat_deg, lon_deg) -> np.ndarray:
-    """The band of :func:`pinn.evaluation.band_density` for ``target`` without its uniform floor (per sr)."""
-    band = ev.band_density(band_history(table, target), lat_deg, lon_deg).values
-    return (band - BAND_FLOOR / ev.FOUR_PI) / (1.0 - BAND_FLOOR)
+    """The band of :func:`pinn.emergence.density.band_density` for ``target`` without its uniform floor (per sr)."""
+    band = dn.band_density(band_history(table, target), lat_deg, lon_deg).values
+    return (band - BAND_FLOOR / grid.FOUR_PI) / (1.0 - BAND_FLOOR)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def nests_density(table: pd.DataFrame, target: int, lat_deg, lon_deg, params: Ne
         mixed = (1.0 - params.mix) * band + params.mix * kern
     else:
         mixed = band
-    return ev.density_dataarray(ev.with_floor(mixed, params.floor), lat_deg, lon_deg)
+    return dn.density_dataarray(dn.with_floor(mixed, params.floor), lat_deg, lon_deg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def north_share(counts: pd.DataFrame, target: int, decay: float, n_back: int = 1
 
 def north_mass(density: np.ndarray, lat_deg, lon_deg) -> float:
     """Probability mass of a density in the rows with centre latitude > 0."""
-    areas = ev.cell_areas(lat_deg, lon_deg)
+    areas = grid.cell_areas(lat_deg, lon_deg)
     return float(np.sum((density * areas)[np.asarray(lat_deg) > 0]))
 
 
@@ -235,7 +236,7 @@ def analog_library(table: pd.DataFrame, target: int) -> pd.DataFrame:
     rows = []
     for m in np.unique(table["cr"].values[table["cr"].values < target]):
         phase = hemisphere_phase(table, int(m))
-        for la in ev.ars_of(table, int(m))["lat"].values:
+        for la in arise.ars_of(table, int(m))["lat"].values:
             p = phase["north" if la >= 0 else "south"]
             if np.isfinite(p):
                 rows.append((int(m), p, abs(la)))
@@ -260,7 +261,7 @@ def climatology_density(table: pd.DataFrame, target: int, lat_deg, lon_deg, matc
     past = band_history(table, target)
     n_north = int(np.sum(past["lat"].values >= 0))
     shares = {"north": (n_north + 1.0) / (len(past) + 2.0), "south": (len(past) - n_north + 1.0) / (len(past) + 2.0)}
-    row_area = ev.cell_areas(lat, [0.0])[:, 0]
+    row_area = grid.cell_areas(lat, [0.0])[:, 0]
     profile = np.zeros_like(lat)
     for hemi, sign in (("north", 1.0), ("south", -1.0)):
         p = phase[hemi] if np.isfinite(phase[hemi]) else phase["south" if hemi == "north" else "north"]
@@ -273,9 +274,9 @@ def climatology_density(table: pd.DataFrame, target: int, lat_deg, lon_deg, matc
         if shape.sum() > 0:
             profile += shares[hemi] * shape / np.sum(shape * row_area)
     if not profile.sum() > 0:
-        return ev.density_dataarray(unfloored_band(table, target, lat, lon_deg), lat, lon_deg)
+        return dn.density_dataarray(unfloored_band(table, target, lat, lon_deg), lat, lon_deg)
     values = np.repeat(profile[:, None], len(lon_deg), axis=1)
-    return ev.density_dataarray(ev.with_floor(ev.normalise(values, lat, lon_deg), floor), lat, lon_deg)
+    return dn.density_dataarray(dn.with_floor(dn.normalise(values, lat, lon_deg), floor), lat, lon_deg)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from pinn.config import Config, PhysicsConfig
-from pinn.physics_config import band_strength, model_units, solver_for, zonal_flow
-from pinn.ridges import state_on_grid
+from pinn.config.physics import band_strength, model_units, solver_for, zonal_flow
+from pinn.config.schema import Config, PhysicsConfig
+from pinn.emergence.ridges import state_on_grid
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ def self_consistency(config: Config, model, toroids, strength_kG: float, out_gri
 def _jitted_loss_terms():
     import jax
 
-    from pinn.losses import loss_terms
+    from pinn.training.losses import loss_terms
 
     return jax.jit(loss_terms)
 
@@ -236,7 +236,7 @@ def residual_rms(model, problem, n_points: int = 8192, seed: int = 12345) -> dic
     """
     import jax
 
-    from pinn.losses import TERM_NAMES, sample_batch
+    from pinn.training.losses import TERM_NAMES, sample_batch
 
     batch = sample_batch(jax.random.key(seed), n_points, 32, 32)
     terms = np.asarray(_jitted_loss_terms()(model, problem, batch))

@@ -1,7 +1,7 @@
 """Hindcast: forecast every rotation N+1 from maps up to N only, and score it against ARISE.
 
 For each rotation N whose map exists and whose successor N+1 has ARs in the ARISE remove-repeat
-table, the chain of :mod:`pinn.forecast` runs on the consecutive maps ending at N (up to
+table, the chain of :mod:`pinn.chain.forecast` runs on the consecutive maps ending at N (up to
 ``toroids.window``; where the data have gaps, the shorter run it has, recorded as ``n_maps``). The new
 ARs of N+1 are scored (docs/science.md section 5) by:
 
@@ -33,11 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pinn import evaluation as ev
-from pinn.config import Config
-from pinn.emergence import EmergenceParams, density_grid, emergence_density, fit_emergence_params
-from pinn.errors import InputError, InputWarning
-from pinn.forecast import (
+from pinn.chain.forecast import (
     ForecastInputs,
     check_horizon,
     hemisphere_weights,
@@ -45,9 +41,15 @@ from pinn.forecast import (
     integrate_states,
     prepare_inputs,
 )
-from pinn.hybrid import static_ridge
-from pinn.ridges import predicted_toroids, toroids_at_observation
-from pinn.starts import start_state, start_states
+from pinn.chain.starts import start_state, start_states
+from pinn.config.schema import Config
+from pinn.data import arise
+from pinn.emergence import density as dn
+from pinn.emergence.hybrid import static_ridge
+from pinn.emergence.ridge_model import EmergenceParams, density_grid, emergence_density, fit_emergence_params
+from pinn.emergence.ridges import predicted_toroids, toroids_at_observation
+from pinn.errors import InputError, InputWarning
+from pinn.scoring import scores as ev
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def find_arise(data_dir: str | Path) -> Path:
     hits = sorted(Path(data_dir).rglob("ARISE_database_remove_repeat_ARs.csv"))
     if hits:
         return hits[0]
-    from pinn.paths import arise_table
+    from pinn.data.bundled import arise_table
 
     return arise_table()
 
@@ -109,7 +111,7 @@ class MapPool:
 
     def run(self, n: int, config: Config) -> list[int]:
         """:func:`trailing_run` of ``n`` over the maps that read (nothing after ``n`` is opened)."""
-        from pinn import observations as obs
+        from pinn.data import observations as obs
 
         run = trailing_run(self.maps, n, config.toroids.window)
         for cr in reversed(run):
@@ -143,11 +145,11 @@ class Case:
 
     cr: int  # N, the latest rotation used
     maps: tuple[int, ...]
-    ridge: xr.Dataset  # predicted toroids at the observation times of N+1 (pinn.ridges.toroids_at_observation)
+    ridge: xr.Dataset  # predicted toroids at the observation times of N+1 (pinn.emergence.ridges.toroids_at_observation)
     static_ridge: xr.Dataset  # the current toroids, unchanged, in the same form
     hemisphere_weights: dict
     latest_path: Path
-    map_notes: tuple[dict, ...] = ()  # per map used: header repairs and masked pixels (pinn.forecast.map_notes)
+    map_notes: tuple[dict, ...] = ()  # per map used: header repairs and masked pixels (pinn.chain.forecast.map_notes)
 
     def save(self, path: Path) -> None:
         from pinn.io import write_netcdf
@@ -184,7 +186,7 @@ def case_inputs(maps: dict[int, Path], n: int, config: Config) -> CaseInputs:
 
 def finish_case(maps: dict[int, Path], ci: CaseInputs, traj: xr.Dataset, config: Config) -> Case:
     """The Case of a forecast integration: predicted toroids at the observation times of N+1."""
-    from pinn.physics_config import model_units
+    from pinn.config.physics import model_units
 
     pred = predicted_toroids(traj, config.forecast.ridge_lat_limit_deg)
     drift = model_units(config.physics).frame_drift_deg_per_day()
@@ -212,8 +214,8 @@ def forecast_batch(maps: dict[int, Path], ns: Sequence[int], config: Config, str
     """:func:`forecast_case` of every rotation in ``ns`` with the heavy steps batched.
 
     Inputs and toroids per case, then the PINN trainings of all cases as one vmapped program
-    (:func:`pinn.state_cache.pinn_states`) and their integrations as one ensemble integration
-    (:func:`pinn.forecast.integrate_states`), both with the case axis sharded over ``mesh`` (default: a
+    (:func:`pinn.training.state_cache.pinn_states`) and their integrations as one ensemble integration
+    (:func:`pinn.chain.forecast.integrate_states`), both with the case axis sharded over ``mesh`` (default: a
     1-D mesh of this process's local devices), then the ridges per case. Equal to the per-case path up
     to float32 round-off.
     """
@@ -312,7 +314,7 @@ def score_case(case: Case, truth: pd.DataFrame, history: pd.DataFrame, params: E
 
     ``extra`` adds densities on the same grid (data-only baselines, hybrids) scored as ``bits_<name>``.
     """
-    from pinn.observations import load_synoptic
+    from pinn.data.observations import load_synoptic
 
     lat, _ = density_grid(config.forecast)
     densities = {
@@ -320,10 +322,10 @@ def score_case(case: Case, truth: pd.DataFrame, history: pd.DataFrame, params: E
         "static": emergence_density(case.static_ridge, lat, case.hemisphere_weights, params),
     }
     lon = densities["model"]["lon"].values
-    densities["uniform"] = ev.uniform_density(lat, lon)
+    densities["uniform"] = dn.uniform_density(lat, lon)
     latest = load_synoptic(case.latest_path, config.observations)["Br"]
-    densities["persistence"] = ev.persistence_density(latest)
-    densities["band"] = ev.band_density(history, lat, lon)
+    densities["persistence"] = dn.persistence_density(latest)
+    densities["band"] = dn.band_density(history, lat, lon)
     densities.update(extra or {})
     rows = pd.DataFrame({"cr": case.cr + 1, "lat": truth["lat"].values, "lon": truth["lon"].values})
     for name, d in densities.items():
@@ -392,8 +394,8 @@ def run_hindcast(
     check_horizon(config.forecast.weeks, config.forecast)  # before any work
     pool = MapPool(find_maps(data_dir))
     maps = pool.maps
-    table = ev.load_arise(find_arise(data_dir))
-    eligible = [n for n in sorted(maps) if len(ev.ars_of(table, n + 1)) > 0 and (crs is None or n + 1 in crs)]
+    table = arise.load_arise(find_arise(data_dir))
+    eligible = [n for n in sorted(maps) if len(arise.ars_of(table, n + 1)) > 0 and (crs is None or n + 1 in crs)]
     if not eligible:
         raise InputError(data_dir, "no rotation N with a map and ARISE ARs in N+1 (empty ARISE selection)")
     out = Path(out_dir)
@@ -437,11 +439,11 @@ def run_hindcast(
 
 
 def data_only_record(table: pd.DataFrame, lat: np.ndarray, lon: np.ndarray, last: int, first: int | None = None):
-    """The causal data-only record (:func:`pinn.data_only.score_methods`) of the targets ``first..last``
+    """The causal data-only record (:func:`pinn.emergence.data_only.score_methods`) of the targets ``first..last``
     (None: from the start of the ARISE table) on the density grid ``lat``, ``lon`` (degrees); what
     :func:`rescore` computes when not given one (precompute it once to rescore many hindcasts of the same
     rotations)."""
-    from pinn import data_only as do
+    from pinn.emergence import data_only as do
 
     return do.score_methods(table[table["cr"] <= last], lat, lon, do.default_targets(table, first, last))
 
@@ -453,10 +455,10 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
     Every fitted parameter used for N+1 (emergence parameters, data-only choices, hybrid betas) comes
     from rotations scored before N+1. ``data_only_from``: first target of the data-only causal record
     (None: the whole ARISE table, as in ``experiments/baselines``); ``data_only``: a precomputed
-    :class:`pinn.data_only.DataOnlyResult` for the same targets, to save recomputing it.
+    :class:`pinn.emergence.data_only.DataOnlyResult` for the same targets, to save recomputing it.
     """
-    from pinn import data_only as do
-    from pinn import hybrid as hy
+    from pinn.emergence import data_only as do
+    from pinn.emergence import hybrid as hy
 
     cases = sorted(cases, key=lambda c: c.cr)
     lat, _ = density_grid(config.forecast)
@@ -464,8 +466,8 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
     last = max(c.cr for c in cases) + 1
     dores = data_only or data_only_record(table, lat, lon, last, data_only_from)
     priors = {c.cr: do.method_density(table, dores, c.cr + 1, "data_only", lat, lon) for c in cases}
-    fit_cases = {name: [hy.make_fit_case(c.cr + 1, priors[c.cr], feats(c, lat), ev.ars_of(table, c.cr + 1)["lat"].values,
-                                         ev.ars_of(table, c.cr + 1)["lon"].values) for c in cases]
+    fit_cases = {name: [hy.make_fit_case(c.cr + 1, priors[c.cr], feats(c, lat), arise.ars_of(table, c.cr + 1)["lat"].values,
+                                         arise.ars_of(table, c.cr + 1)["lon"].values) for c in cases]
                  for name, feats in HYBRID_FEATURES.items()}
     fits = {name: hy.causal_fits(fc, HYBRID_NAMES[name], min_fit_rotations) for name, fc in fit_cases.items()}
 
@@ -474,14 +476,14 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
     for i, case in enumerate(cases):
         earlier = [c for c in cases[:i] if c.cr + 1 <= case.cr]  # scored rotations strictly before N+1
         if len(earlier) >= min_fit_rotations:
-            fc = [(c.ridge, c.hemisphere_weights, ev.ars_of(table, c.cr + 1)["lat"].values,
-                   ev.ars_of(table, c.cr + 1)["lon"].values) for c in earlier]
+            fc = [(c.ridge, c.hemisphere_weights, arise.ars_of(table, c.cr + 1)["lat"].values,
+                   arise.ars_of(table, c.cr + 1)["lon"].values) for c in earlier]
             params = fit_emergence_params(fc, lat, start)
         else:
             params = start
         target = case.cr + 1
-        truth = ev.ars_of(table, target)
-        history = ev.ars_of(table, range(case.cr - 4, case.cr + 1))
+        truth = arise.ars_of(table, target)
+        history = arise.ars_of(table, range(case.cr - 4, case.cr + 1))
         extra = {m: do.method_density(table, dores, target, m, lat, lon) for m in do.METHODS if m != do.BAND}
         extra["data_only"] = priors[case.cr]
         for name in HYBRID_FEATURES:
@@ -517,19 +519,19 @@ def _write_skipped(path: Path, skipped: dict[int, dict]) -> None:
 
 
 def _pred_features(case: Case, lat: np.ndarray) -> np.ndarray:
-    from pinn import hybrid as hy
+    from pinn.emergence import hybrid as hy
 
     return hy.ridge_features(case.ridge, case.static_ridge, lat, hy.FEATURES)
 
 
 def _static_features(case: Case, lat: np.ndarray) -> np.ndarray:
-    from pinn import hybrid as hy
+    from pinn.emergence import hybrid as hy
 
     return hy.ridge_features(case.static_ridge, case.static_ridge, lat, ("d2", "warp"))
 
 
 def _pinn_features(case: Case, lat: np.ndarray) -> np.ndarray:
-    from pinn import hybrid as hy
+    from pinn.emergence import hybrid as hy
 
     return hy.ridge_features(case.ridge, case.static_ridge, lat, ("d2", "log_strength", "warp"))
 
@@ -565,8 +567,8 @@ def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame) -> dict:
 
 def write_results(result: HindcastResult, out: Path) -> None:
     """Write per_ar.csv, per_rotation.csv, summary.json and hindcast.png into ``out`` (atomically)."""
+    from pinn.chain.plotting import plot_hindcast
     from pinn.io import atomic_path, save_figure, write_json
-    from pinn.plotting import plot_hindcast
 
     for name, df in (("per_ar.csv", result.per_ar), ("per_rotation.csv", result.per_rotation)):
         with atomic_path(out / name) as tmp:

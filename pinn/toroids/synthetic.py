@@ -1,6 +1,6 @@
 """Synthetic synoptic magnetograms with known toroids, for validating toroid extraction.
 
-Each hemisphere's toroid (a :class:`~pinn.toroids.HemisphereToroid`) scatters ``n_regions`` bipolar active
+Each hemisphere's toroid (a :class:`~pinn.toroids.fit.HemisphereToroid`) scatters ``n_regions`` bipolar active
 regions along its warped band:
 
 * longitude uniform on [0, 360); latitude ``lam_c(phi) + d`` with ``d`` distributed as the band profile
@@ -23,7 +23,7 @@ moment is exactly ``w^2 / 2`` (so the sample has the profile's exact width and e
 on the centre line); ``scatter="random"`` draws each region independently
 (realistic sampling noise: the band parameters are then only recoverable to about ``w / sqrt(2 n)``).
 
-The output follows the ``pinn.observations.load_synoptic`` contract: ``Br(lat, lon)`` in gauss, ascending
+The output follows the ``pinn.data.observations.load_synoptic`` contract: ``Br(lat, lon)`` in gauss, ascending
 ``lat`` (degrees; native HMI rows uniform in sine latitude by default, or uniform in latitude) and ``lon``
 (Carrington degrees, pixel centres ``(x + 0.5 + lon_shift_px) * 360 / nlon``; the default shift of 0.1
 pixel reproduces HMI's 0.30 .. 359.80 for 720 columns), attrs ``cr``, ``instrument``, ``t_start``, ``t_stop``.
@@ -41,7 +41,7 @@ import xarray as xr
 from scipy import ndimage
 from scipy.special import ndtri
 
-from pinn.toroids import HemisphereToroid
+from pinn.toroids.fit import HemisphereToroid
 
 __all__ = ["Regions", "draw_regions", "map_grid", "paint_map", "synthetic_map", "synthetic_sequence"]
 
@@ -218,7 +218,7 @@ def paint_map(
             "instrument": "synthetic",
             "t_start": start.isoformat(timespec="milliseconds"),
             "t_stop": stop.isoformat(timespec="milliseconds"),
-            "source": "pinn.synthetic",
+            "source": "pinn.toroids.synthetic",
             "grid": "sine-latitude" if grid == "sine" else "uniform",
             "n_regions": len(regions),
         },
@@ -257,7 +257,7 @@ def synthetic_sequence(
 ) -> xr.Dataset:
     """Maps of several rotations with the same toroids and independent regions: ``Br(cr, lat, lon)``.
 
-    Laid out like ``pinn.observations.load_sequence`` (per-rotation coordinates t_start, t_stop,
+    Laid out like ``pinn.data.observations.load_sequence`` (per-rotation coordinates t_start, t_stop,
     instrument, source along ``cr``).
     """
     maps = [synthetic_map(north, south, seed=seed + 7919 * i, cr=c, **kwargs) for i, c in enumerate(crs)]

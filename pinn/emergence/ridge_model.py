@@ -6,7 +6,7 @@ sqrt(2) maps a field band exp(-(x/w)^2) to the AR-pixel spread of the toroid fit
 longitude by (local ridge strength / its longitudinal mean)^strength_power and between hemispheres by
 the hemisphere weights; normalised over the sphere, then mixed with a uniform ``floor``.
 
-Pure functions of the ridge dataset (:func:`pinn.ridges.toroids_at_observation`): no training, no I/O.
+Pure functions of the ridge dataset (:func:`pinn.emergence.ridges.toroids_at_observation`): no training, no I/O.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from pinn import evaluation as ev
-from pinn.config import ForecastConfig
-from pinn.ridges import HEMISPHERES
+from pinn.config.schema import ForecastConfig
+from pinn.emergence import density as dn
+from pinn.emergence.ridges import HEMISPHERES
+from pinn.scoring import scores as ev
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def emergence_density(
 ) -> xr.DataArray:
     """Probability density per steradian of new-AR emergence on (lat, lon); integrates to 1.
 
-    ``ridge`` is :func:`pinn.ridges.toroids_at_observation` output on the density's longitudes.
+    ``ridge`` is :func:`pinn.emergence.ridges.toroids_at_observation` output on the density's longitudes.
     """
     lat = np.asarray(lat_deg, float)[:, None]
     lon = ridge["lon"].values
@@ -64,8 +65,8 @@ def emergence_density(
         gauss = np.exp(-0.5 * ((lat - centre) / sigma) ** 2) / (np.radians(sigma) * math.sqrt(2 * math.pi))
         on_hemi = (lat > 0) if hemi == "north" else (lat < 0)
         total += hemisphere_weights[hemi] * along * gauss * on_hemi
-    density = ev.with_floor(ev.normalise(total, lat[:, 0], lon), params.floor)
-    return ev.density_dataarray(density, lat[:, 0], lon)
+    density = dn.with_floor(dn.normalise(total, lat[:, 0], lon), params.floor)
+    return dn.density_dataarray(density, lat[:, 0], lon)
 
 
 def fit_emergence_params(cases: Sequence[tuple], lat_deg: np.ndarray, start: EmergenceParams | None = None,
@@ -73,7 +74,7 @@ def fit_emergence_params(cases: Sequence[tuple], lat_deg: np.ndarray, start: Eme
     """Maximum-likelihood (floor, width_scale, strength_power) over past cases, bounded.
 
     Each case is ``(ridge, hemisphere_weights, ar_lat, ar_lon)`` from rotations BEFORE the one to be
-    scored (the caller guarantees this; see :mod:`pinn.hindcast`).
+    scored (the caller guarantees this; see :mod:`pinn.chain.hindcast`).
     """
     from scipy.optimize import minimize
 

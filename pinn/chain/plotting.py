@@ -6,29 +6,41 @@ No pyplot, so the caller's backend is left alone; the caller saves the figure (`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
-from pinn.ridges import HEMISPHERES, centre_at_lead
+from pinn.emergence.ridges import HEMISPHERES, centre_at_lead
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from pinn.forecast import ForecastResult
-    from pinn.hindcast import HindcastResult
+
+class ForecastView(Protocol):
+    """What the forecast figure reads of a :class:`pinn.chain.forecast.ForecastResult`."""
+
+    dataset: xr.Dataset  # forecast.nc
+    inputs: Any  # the case inputs: ``latest`` Br map, ``toroids``, ``crs``
+
+
+class HindcastView(Protocol):
+    """What the hindcast figure reads of a :class:`pinn.chain.hindcast.HindcastResult`."""
+
+    per_rotation: pd.DataFrame
+    summary: dict
 
 
 def intensity_per_sr(ds) -> np.ndarray:
     """Expected new ARs per sr of forecast.nc: the density x the expected count of its hemisphere."""
-    from pinn import counts as ct
-    from pinn import evaluation as ev
-
+    from pinn.data import grid
+    from pinn.scoring import scores as ev
     rates = {h: float(ds["expected_count"].sel(hemisphere=h)) for h in HEMISPHERES}
-    return ct.intensity(ds["emergence_density"], rates) / ev.cell_areas(ds["lat"].values, ds["lon"].values)
+    return ev.intensity(ds["emergence_density"], rates) / grid.cell_areas(ds["lat"].values, ds["lon"].values)
 
 
-def plot_forecast(result: ForecastResult, emerged=None) -> Figure:
+def plot_forecast(result: ForecastView, emerged=None) -> Figure:
     """Latest magnetogram with current and predicted toroids; the expected new ARs per sr of N+1 with the
     predicted toroids and, where known, the ARs that did emerge (``emerged``: rows with lat, lon; read
     after the forecast, for the figure only)."""
@@ -80,7 +92,7 @@ def _plot_intensity(ax, fig, axes, ds, emerged) -> None:
                  f"{ds.attrs['field_strength_kG']:.0f} kG)")
 
 
-def plot_hindcast(result: HindcastResult, scores: Sequence[str]) -> Figure:
+def plot_hindcast(result: HindcastView, scores: Sequence[str]) -> Figure:
     """Mean log2-likelihood per new AR (bits) of each of ``scores``, per scored rotation."""
     from matplotlib.figure import Figure
 

@@ -3,7 +3,7 @@
 ``forecast.start`` chooses it:
 
 * ``pinn`` (default): the PINN state fitted to the toroids and the MHD-SWT equations
-  (:mod:`pinn.state_cache`, trained once per toroids and config);
+  (:mod:`pinn.training.state_cache`, trained once per toroids and config);
 * ``classical``: the ablation that asks whether the PINN matters. The same toroids (centre lines,
   widths, signs; warped where the fit chose M > 0), the same field strength and background rotation,
   built as the classical band state of :func:`pinn.physics.states.band_state` on the solver grid: u = u0,
@@ -21,13 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from pinn.config import Config
+from pinn.config.schema import Config
 
 
 def classical_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
     """The classical balanced band of ``toroids`` at ``strength_kG`` (kG) on the solver's Gaussian grid."""
-    from pinn.diagnostics import classical_start
-    from pinn.physics_config import solver_for
+    from pinn.chain.diagnostics import classical_start
+    from pinn.config.physics import solver_for
 
     solver = solver_for(config)
     state = classical_start(solver, toroids, strength_kG, config.physics)
@@ -46,16 +46,16 @@ def start_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
     """The start state of a forecast from ``toroids`` at ``strength_kG`` (kG), as ``forecast.start`` asks."""
     if config.forecast.start == "classical":
         return classical_state(toroids, config, strength_kG)
-    from pinn.state_cache import pinn_state
+    from pinn.training.state_cache import pinn_state
 
     return pinn_state(toroids, config, strength_kG)
 
 
 def start_states(toroids_list: Sequence, config: Config, strength_kG: float, mesh=None) -> list[xr.Dataset]:
-    """:func:`start_state` of many toroids; PINN states are trained together (:func:`pinn.state_cache.pinn_states`)."""
+    """:func:`start_state` of many toroids; PINN states are trained together (:func:`pinn.training.state_cache.pinn_states`)."""
     if config.forecast.start == "classical":
         return [classical_state(t, config, strength_kG) for t in toroids_list]
-    from pinn.state_cache import pinn_states
+    from pinn.training.state_cache import pinn_states
 
     return pinn_states(toroids_list, config, strength_kG, mesh,
                        toroids_crs=[getattr(t, "cr", None) for t in toroids_list])

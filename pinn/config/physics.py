@@ -1,4 +1,4 @@
-"""Adapters from the run configuration (:mod:`pinn.config`) to the physics layer's own parameter objects.
+"""Adapters from the run configuration (:mod:`pinn.config.schema`) to the physics layer's own parameter objects.
 
 :mod:`pinn.physics` never reads the configuration: it takes frozen parameter objects
 (:class:`~pinn.physics.equations.SWTParams`, :class:`~pinn.physics.equations.ZonalFlow`,
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pinn.config import Config, PhysicsConfig, SolverConfig
+from pinn.config.schema import Config, PhysicsConfig, SolverConfig
 
 if TYPE_CHECKING:  # the physics modules load JAX: imported where used, so reading a config stays light
     from pinn.physics.equations import SWTParams, ZonalFlow

@@ -54,8 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pinn.config import Config
-from pinn.networks import OutputScales, SphereNet, field_derivatives, flow_and_scalars
+from pinn.config.schema import Config
 from pinn.physics.bands import gaussian_profile
 from pinn.physics.equations import (
     Fields,
@@ -64,6 +63,7 @@ from pinn.physics.equations import (
     drift_frame_tendency,
     primitive_residuals,
 )
+from pinn.training.networks import OutputScales, SphereNet, field_derivatives, flow_and_scalars
 
 TERM_NAMES = ("mom_u", "mom_v", "mass", "ind_a", "ind_b", "div", "data", "prior", "flow_dev", "mean_h", "gauge",
               "div_tendency")
@@ -109,7 +109,7 @@ _CENTRE_TABLE = 720  # tabulation of the toroid centre lines (0.5 deg; linear in
 
 def band_strength_model(config: Config, strength_kG: float | None = None) -> float:
     """Peak toroidal field a0 in model units (``physics.band_strength_kG`` unless given)."""
-    from pinn.physics_config import band_strength
+    from pinn.config.physics import band_strength
 
     return band_strength(config.physics, strength_kG)
 

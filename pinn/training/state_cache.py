@@ -19,7 +19,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from pinn.config import Config, training_inputs
+from pinn.config.schema import Config, training_inputs
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,11 @@ def pinn_states(toroids_list, config: Config, strength_kG: float, mesh=None,
 
     Newly trained states are written to the cache (``config.forecast.cache_dir``, when set) under the
     same keys as :func:`pinn_state`, so either path reuses the other's states. No file lock: callers
-    give each process its own cases (:mod:`pinn.hindcast`).
+    give each process its own cases (:mod:`pinn.chain.hindcast`).
     """
     from pinn.io import write_netcdf
-    from pinn.losses import make_problem
     from pinn.training import train_batch
+    from pinn.training.losses import make_problem
 
     cfg = dataclasses.replace(config, physics=dataclasses.replace(config.physics, band_strength_kG=float(strength_kG)))
     cache = config.forecast.cache_dir

@@ -287,13 +287,13 @@ class ForecastConfig:
     width_scale: float = bounded(1.0, gt=0)  # Gaussian sigma = width_scale x predicted toroid half-width (fitted)
     min_sigma_deg: float = bounded(2.0, gt=0)  # lower bound of the latitudinal sigma
     strength_power: float = bounded(1.0, ge=0)  # density along a toroid ~ (local strength / mean strength)^power (fitted)
-    start: Literal["pinn", "classical"] = "pinn"  # start state: the trained PINN, or the classical pressure-balanced band of the same toroids (ablation; pinn.starts)
+    start: Literal["pinn", "classical"] = "pinn"  # start state: the trained PINN, or the classical pressure-balanced band of the same toroids (ablation; pinn.chain.starts)
     cache_dir: str | None = ".pinn_cache"  # PINN states reused for identical inputs + config; null = no cache
-    emergence_model: Literal["hybrid", "ridge"] = "hybrid"  # hybrid: data-only prior tilted by ridge features (pinn.hybrid); ridge: the density of the predicted toroids alone (pinn.emergence)
-    data_only_candidate: str = "b0 f0.05 sNone"  # hybrid prior: pinn.data_only candidate label, chosen causally (rotations before the forecast one)
-    hybrid_features: tuple[Literal["d2", "log_strength", "d2_change", "warp"], ...] = ("d2", "log_strength", "d2_change", "warp")  # pinn.hybrid feature names, in the order of the betas
-    hybrid_betas: tuple[float, ...] = bounded((0.0, 0.0, 0.0, 0.0))  # log-intensity per feature sd (MAP fit, pinn.hybrid.fit_hybrid); 0 = the prior alone
-    hybrid_scales: tuple[float, ...] = bounded((0.0, 0.0, 0.0, 0.0), ge=0)  # feature sd of the fit (pinn.hybrid.standardise); 0 = feature unused
+    emergence_model: Literal["hybrid", "ridge"] = "hybrid"  # hybrid: data-only prior tilted by ridge features (pinn.emergence.hybrid); ridge: the density of the predicted toroids alone (pinn.emergence.ridge_model)
+    data_only_candidate: str = "b0 f0.05 sNone"  # hybrid prior: pinn.emergence.data_only candidate label, chosen causally (rotations before the forecast one)
+    hybrid_features: tuple[Literal["d2", "log_strength", "d2_change", "warp"], ...] = ("d2", "log_strength", "d2_change", "warp")  # pinn.emergence.hybrid feature names, in the order of the betas
+    hybrid_betas: tuple[float, ...] = bounded((0.0, 0.0, 0.0, 0.0))  # log-intensity per feature sd (MAP fit, pinn.emergence.hybrid.fit_hybrid); 0 = the prior alone
+    hybrid_scales: tuple[float, ...] = bounded((0.0, 0.0, 0.0, 0.0), ge=0)  # feature sd of the fit (pinn.emergence.hybrid.standardise); 0 = feature unused
     hybrid_fitted_on: tuple[int, int] | None = None  # first and last scored rotation of the fit (all before the forecast rotation); null = not fitted
 
 
@@ -306,10 +306,10 @@ class Config:
     toroids: ToroidsConfig = field(default_factory=ToroidsConfig)
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
-    network: NetworkConfig = field(default_factory=NetworkConfig)  # PINN network (pinn.networks)
-    loss: LossConfig = field(default_factory=LossConfig)  # PINN loss terms (pinn.losses)
+    network: NetworkConfig = field(default_factory=NetworkConfig)  # PINN network (pinn.training.networks)
+    loss: LossConfig = field(default_factory=LossConfig)  # PINN loss terms (pinn.training.losses)
     train: TrainConfig = field(default_factory=TrainConfig)  # PINN optimisation (pinn.training)
-    forecast: ForecastConfig = field(default_factory=ForecastConfig)  # forecast chain (pinn.forecast)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)  # forecast chain (pinn.chain.forecast)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Expected numbers of new ARs per hemisphere in N+1, and the chance of at least one near a hotspot.
 
-The count forecasts are those of :mod:`pinn.baselines` (EW mean, mean of the last 5 rotations), from the
+The count forecasts are those of :mod:`pinn.emergence.baselines` (EW mean, mean of the last 5 rotations), from the
 ARISE rows of rotations before the target only. A physics tilt, log mu = log(base rate) + gamma z with z
 a standardised per-hemisphere feature of the predicted toroids, is fitted causally by MAP (Gaussian prior
 sd ``PRIOR_SD`` on gamma, fixed a priori) with a Laplace interval. New ARs are taken as a Poisson process
@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pinn import baselines as bl
-from pinn import evaluation as ev
-from pinn.data_only import UNOBSERVED
+from pinn.data import arise
+from pinn.emergence import baselines as bl
+from pinn.emergence.data_only import UNOBSERVED
+from pinn.scoring import scores as ev
 
 PRIOR_SD = 1.0
 HEMIS = ("north", "south")
@@ -42,7 +43,7 @@ def ew_rates(table: pd.DataFrame, target: int, decay: float = 0.8) -> dict[str, 
 
 def observed_counts(table: pd.DataFrame, target: int) -> dict[str, int]:
     """New ARs of ``target`` per hemisphere."""
-    rows = ev.ars_of(table, target)
+    rows = arise.ars_of(table, target)
     return {"north": int((rows["lat"] >= 0).sum()), "south": int((rows["lat"] < 0).sum())}
 
 
@@ -94,22 +95,13 @@ def tilted_rates(base: dict, feature: dict, gamma: float, scale: float, centre: 
     return {h: float(base[h] * math.exp(gamma * (feature[h] - centre) / scale)) for h in HEMIS}
 
 
-def intensity(density: xr.DataArray, rates: dict) -> np.ndarray:
-    """Expected new ARs per cell: rate_h x (density x area) / (the density's mass in hemisphere h)."""
-    lat, lon = density["lat"].values, density["lon"].values
-    mass = density.values * ev.cell_areas(lat, lon)
-    north = (lat > 0)[:, None]
-    m_n = mass[lat > 0].sum()
-    return np.where(north, rates["north"] * mass / m_n, rates["south"] * mass / (mass.sum() - m_n))
-
-
 def expected_near(density: xr.DataArray, rates: dict, lat_deg: float, lon_deg: float,
                   radius_deg: float = 10.0) -> float:
     """Expected new ARs within ``radius_deg`` great-circle degrees of (lat, lon)."""
     lat, lon = np.radians(density["lat"].values)[:, None], np.radians(density["lon"].values)[None, :]
     la, lo = math.radians(lat_deg), math.radians(lon_deg)
     cosd = np.sin(lat) * math.sin(la) + np.cos(lat) * math.cos(la) * np.cos(lon - lo)
-    return float(np.sum(intensity(density, rates)[cosd >= math.cos(math.radians(radius_deg))]))
+    return float(np.sum(ev.intensity(density, rates)[cosd >= math.cos(math.radians(radius_deg))]))
 
 
 def prob_at_least_one_near(density: xr.DataArray, rates: dict, spots: Sequence[dict],

@@ -1,6 +1,6 @@
 """Calibration of the emergence forecast: P(>= 1 new AR) per coarse cell, reliability, Brier skill.
 
-Each forecast (density + per-hemisphere expected counts, :func:`pinn.counts.intensity`) gives per
+Each forecast (density + per-hemisphere expected counts, :func:`pinn.scoring.scores.intensity`) gives per
 ``cell_deg`` x ``cell_deg`` cell the Poisson probability 1 - exp(-mu) of at least one new AR; the
 observation is whether one emerged there.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pinn.counts import intensity
+from pinn.scoring.scores import intensity
 
 
 def coarse_sum(values: np.ndarray, lat_deg: np.ndarray, lon_deg: np.ndarray, cell_deg: float = 10.0) -> np.ndarray:
