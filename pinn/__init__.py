@@ -8,8 +8,12 @@ The chain, one public function per step (every name below is importable from ``p
 * toroids: :func:`fit_toroids`, :func:`fit_toroids_window` -> :class:`Toroids`;
 * PINN: :func:`train_from_config` -> a trained MHD-SWT state (:class:`TrainResult`);
 * solver: :func:`solver_for` (from a configuration) or :func:`make_solver` (physics settings);
-* forecast and hindcast: :func:`run_forecast`, :func:`write_outputs`, :func:`run_hindcast`,
-  :func:`write_results`; scores: :func:`log2_likelihood`, :func:`paired_bootstrap`;
+* the chain: :func:`build_case` (maps up to N -> the predicted toroids of N+1), shared by
+  :func:`run_forecast` / :func:`write_outputs` and :func:`run_hindcast` / :func:`rescore` / :func:`write_results`;
+* emergence models: the registry :data:`MODELS` (:func:`register_model` adds one; :class:`ModelInputs` is what a
+  model reads), fits written by the hindcast (:func:`read_fit`, :class:`FitArtifact`);
+* scores: :func:`log2_likelihood`, :func:`roc_auc`, :func:`paired_bootstrap`, :func:`cell_probability`,
+  :func:`calibration_summary`;
 * units: :func:`model_units` (astropy Quantities <-> model units).
 
 The physics alone (equations, bands, solver, balance, states, linear stability) is :mod:`pinn.physics`.
@@ -38,8 +42,8 @@ _EXPORTS: dict[str, str] = {
     "bundled_map": "pinn.data.bundled",
     "bundled_maps": "pinn.data.bundled",
     "arise_table": "pinn.data.bundled",
-    "load_arise": "pinn.scoring.scores",
-    "ars_of": "pinn.scoring.scores",
+    "load_arise": "pinn.data.arise",
+    "ars_of": "pinn.data.arise",
     # toroids
     "Toroids": "pinn.toroids.fit",
     "HemisphereToroid": "pinn.toroids.fit",
@@ -59,6 +63,16 @@ _EXPORTS: dict[str, str] = {
     "zonal_flow": "pinn.config.physics",
     "make_solver": "pinn.physics.solver",
     "SolverSettings": "pinn.physics.solver",
+    # the chain: one case for the forecast and the hindcast
+    "build_case": "pinn.chain.case",
+    "Case": "pinn.chain.case",
+    # emergence models: one registry (pinn.emergence.models), fits written by the hindcast
+    "MODELS": "pinn.emergence.models",
+    "register_model": "pinn.emergence.models",
+    "ModelInputs": "pinn.emergence.models",
+    "FitArtifact": "pinn.emergence.fit_artifact",
+    "read_fit": "pinn.emergence.fit_artifact",
+    "density_grid": "pinn.emergence.ridge_model",
     # forecast, hindcast, scores
     "run_forecast": "pinn.chain.forecast",
     "write_outputs": "pinn.chain.forecast",
@@ -67,10 +81,13 @@ _EXPORTS: dict[str, str] = {
     "run_hindcast": "pinn.chain.hindcast",
     "write_results": "pinn.chain.hindcast",
     "HindcastResult": "pinn.chain.hindcast",
+    "rescore": "pinn.chain.hindcast",
     "log2_likelihood": "pinn.scoring.scores",
     "roc_auc": "pinn.scoring.scores",
     "paired_bootstrap": "pinn.scoring.scores",
     "UNIFORM_BITS": "pinn.scoring.scores",
+    "cell_probability": "pinn.scoring.calibration",
+    "calibration_summary": "pinn.scoring.calibration",
     # errors
     "PinnError": "pinn.errors",
     "InputError": "pinn.errors",

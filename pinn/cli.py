@@ -353,10 +353,11 @@ def cmd_hindcast(args: argparse.Namespace) -> int:
     s = result.summary
     print(f"{s['n_rotations']} rotations, {s['n_ars']} new ARs scored (mean log2-likelihood per AR, bits):")
     for name, bits in s["mean_bits"].items():
-        print(f"  {name:12s} {bits:+.3f}   AUC {s['mean_auc'][name]:.3f}")
+        mark = "  <- the forecast's model (emergence.model)" if name == s["default_model"] else ""
+        print(f"  {name:14s} {bits:+.3f}   AUC {s['mean_auc'][name]:.3f}{mark}")
     for name, iv in s["differences_bits"].items():
         print(f"  {name:24s} {iv['mean']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]")
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} (fit.json: the fitted parameters for CR {result.fit.for_rotation} on)")
     return 0
 
 

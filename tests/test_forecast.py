@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -166,8 +167,8 @@ def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
     assert summary["forecast_rotation"] == 2281 and summary["input_rotations"] == [2278, 2279, 2280]
     model = summary["emergence_model"]
     assert model["model"] == "hybrid" and model["fitted_on"][1] < 2281
-    assert len(model["betas"]) == len(model["features"]) == len(model["scales"])
-    assert model["data_only_candidate"]
+    assert len(model["params"]["betas"]) == len(model["params"]["features"]) == len(model["params"]["scales"])
+    assert model["data_only_candidate"] and model["fit"].endswith("cr2281.json")
     assert summary["expected_count"]["total"] == pytest.approx(
         summary["expected_count"]["north"] + summary["expected_count"]["south"])
     for spot in summary["hotspots"]:
@@ -198,7 +199,7 @@ def test_forecast_bad_inputs_leave_no_outputs(tmp_path):
 
 
 def test_minimum_horizon_is_the_last_observation_lead_and_in_help():
-    from pinn.chain.forecast import minimum_weeks
+    from pinn.chain.case import minimum_weeks
     from pinn.config.schema import ForecastConfig
 
     for nlon in (180, 360):
@@ -226,7 +227,7 @@ def test_short_horizon_refused_before_any_work(tmp_path, how):
 def test_state_written_in_physical_units():
     import astropy.units as u
 
-    from pinn.chain.forecast import physical_state
+    from pinn.chain.integration import physical_state
     from pinn.config.physics import model_units
 
     units = model_units()
@@ -246,7 +247,7 @@ def test_state_written_in_physical_units():
 def test_fewer_maps_than_window_warn_and_masked_pixels_are_noted(tmp_path):
     from astropy.io import fits
 
-    from pinn.chain.forecast import prepare_inputs
+    from pinn.chain.inputs import prepare_inputs
     from pinn.config.schema import load_config
     from pinn.errors import InputWarning
 
@@ -267,7 +268,7 @@ def test_fewer_maps_than_window_warn_and_masked_pixels_are_noted(tmp_path):
 def test_map_notes_record_header_repairs(tmp_path):
     from test_observations import small_data, small_header, write_fits
 
-    from pinn.chain.forecast import map_notes
+    from pinn.chain.inputs import map_notes
     from pinn.data.observations import load_sequence
     from pinn.errors import InputWarning
 
@@ -291,21 +292,46 @@ def test_hotspots_are_distinct_places():
     assert em.great_circle_deg(0.0, 355.0, 0.0, 5.0) == pytest.approx(10.0)
 
 
-def test_hybrid_fit_that_saw_the_forecast_rotation_is_refused():
-    from pinn.chain.forecast import check_fit_is_causal, hybrid_fit_of
+def test_fit_that_saw_the_forecast_rotation_is_refused_before_any_work(tmp_path, monkeypatch):
+    from pinn.chain import forecast as fcast
     from pinn.config.schema import load_config
+    from pinn.emergence.fit_artifact import read_fit, write_fit
     from pinn.errors import ConfigError
 
-    fc = load_config(REPO / "pinn" / "config" / "forecast.yaml").forecast
-    assert fc.emergence_model == "hybrid" and fc.hybrid_fitted_on[1] < 2281
-    check_fit_is_causal(fc, 2281)
-    with pytest.raises(ConfigError, match="hybrid_fitted_on"):
-        check_fit_is_causal(fc, fc.hybrid_fitted_on[1])
-    fit = hybrid_fit_of(fc)
-    assert fit.names == fc.hybrid_features and len(fit.beta) == len(fit.scale)
-    bad = load_config(None, ["forecast.hybrid_betas=[0.1]"]).forecast
-    with pytest.raises(ConfigError, match="lengths"):
-        hybrid_fit_of(bad)
+    config = load_config(REPO / "pinn" / "config" / "forecast.yaml")
+    fit = fcast.model_fit(config, 2281)  # the packaged fit: causal for CR 2281
+    assert config.emergence.model == "hybrid" and max(fit.fitted_on) < 2281 and fit.for_rotation == 2281
+    assert len(fit.models["hybrid"]["betas"]) == len(fit.models["hybrid"]["scales"]) == 4
+    leaky = tmp_path / "leaky.json"
+    write_fit(leaky, dataclasses.replace(read_fit(config.emergence.fit), fitted_on=(2270, 2281)))
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY + [f"emergence.fit={leaky}"])
+    monkeypatch.setattr(fcast, "build_case", lambda *a, **k: pytest.fail("trained before refusing"))
+    with pytest.raises(ConfigError, match=r"'emergence.fit' = .*leaky.json: the fit saw CR 2281"):
+        fcast.run_forecast([bundled_map(cr) for cr in (2279, 2280)], cfg)
+    for bad, match in ((["emergence.model=nope"], "not a registered emergence model"),
+                       ([f"emergence.fit={tmp_path / 'none.json'}"], "cannot read"),
+                       (["forecast.hybrid_betas=[0.1]"], "now in the fit artifact")):
+        with pytest.raises(ConfigError, match=match):
+            fcast.model_fit(load_config(None, bad), 2281)
+
+
+def test_forecast_and_hindcast_build_the_same_case(tmp_path):
+    """One chain: the hindcast's case for N is the forecast's case of the same maps."""
+    from pinn.chain import hindcast as hc
+    from pinn.chain.forecast import run_forecast
+    from pinn.config.schema import load_config
+    from pinn.errors import InputWarning
+
+    cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY + ["forecast.cache_dir=null"])
+    maps = {cr: bundled_map(cr) for cr in (2277, 2278, 2279, 2280)}
+    with pytest.warns(InputWarning, match="fewer than toroids.window"):
+        forecast = run_forecast([maps[cr] for cr in sorted(maps)], cfg)
+    with pytest.warns(InputWarning, match="fewer than toroids.window"):
+        case = hc.forecast_case(maps, 2280, cfg, None)
+    assert forecast.case.cr == case.cr == 2280 and forecast.case.maps == case.maps == (2277, 2278, 2279, 2280)
+    xr.testing.assert_equal(forecast.case.ridge, case.ridge)
+    xr.testing.assert_equal(forecast.case.static_ridge, case.static_ridge)
+    assert forecast.case.hemisphere_weights == case.hemisphere_weights
 
 
 def test_forecast_ignores_arise_rows_after_the_latest_map(tmp_path):

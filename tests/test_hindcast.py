@@ -14,6 +14,7 @@ from test_forecast import TINY
 from pinn.chain import hindcast as hc
 from pinn.config.schema import load_config
 from pinn.data.bundled import arise_table, bundled_map
+from pinn.emergence.fit_artifact import read_fit
 from pinn.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,12 +60,25 @@ def test_hindcast_no_leakage_and_resume(data_dir, tmp_path, monkeypatch):
     assert max(opened) == 2280
     truth = pd.read_csv(arise_table())
     assert len(result.per_ar) == int((truth["CR"].isin([2280, 2281])).sum())
-    for name in ("per_ar.csv", "per_rotation.csv", "summary.json", "hindcast.png"):
+    for name in ("per_ar.csv", "per_rotation.csv", "counts.csv", "summary.json", "fit.json", "hindcast.png",
+                 "reliability.png"):
         assert (out / name).stat().st_size > 0
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["mean_bits"]) >= {"model", "static", "uniform", "persistence", "band", "data_only", "nests_hemi",
-                                        "hybrid", "hybrid_static", "hybrid_pinn"}
-    assert {"hybrid_minus_data_only", "hybrid_minus_band", "model_minus_data_only"} <= set(summary["differences_bits"])
+    assert set(summary["mean_bits"]) >= {"ridge", "ridge_static", "uniform", "persistence", "band", "data_only",
+                                        "nests_hemi", "hybrid", "hybrid_static", "hybrid_pinn"}
+    assert summary["default_model"] == "hybrid" and set(summary["models"]) == set(summary["mean_bits"])
+    assert {"hybrid_minus_data_only", "hybrid_minus_band", "ridge_minus_data_only"} <= set(summary["differences_bits"])
+    # counts and calibration come with every hindcast
+    counts = pd.read_csv(out / "counts.csv")
+    assert counts["cr"].tolist() == [2280, 2281]
+    assert (counts["n_north"] + counts["n_south"]).tolist() == [int((truth["CR"] == c).sum()) for c in (2280, 2281)]
+    assert set(summary["calibration"]["brier"]) == {"band", "data_only", "ridge", "hybrid"}
+    assert summary["calibration"]["brier_skill_vs_data_only"]["data_only"] == pytest.approx(0.0)
+    # the fit artifact is for the rotation after the last one scored, fitted on the scored ones only
+    fit = read_fit(out / "fit.json")
+    assert fit.for_rotation == 2282 and fit.fitted_on == (2280, 2281)
+    assert {"ridge", "hybrid", "hybrid_static", "hybrid_pinn"} == set(fit.models)
+    assert fit.made_by["arise_sha256"] == summary["arise_table"]["sha256"]
     assert summary["mean_bits"]["uniform"] == pytest.approx(-np.log2(4 * np.pi))
     assert summary["maps_per_case"] == {"2279": 3, "2280": 4}
     # the band baseline of N+1 = 2281 uses ARs of 2276..2280 only: changing 2281's rows elsewhere

@@ -7,39 +7,32 @@ data-only baseline uses the method with the highest total of its own causal fore
 same fixed procedure runs over the whole record (from CR 1909); results are reported on the
 development rotations (those of experiments/hindcast/per_ar.csv) and on cycle 24 (CR 2100-2225).
 
-    PYTHONPATH=. /work/main/.venv/bin/python experiments/baselines/run.py
+    python experiments/baselines/run.py [--arise PATH] [--last-targets K]
+
+The ARISE table defaults to the one bundled with the package (the same file as the shared raw data's).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pinn.chain.forecast import density_grid
 from pinn.config.schema import Config
 from pinn.data import arise
+from pinn.data.bundled import arise_table
 from pinn.emergence import baselines as bl
-from pinn.emergence import density as dn
-from pinn.emergence.data_only import (
-    BAND,
-    DEFAULTS,
-    FAMILIES,
-    MIN_ROTATIONS,
-    UNOBSERVED,
-    prequential,
-    target_scores,
-)
+from pinn.emergence.data_only import BAND, MIN_ROTATIONS, UNOBSERVED, prequential, score_methods
+from pinn.emergence.ridge_model import density_grid
 from pinn.scoring import scores as ev
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-ARISE = ROOT.parent / "shared/data/raw/active_regions/arise/ARISE_database_remove_repeat_ARs.csv"
 COUNT_DECAYS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
 DISPERSIONS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 1e6)
 CYCLE24 = (2100, 2225)
@@ -79,29 +72,23 @@ def interval(diff, rot) -> dict:
 
 
 def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arise", type=Path, default=arise_table(), help="ARISE remove-repeat table (default: bundled)")
+    p.add_argument("--last-targets", type=int, default=None, help="score only the last K targets (a quick check)")
+    args = p.parse_args()
     t0 = time.time()
-    table = arise.load_arise(ARISE)
+    table = arise.load_arise(args.arise)
     lat, lon = density_grid(Config().forecast)
-    index_da = dn.density_dataarray(np.arange(len(lat) * len(lon), dtype=float).reshape(len(lat), len(lon)), lat, lon)
     counts = bl.hemisphere_counts(table, int(table["cr"].min()), int(table["cr"].max()), UNOBSERVED)
-    library = bl.analog_library(table, int(table["cr"].max()) + 1)
     targets = [int(m) for m in np.unique(table["cr"]) if len(bl.band_history(table, int(m))) > 0]
-    limit = int(sys.argv[1]) if len(sys.argv) > 1 else None
-    targets = targets[-limit:] if limit else targets
-    scores = pd.concat([target_scores(table, counts, library, m, lat, lon, index_da) for m in targets], ignore_index=True)
+    targets = targets[-args.last_targets:] if args.last_targets else targets
+    record = score_methods(table, lat, lon, targets)  # the package's causal data-only record
     t_scores = time.time() - t0
-
-    methods = {BAND: scores[BAND].values}
-    chosen = {}
-    for fam, keep in FAMILIES.items():
-        cols = [c for c in scores.columns if c not in ("cr", "lat", "lon", BAND) and keep(c)]
-        methods[fam], chosen[fam] = prequential(scores, cols, DEFAULTS[fam])
-    mdf = pd.DataFrame({"cr": scores["cr"], **methods})
-    methods["data_only"], chosen["data_only"] = prequential(mdf, list(methods), BAND)
-    per_ar = pd.DataFrame({"cr": scores["cr"], "lat": scores["lat"], "lon": scores["lon"],
+    methods = {k: record.bits[k].values for k in record.bits.columns if k not in ("cr", "lat", "lon")}
+    chosen = {k[len("choice_"):]: record.choices[k] for k in record.choices.columns}
+    per_ar = pd.DataFrame({"cr": record.bits["cr"], "lat": record.bits["lat"], "lon": record.bits["lon"],
                            **{f"bits_{k}": v for k, v in methods.items()}})
-    per_rot = pd.DataFrame({f"choice_{k}": v for k, v in chosen.items()})
-    per_rot.index.name = "cr"
+    per_rot = record.choices.copy()
 
     hind = pd.read_csv(ROOT / "experiments/hindcast/per_ar.csv")
     dev_crs = sorted(hind["cr"].unique())
@@ -145,10 +132,10 @@ def main() -> None:
         return res
 
     summary = {
-        "command": "PYTHONPATH=. /work/main/.venv/bin/python experiments/baselines/run.py",
+        "command": "python experiments/baselines/run.py",
         "machine": f"{platform.machine()} CPU, 2 cores shared ({platform.python_version()})",
         "seconds_candidate_scores": round(t_scores, 1), "seconds_total": round(time.time() - t0, 1),
-        "n_candidates": int(scores.shape[1] - 4), "min_rotations": MIN_ROTATIONS,
+        "min_rotations": MIN_ROTATIONS,
         "band_vs_hindcast_max_abs_bits": band_diff, "band_vs_hindcast_matched_ars": len(check),
         "nests_factorised_vs_density_max_abs_bits": max_err,
         "development": report(dev), "cycle24": report(c24),
@@ -157,7 +144,7 @@ def main() -> None:
         "counts_development": count_report(cs[cs["cr"].isin(dev_crs)]),
         "counts_cycle24": count_report(cs[(cs["cr"] >= CYCLE24[0]) & (cs["cr"] <= CYCLE24[1])]),
     }
-    if limit is None:
+    if args.last_targets is None:
         dev.to_csv(HERE / "per_ar.csv", index=False, float_format="%.6g")
         c24.to_csv(HERE / "per_ar_cycle24.csv", index=False, float_format="%.6g")
         per_rot.to_csv(HERE / "choices.csv")

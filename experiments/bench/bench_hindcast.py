@@ -46,9 +46,11 @@ def worker(data_dir: str, rotations: list[int], mode: str, batch: int, config: s
     """One measurement in this process: forecast ``rotations`` (N) from scratch, phases timed."""
     import jax
 
-    from pinn import state_cache, training
-    from pinn.chain import forecast as fc
+    from pinn import training
+    from pinn.chain import case as cs
     from pinn.chain import hindcast as hc
+    from pinn.chain import integration as it
+    from pinn.training import state_cache
     from pinn.config.schema import load_config
 
     timers: dict[str, float] = {}
@@ -76,15 +78,15 @@ def worker(data_dir: str, rotations: list[int], mode: str, batch: int, config: s
         return result
 
     training.train_batch = train_batch
-    timed(hc, "case_inputs", "inputs_s")
+    timed(cs, "prepare_inputs", "inputs_s")
     timed(state_cache, "pinn_state", "training_s")
     timed(state_cache, "pinn_states", "training_s")
-    timed(fc, "solver_start", "start_and_balance_s")
-    timed(fc, "trajectory_of", "trajectory_dataset_s")
-    timed(hc, "integrate_state", "start_integrate_total_s")
-    timed(hc, "integrate_states", "start_integrate_total_s")
-    timed(hc, "finish_case", "ridges_s")
-    timed(hc.Case, "save", "save_s")
+    timed(it, "solver_start", "start_and_balance_s")
+    timed(it, "trajectory_of", "trajectory_dataset_s")
+    timed(cs, "integrate_state", "start_integrate_total_s")
+    timed(cs, "integrate_states", "start_integrate_total_s")
+    timed(cs, "finish_case", "ridges_s")
+    timed(cs.Case, "save", "save_s")
     cfg = load_config(config, OVERRIDES)
     maps = hc.find_maps(data_dir)
     with tempfile.TemporaryDirectory() as tmp:

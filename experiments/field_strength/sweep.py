@@ -116,7 +116,7 @@ def forecast_match(ds, config, toroids, next_toroids, days=42.0):
     line fitted to map N+1: RMS over longitude per hemisphere (deg). The same RMS for rotation N's own
     observed centre line (no evolution: 'static') and for the PINN ridge at t = 0 are the references.
     """
-    from pinn.chain.forecast import integrate_state
+    from pinn.chain.integration import integrate_state
     from pinn.config.physics import model_units
     from pinn.emergence.ridges import predicted_toroids, toroids_at_observation
 

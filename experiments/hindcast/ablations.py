@@ -34,7 +34,6 @@ from pinn.io import atomic_path, write_json
 from pinn.scoring import scores as ev
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "raw"
 OUT = ROOT / "experiments" / "hindcast" / "ablations"
 BASE = ["train.adam_steps=400", "train.progress=false"]
 REFERENCE = "pinn_bic_20kG"
@@ -55,15 +54,16 @@ ABLATIONS: dict[str, list[str]] = {
     "classical_bic_100kG": ["forecast.start=classical", "physics.band_strength_kG=100"],
     "classical_m2_20kG": ["forecast.start=classical", "toroids.modes=2"],
 }
-SCORES = ("model", "hybrid", "hybrid_pinn", "static", "hybrid_static", "data_only", "band")
+SCORES = ("ridge", "hybrid", "hybrid_pinn", "ridge_static", "hybrid_static", "data_only", "band")
+LEGACY = {"bits_ridge": "bits_ridge", "bits_ridge_static": "bits_ridge_static"}  # column names of records before the registry
 
 
-def data_only(work: Path, config):
+def data_only(work: Path, config, data_dir: Path):
     """The causal data-only record of the development targets, computed once and kept in ``work``."""
     path = work / "data_only.pkl"
     if path.exists():
         return pickle.loads(path.read_bytes())
-    table = arise.load_arise(hc.find_arise(DATA))
+    table = arise.load_arise(hc.find_arise(data_dir))
     t0 = time.perf_counter()
     lat, lon = density_grid(config.forecast)
     record = hc.data_only_record(table, lat, lon, max(CRS))
@@ -73,22 +73,19 @@ def data_only(work: Path, config):
     return record
 
 
-def run(name: str, work: Path, batch: int | None, record) -> None:
+def run(name: str, work: Path, batch: int | None, record, data_dir: Path) -> None:
     """One ablation: cases (resumed if present) then scores, written to OUT/<name>."""
     overrides = [*BASE, *ABLATIONS[name]]
     config = load_config(ROOT / "pinn" / "config" / "forecast.yaml", overrides)
     t0 = time.perf_counter()
-    result = hc.run_hindcast(DATA, config, work / name, crs=CRS, progress=True, batch_size=batch, data_only=record)
+    result = hc.run_hindcast(data_dir, config, work / name, crs=CRS, progress=True, batch_size=batch, data_only=record)
     wall = time.perf_counter() - t0
     out = OUT / name
     out.mkdir(parents=True, exist_ok=True)
     result.summary.update({"overrides": overrides, "wall_s_this_call": wall})
-    for fname, df in (("per_ar.csv", result.per_ar), ("per_rotation.csv", result.per_rotation)):
-        with atomic_path(out / fname) as tmp:
-            df.to_csv(tmp, index=False, float_format="%.6g")
-    write_json(out / "summary.json", result.summary)
+    hc.write_results(result, out)
     print(f"{name}: {wall:.0f} s, hybrid {result.summary['mean_bits']['hybrid']:.4f}, "
-          f"model {result.summary['mean_bits']['model']:.4f}", flush=True)
+          f"ridge {result.summary['mean_bits']['ridge']:.4f}", flush=True)
 
 
 def interval(diff: pd.Series, cr: np.ndarray) -> dict:
@@ -100,38 +97,38 @@ def table() -> dict:
     """The comparison table of every finished ablation (read back from OUT)."""
     rows = {}
     ref_path = OUT / REFERENCE / "per_ar.csv"
-    ref = pd.read_csv(ref_path) if ref_path.exists() else None
+    ref = pd.read_csv(ref_path).rename(columns=LEGACY) if ref_path.exists() else None
     for name, overrides in ABLATIONS.items():
         path = OUT / name / "per_ar.csv"
         if not path.exists():
             continue
-        df = pd.read_csv(path)
+        df = pd.read_csv(path).rename(columns=LEGACY)
         cr = df["cr"].values
         row = {"overrides": overrides, "n_ars": len(df),
                "mean_bits": {s: float(df[f"bits_{s}"].mean()) for s in SCORES},
                "hybrid_minus_data_only": interval(df["bits_hybrid"] - df["bits_data_only"], cr),
                "hybrid_pinn_minus_data_only": interval(df["bits_hybrid_pinn"] - df["bits_data_only"], cr),
-               "model_minus_band": interval(df["bits_model"] - df["bits_band"], cr),
-               "model_minus_static": interval(df["bits_model"] - df["bits_static"], cr)}
+               "ridge_minus_band": interval(df["bits_ridge"] - df["bits_band"], cr),
+               "ridge_minus_static": interval(df["bits_ridge"] - df["bits_ridge_static"], cr)}
         if ref is not None and name != REFERENCE:
             if not (np.array_equal(ref["cr"].values, cr) and np.allclose(ref["lat"].values, df["lat"].values)):
                 raise RuntimeError(f"{name}: not the same ARs as {REFERENCE}")
             row["hybrid_minus_reference_hybrid"] = interval(df["bits_hybrid"] - ref["bits_hybrid"], cr)
-            row["model_minus_reference_model"] = interval(df["bits_model"] - ref["bits_model"], cr)
+            row["ridge_minus_reference_ridge"] = interval(df["bits_ridge"] - ref["bits_ridge"], cr)
         rows[name] = row
     return rows
 
 
 def markdown(rows: dict) -> str:
     f = lambda d: f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
-    header = ("| ablation | model | hybrid | hybrid - data_only | model - band | model - static | hybrid - ref. hybrid "
-              "| model - ref. model |")
+    header = ("| ablation | ridge | hybrid | hybrid - data_only | ridge - band | ridge - static | hybrid - ref. hybrid "
+              "| ridge - ref. ridge |")
     lines = [header, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['mean_bits']['model']:.3f} | {r['mean_bits']['hybrid']:.3f} | "
-                     f"{f(r['hybrid_minus_data_only'])} | {f(r['model_minus_band'])} | {f(r['model_minus_static'])} | "
+        lines.append(f"| {name} | {r['mean_bits']['ridge']:.3f} | {r['mean_bits']['hybrid']:.3f} | "
+                     f"{f(r['hybrid_minus_data_only'])} | {f(r['ridge_minus_band'])} | {f(r['ridge_minus_static'])} | "
                      f"{f(r['hybrid_minus_reference_hybrid']) if 'hybrid_minus_reference_hybrid' in r else 'reference'} | "
-                     f"{f(r['model_minus_reference_model']) if 'model_minus_reference_model' in r else 'reference'} |")
+                     f"{f(r['ridge_minus_reference_ridge']) if 'ridge_minus_reference_ridge' in r else 'reference'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -146,6 +143,8 @@ def write_table() -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, required=True, help="scratch folder for cases and PINN caches")
+    p.add_argument("--data-dir", type=Path, help="maps *.<CR>.fits of the development rotations and the ARISE table "
+                   "(e.g. a JSOC download of hmi.Mrsynop_small_720s: experiments/hindcast/README.md)")
     p.add_argument("--only", nargs="*", default=None, help="ablation names (default: all, in order)")
     p.add_argument("--batch", type=int, default=4, help="cases per batched program")
     p.add_argument("--table-only", action="store_true")
@@ -155,13 +154,15 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown ablations {sorted(unknown)}; known: {list(ABLATIONS)}")
     if not args.table_only:
+        if args.data_dir is None:
+            sys.exit("--data-dir is needed to run ablations (not for --table-only)")
         args.work.mkdir(parents=True, exist_ok=True)
-        record = data_only(args.work, load_config(ROOT / "pinn" / "config" / "forecast.yaml", BASE))
+        record = data_only(args.work, load_config(ROOT / "pinn" / "config" / "forecast.yaml", BASE), args.data_dir)
         for name in names:
-            run(name, args.work, args.batch, record)
+            run(name, args.work, args.batch, record, args.data_dir)
             write_table()  # after each ablation, so an interrupted run keeps its table
     rows = write_table()
-    print(json.dumps({k: {"hybrid": v["mean_bits"]["hybrid"], "model": v["mean_bits"]["model"]} for k, v in rows.items()},
+    print(json.dumps({k: {"hybrid": v["mean_bits"]["hybrid"], "ridge": v["mean_bits"]["ridge"]} for k, v in rows.items()},
                      indent=1))
 
 

@@ -1,6 +1,6 @@
 """Toroids of every real HMI rotation against the ARISE active-region catalogue.
 
-For each rotation of ../shared/data/raw/hmi_synoptic_mr_small (or --maps DIR) and each hemisphere: fit the
+For each rotation of the maps in --maps DIR (e.g. CR 2240-2282) and each hemisphere: fit the
 single-rotation toroids (pinn.toroids.fit.fit_toroids, default ToroidsConfig) and compare lam_0 with the
 flux-weighted mean latitude of that rotation's ARISE ARs in the hemisphere (weights |Flux(pos)|+|Flux(neg)|),
 over the pairs with at least 3 ARs. Baseline: the |Br|-weighted mean latitude of the same strong pixels
@@ -35,13 +35,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pinn.config.schema import ToroidsConfig, replace
+from pinn.data.bundled import arise_table
 from pinn.data.observations import load_synoptic
 from pinn.io import atomic_path, write_json, write_text
 from pinn.toroids import fit as tor
 
-RAW = ROOT.parent / "shared" / "data" / "raw"
-DEFAULT_MAPS = RAW / "hmi_synoptic_mr_small"
-DEFAULT_ARISE = RAW / "active_regions" / "arise" / "ARISE_database_remove_repeat_ARs.csv"
 TOL_DEG = 3.0
 
 
@@ -244,8 +242,9 @@ def overlay(maps, out, cfg, cr=2280):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--maps", type=Path, default=DEFAULT_MAPS)
-    ap.add_argument("--arise", type=Path, default=DEFAULT_ARISE)
+    ap.add_argument("--maps", type=Path, required=True,
+                    help="folder of HMI small synoptic maps (pinn.data.observations.fetch_synoptic downloads them)")
+    ap.add_argument("--arise", type=Path, default=arise_table())
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = ap.parse_args(argv)
     cfg = ToroidsConfig()

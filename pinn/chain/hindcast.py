@@ -1,21 +1,20 @@
-"""Hindcast: forecast every rotation N+1 from maps up to N only, and score it against ARISE.
+"""Hindcast: forecast every rotation N+1 from maps up to N only, score it against ARISE, and write the fit.
 
 For each rotation N whose map exists and whose successor N+1 has ARs in the ARISE remove-repeat
-table, the chain of :mod:`pinn.chain.forecast` runs on the consecutive maps ending at N (up to
-``toroids.window``; where the data have gaps, the shorter run it has, recorded as ``n_maps``). The new
-ARs of N+1 are scored (docs/science.md section 5) by:
-
-* ``model``: the emergence density of the forecast, with its parameters (floor, width scale, strength
-  power) fitted by maximum likelihood on the rotations scored *before* N+1 only (defaults from the
-  config until ``min_fit_rotations`` earlier cases exist);
-* ``static``: the same emergence model on the *current* toroids (no PINN, no integration), an ablation
-  that shows what the physics adds;
-* baselines ``uniform``, ``persistence`` (the map of N, smoothed |Br|) and ``band`` (Gaussian in
-  latitude at the mean/std of the ARs of N-4..N, per hemisphere).
+table, the case of the consecutive maps ending at N is built exactly as the forecast builds it
+(:func:`pinn.chain.case.build_case`; up to ``toroids.window`` maps, where the data have gaps the shorter run it
+has, recorded as ``n_maps``). Every registered emergence model (:data:`pinn.emergence.models.MODELS`: the
+ridge model on the predicted and on the current toroids, the baselines, the data-only methods and forecast, the
+hybrids) scores the new ARs of N+1 (docs/science.md section 5), each with its parameters fitted on the
+rotations scored *before* N+1 only (their unfitted values until ``min_fit_rotations`` earlier rotations exist).
+Beside the per-AR and per-rotation scores the hindcast writes the count forecasts (counts.csv), the calibration
+of per-cell probabilities (reliability.png) and the fit artifact for the rotation after the last one scored
+(fit.json, what ``emergence.fit`` of a forecast names).
 
 Nothing from N+1 or later is read when forecasting N: maps are selected by rotation number before any
-file is opened, and the ARISE rows given to the baselines are those of rotations <= N. Each finished
-case is saved under ``OUT/cases`` so an interrupted hindcast resumes where it stopped.
+file is opened, and the ARISE rows given to the models are those of rotations <= N. Each finished
+case is saved under ``OUT/cases`` so an interrupted hindcast resumes where it stopped; a rerun on the same
+``OUT`` rescores the saved cases without retraining.
 """
 
 from __future__ import annotations
@@ -33,29 +32,30 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pinn.chain.forecast import (
-    ForecastInputs,
-    check_horizon,
-    hemisphere_weights,
-    integrate_state,
-    integrate_states,
-    prepare_inputs,
-)
-from pinn.chain.starts import start_state, start_states
+from pinn.chain.case import Case, build_case, build_cases, check_horizon
+from pinn.chain.plotting import plot_hindcast
 from pinn.config.schema import Config
 from pinn.data import arise
-from pinn.emergence import density as dn
-from pinn.emergence.hybrid import static_ridge
-from pinn.emergence.ridge_model import EmergenceParams, density_grid, emergence_density, fit_emergence_params
-from pinn.emergence.ridges import predicted_toroids, toroids_at_observation
+from pinn.data.observations import load_synoptic
+from pinn.emergence import counts as ct
+from pinn.emergence import data_only as do
+from pinn.emergence.fit_artifact import FitArtifact, file_sha256, write_fit
+from pinn.emergence.models import MODELS, REFERENCES, Example, ModelInputs
+from pinn.emergence.ridge_model import density_grid
 from pinn.errors import InputError, InputWarning
+from pinn.io import atomic_path, save_figure, write_json
+from pinn.scoring import calibration as cal
 from pinn.scoring import scores as ev
 
 log = logging.getLogger(__name__)
 
 MAP_PATTERN = re.compile(r"\.(\d{4})\.fits$")
-SCORES = ("model", "static", "uniform", "persistence", "band")
-PLOTTED = ("model", "band", "data_only", "hybrid", "hybrid_static")
+PLOTTED = ("ridge", "band", "data_only", "hybrid", "hybrid_static")
+CALIBRATED = ("band", "data_only", "ridge", "hybrid")  # models whose per-cell probabilities are calibrated
+
+
+# ---------------------------------------------------------------------------------------------
+# Data discovery
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,96 +136,21 @@ class MapPool:
 
 
 # ---------------------------------------------------------------------------------------------
-# One case
-
-
-@dataclass(frozen=True)
-class Case:
-    """What is kept of a forecast of N+1 from maps up to N (enough to re-score with other parameters)."""
-
-    cr: int  # N, the latest rotation used
-    maps: tuple[int, ...]
-    ridge: xr.Dataset  # predicted toroids at the observation times of N+1 (pinn.emergence.ridges.toroids_at_observation)
-    static_ridge: xr.Dataset  # the current toroids, unchanged, in the same form
-    hemisphere_weights: dict
-    latest_path: Path
-    map_notes: tuple[dict, ...] = ()  # per map used: header repairs and masked pixels (pinn.chain.forecast.map_notes)
-
-    def save(self, path: Path) -> None:
-        from pinn.io import write_netcdf
-
-        ds = xr.concat([self.ridge, self.static_ridge], dim=pd.Index(["predicted", "static"], name="kind"))
-        ds.attrs.update(cr=self.cr, maps=json.dumps(list(self.maps)), weights=json.dumps(self.hemisphere_weights),
-                        latest_path=str(self.latest_path), map_notes=json.dumps(list(self.map_notes)))
-        write_netcdf(ds, path)
-
-    @classmethod
-    def load(cls, path: Path) -> Case:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            ds = ds.load()
-        return cls(int(ds.attrs["cr"]), tuple(json.loads(ds.attrs["maps"])), ds.sel(kind="predicted").drop_vars("kind"),
-                   ds.sel(kind="static").drop_vars("kind"), json.loads(ds.attrs["weights"]), Path(ds.attrs["latest_path"]),
-                   tuple(json.loads(ds.attrs.get("map_notes", "[]"))))
-
-
-@dataclass(frozen=True)
-class CaseInputs:
-    """What a case of rotation N starts from: the maps used and the forecast inputs built from them."""
-
-    n: int
-    crs: tuple[int, ...]
-    inputs: ForecastInputs  # its map_notes: header repairs and masked pixels of the maps used
-
-
-def case_inputs(maps: dict[int, Path], n: int, config: Config) -> CaseInputs:
-    """Load the maps of rotations <= N (trailing run) and fit the toroids causally."""
-    crs = trailing_run(maps, n, config.toroids.window)
-    paths = [maps[c] for c in crs]  # selected by number: nothing after N is opened
-    return CaseInputs(n, tuple(crs), prepare_inputs(paths, config))
-
-
-def finish_case(maps: dict[int, Path], ci: CaseInputs, traj: xr.Dataset, config: Config) -> Case:
-    """The Case of a forecast integration: predicted toroids at the observation times of N+1."""
-    from pinn.config.physics import model_units
-
-    pred = predicted_toroids(traj, config.forecast.ridge_lat_limit_deg)
-    drift = model_units(config.physics).frame_drift_deg_per_day()
-    _, lon = density_grid(config.forecast)
-    ridge = toroids_at_observation(pred, lon, drift)
-    weights = hemisphere_weights(ci.inputs, config.forecast)
-    return Case(ci.n, ci.crs, ridge, static_ridge(ci.inputs.toroids, lon), weights, maps[ci.n],
-                ci.inputs.map_notes)
-
-
-def _strength(config: Config, strength_kG: float | None) -> float:
-    return config.physics.band_strength_kG if strength_kG is None else float(strength_kG)
+# One case: the forecast's own construction (pinn.chain.case)
 
 
 def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: float | None) -> Case:
-    """Run the chain for rotation N using only the maps of rotations <= N."""
-    ci = case_inputs(maps, n, config)
-    state = start_state(ci.inputs.toroids, config, _strength(config, strength_kG))
-    traj = integrate_state(state, config, days=7.0 * config.forecast.weeks)
-    return finish_case(maps, ci, traj, config)
+    """The case of rotation N from the maps of rotations <= N (trailing run; nothing after N is opened)."""
+    crs = trailing_run(maps, n, config.toroids.window)
+    return build_case([maps[c] for c in crs], config, strength_kG).case
 
 
 def forecast_batch(maps: dict[int, Path], ns: Sequence[int], config: Config, strength_kG: float | None,
                    mesh=None) -> list[Case]:
-    """:func:`forecast_case` of every rotation in ``ns`` with the heavy steps batched.
-
-    Inputs and toroids per case, then the PINN trainings of all cases as one vmapped program
-    (:func:`pinn.training.state_cache.pinn_states`) and their integrations as one ensemble integration
-    (:func:`pinn.chain.forecast.integrate_states`), both with the case axis sharded over ``mesh`` (default: a
-    1-D mesh of this process's local devices), then the ridges per case. Equal to the per-case path up
-    to float32 round-off.
-    """
-    from pinn.training import case_mesh
-
-    mesh = case_mesh() if mesh is None else mesh
-    cis = [case_inputs(maps, n, config) for n in ns]
-    states = start_states([c.inputs.toroids for c in cis], config, _strength(config, strength_kG), mesh)
-    trajs = integrate_states(states, config, 7.0 * config.forecast.weeks, mesh)
-    return [finish_case(maps, ci, traj, config) for ci, traj in zip(cis, trajs)]
+    """:func:`forecast_case` of every rotation in ``ns`` with the heavy steps batched
+    (:func:`pinn.chain.case.build_cases`); equal to the per-case path up to float32 round-off."""
+    runs = [[maps[c] for c in trailing_run(maps, n, config.toroids.window)] for n in ns]
+    return [r.case for r in build_cases(runs, config, strength_kG, mesh)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,38 +230,7 @@ def process_position() -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Scoring
-
-
-def score_case(case: Case, truth: pd.DataFrame, history: pd.DataFrame, params: EmergenceParams,
-               config: Config, extra: dict[str, xr.DataArray] | None = None) -> tuple[pd.DataFrame, dict]:
-    """Per-AR scores (bits) of every model and baseline for the new ARs of rotation N+1.
-
-    ``extra`` adds densities on the same grid (data-only baselines, hybrids) scored as ``bits_<name>``.
-    """
-    from pinn.data.observations import load_synoptic
-
-    lat, _ = density_grid(config.forecast)
-    densities = {
-        "model": emergence_density(case.ridge, lat, case.hemisphere_weights, params),
-        "static": emergence_density(case.static_ridge, lat, case.hemisphere_weights, params),
-    }
-    lon = densities["model"]["lon"].values
-    densities["uniform"] = dn.uniform_density(lat, lon)
-    latest = load_synoptic(case.latest_path, config.observations)["Br"]
-    densities["persistence"] = dn.persistence_density(latest)
-    densities["band"] = dn.band_density(history, lat, lon)
-    densities.update(extra or {})
-    rows = pd.DataFrame({"cr": case.cr + 1, "lat": truth["lat"].values, "lon": truth["lon"].values})
-    for name, d in densities.items():
-        rows[f"bits_{name}"] = ev.log2_likelihood(d, rows["lat"], rows["lon"])
-    rows["toroid_lat_err_model"] = _ridge_error(case.ridge, rows)
-    rows["toroid_lat_err_static"] = _ridge_error(case.static_ridge, rows)
-    per_rot = {"cr": case.cr + 1, "n_ars": len(rows), "n_maps": len(case.maps), **repair_columns(case.map_notes)}
-    for name, d in densities.items():
-        per_rot[f"auc_{name}"] = ev.roc_auc(d, rows["lat"], rows["lon"])
-        per_rot[f"bits_{name}"] = float(rows[f"bits_{name}"].mean())
-    return rows, per_rot
+# Scoring: every registered model, causally fitted
 
 
 def repair_columns(notes: Sequence[dict]) -> dict:
@@ -345,19 +239,43 @@ def repair_columns(notes: Sequence[dict]) -> dict:
     return {"header_repairs": repairs, "masked_pixels": int(sum(m.get("masked_implausible_pixels", 0) for m in notes))}
 
 
-def _ridge_error(ridge: xr.Dataset, rows: pd.DataFrame) -> np.ndarray:
+def _ridge_error(ridge: xr.Dataset, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """|AR latitude - predicted toroid centre| in the AR's hemisphere at the AR's longitude (deg)."""
-    lon = ridge["lon"].values
+    grid_lon = ridge["lon"].values
     out = []
-    for la, lo in zip(rows["lat"], rows["lon"]):
+    for la, lo in zip(lat, lon):
         hemi = "north" if la >= 0 else "south"
-        centre = np.interp(np.mod(lo, 360.0), lon, ridge["ridge_lat"].sel(hemisphere=hemi).values, period=360.0)
+        centre = np.interp(np.mod(lo, 360.0), grid_lon, ridge["ridge_lat"].sel(hemisphere=hemi).values, period=360.0)
         out.append(abs(la - centre))
     return np.asarray(out)
 
 
-# ---------------------------------------------------------------------------------------------
-# The whole hindcast
+def case_model_inputs(case: Case, table: pd.DataFrame, record: do.DataOnlyResult, config: Config) -> ModelInputs:
+    """What the models may know when forecasting the case's target: ARISE rows before it, the causal data-only
+    prior and methods of ``record``, the latest map (read on demand)."""
+    lat, _ = density_grid(config.forecast)
+    lon = case.ridge["lon"].values
+    target = case.target
+
+    def reference(method: str) -> xr.DataArray:
+        return do.method_density(table, record, target, method, lat, lon)
+
+    def latest_br() -> xr.DataArray:
+        return load_synoptic(case.latest_path, config.observations)["Br"]
+
+    return ModelInputs(target, lat, lon, case.ridge, case.static_ridge, case.hemisphere_weights,
+                       table[table["cr"] < target], reference("data_only"), reference, latest_br)
+
+
+def causal_params(model, examples: Sequence[Example], config: Config, min_fit_rotations: int) -> list:
+    """Per example, the model's parameters fitted on the examples of earlier targets only (unfitted until
+    ``min_fit_rotations`` of them exist)."""
+    out = []
+    for e in examples:
+        earlier = [x for x in examples if x.inputs.target < e.inputs.target]
+        fit = model.fitted and len(earlier) >= min_fit_rotations
+        out.append(model.fit(earlier, config) if fit else model.unfitted(config))
+    return out
 
 
 @dataclass(frozen=True)
@@ -365,6 +283,143 @@ class HindcastResult:
     per_ar: pd.DataFrame
     per_rotation: pd.DataFrame
     summary: dict
+    counts: pd.DataFrame | None = None  # per rotation: observed counts and count forecasts (pinn.emergence.counts)
+    reliability: dict[str, pd.DataFrame] | None = None  # per calibrated model: reliability table
+    fit: FitArtifact | None = None  # the fit for the rotation after the last one scored
+
+
+def data_only_record(table: pd.DataFrame, lat: np.ndarray, lon: np.ndarray, last: int, first: int | None = None):
+    """The causal data-only record (:func:`pinn.emergence.data_only.score_methods`) of the targets ``first..last``
+    (None: from the start of the ARISE table) on the density grid ``lat``, ``lon`` (degrees); what
+    :func:`rescore` computes when not given one (precompute it once to rescore many hindcasts of the same
+    rotations)."""
+    return do.score_methods(table[table["cr"] <= last], lat, lon, do.default_targets(table, first, last))
+
+
+def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_rotations: int = 5,
+            data_only_from: int | None = None, data_only=None, models: Sequence[str] | None = None) -> HindcastResult:
+    """Score saved cases (no retraining) with every registered model (or ``models``), counts and calibration.
+
+    Every fitted parameter used for N+1 (emergence parameters, data-only choices, hybrid betas) comes from
+    rotations scored before N+1. ``data_only_from``: first target of the data-only causal record (None: the whole
+    ARISE table, as in ``experiments/baselines``); ``data_only``: a precomputed :func:`data_only_record` of the
+    same targets, to save recomputing it.
+    """
+    cases = sorted(cases, key=lambda c: c.cr)
+    names = tuple(models) if models is not None else MODELS.names()
+    lat, _ = density_grid(config.forecast)
+    lon = cases[0].ridge["lon"].values
+    record = data_only or data_only_record(table, lat, lon, max(c.target for c in cases), data_only_from)
+    inputs = [case_model_inputs(c, table, record, config) for c in cases]
+    truths = [arise.ars_of(table, c.target) for c in cases]
+    per_ar = [pd.DataFrame({"cr": c.target, "lat": t["lat"].values, "lon": t["lon"].values}) for c, t in zip(cases, truths)]
+    per_rot = [{"cr": c.target, "n_ars": len(t), "n_maps": len(c.maps), **repair_columns(c.map_notes)}
+               for c, t in zip(cases, truths)]
+    rates = [ct.ew_rates(table, c.target) for c in cases]
+    observed = [cal.cell_observed(t["lat"], t["lon"]) for t in truths]
+    probabilities: dict[str, list[np.ndarray]] = {}
+    params_of: dict[str, list] = {}
+    for name in names:
+        model = MODELS.get(name)
+        prepared = [model.prepare(i) for i in inputs]
+        examples = [Example(i, p, t["lat"].values, t["lon"].values) for i, p, t in zip(inputs, prepared, truths)]
+        shared = getattr(model, "params_from", None)
+        params = params_of[shared] if shared in params_of else causal_params(model, examples, config, min_fit_rotations)
+        params_of[name] = params
+        for k, (e, p) in enumerate(zip(examples, params)):
+            density = model.density(e.inputs, e.prepared, p)
+            per_ar[k][f"bits_{name}"] = ev.log2_likelihood(density, e.ar_lat, e.ar_lon)
+            per_rot[k][f"auc_{name}"] = ev.roc_auc(density, e.ar_lat, e.ar_lon)
+            per_rot[k][f"bits_{name}"] = float(per_ar[k][f"bits_{name}"].mean())
+            per_rot[k].update(model.columns(p) if shared is None else {})
+            if name in CALIBRATED:
+                probabilities.setdefault(name, []).append(cal.cell_probability(density, rates[k]))
+    for k, c in enumerate(cases):
+        per_ar[k]["toroid_lat_err_predicted"] = _ridge_error(c.ridge, per_ar[k]["lat"], per_ar[k]["lon"])
+        per_ar[k]["toroid_lat_err_static"] = _ridge_error(c.static_ridge, per_ar[k]["lat"], per_ar[k]["lon"])
+        per_rot[k]["choice_data_only"] = record.choices.loc[c.target, "choice_data_only"]
+        if "data_only" in names:
+            ref = record.bits[record.bits["cr"] == c.target]
+            if len(ref) != len(per_ar[k]) or not np.allclose(ref["data_only"].values, per_ar[k]["bits_data_only"].values,
+                                                            atol=1e-6):
+                raise RuntimeError(f"data-only density of CR {c.target} does not reproduce its causal scores")
+    per_ar_df = pd.concat(per_ar, ignore_index=True)
+    per_rot_df = pd.DataFrame(per_rot)
+    summary = summarise(per_ar_df, per_rot_df, names)
+    counts = ct.count_record([(c.target, c.ridge) for c in cases], table, min_fit_rotations)
+    calibration, reliability = cal.calibration_summary(probabilities, observed) if probabilities else ({}, {})
+    fit = final_fit(cases, inputs, truths, record, config, names, min_fit_rotations)
+    summary.update({"n_cases": len(cases), "min_fit_rotations": min_fit_rotations,
+                    "maps_per_case": {str(c.cr): len(c.maps) for c in cases}, "data_only_from": data_only_from,
+                    "default_model": config.emergence.model,
+                    "models": {n: MODELS.get(n).description for n in names},
+                    "counts": ct.count_summary(counts), "calibration": calibration,
+                    "fit": dataclasses.asdict(fit) | {"fitted_on": list(fit.fitted_on)}})
+    return HindcastResult(per_ar_df, per_rot_df, summary, counts, reliability, fit)
+
+
+def final_fit(cases: Sequence[Case], inputs: Sequence[ModelInputs], truths: Sequence[pd.DataFrame],
+              record: do.DataOnlyResult, config: Config, names: Sequence[str], min_fit_rotations: int) -> FitArtifact:
+    """The fit artifact for the rotation after the last one scored: every fitted model on all scored rotations,
+    and the data-only candidate of the causal choice for the last scored rotation (made on the rotations before
+    it, so causal for every later one)."""
+    last = cases[-1].target
+    method = record.choices.loc[last, "choice_data_only"]
+    candidate = method if method == do.BAND else record.choices.loc[last, f"choice_{method}"]
+    models = {}
+    for name in names:
+        model = MODELS.get(name)
+        if not model.fitted or getattr(model, "params_from", None):
+            continue
+        examples = [Example(i, model.prepare(i), t["lat"].values, t["lon"].values) for i, t in zip(inputs, truths)]
+        params = model.fit(examples, config) if len(examples) >= min_fit_rotations else model.unfitted(config)
+        models[name] = model.to_json(params)
+    return FitArtifact(last + 1, tuple(c.target for c in cases), str(candidate), models)
+
+
+def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame, names: Sequence[str]) -> dict:
+    """Mean bits per AR of every model, AUCs, and paired bootstrap intervals of each model minus the references."""
+    out: dict = {"n_ars": len(per_ar), "n_rotations": int(per_ar["cr"].nunique()),
+                 "mean_bits": {s: float(per_ar[f"bits_{s}"].mean()) for s in names},
+                 "mean_auc": {s: float(per_rot[f"auc_{s}"].mean()) for s in names},
+                 "toroid_lat_err_deg": {"predicted": float(per_ar["toroid_lat_err_predicted"].mean()),
+                                        "static": float(per_ar["toroid_lat_err_static"].mean())}}
+    pairs = [("ridge", b) for b in ("band", "persistence", "uniform", "ridge_static")] + [("ridge_static", "band")]
+    pairs += [(m, r) for m in names for r in REFERENCES if m != r]
+    diffs = {}
+    for m, b in dict.fromkeys(pairs):
+        if m in names and b in names:
+            iv = ev.paired_bootstrap(per_ar[f"bits_{m}"] - per_ar[f"bits_{b}"], per_ar["cr"].values)
+            diffs[f"{m}_minus_{b}"] = dataclasses.asdict(iv)
+    out["differences_bits"] = diffs
+    return out
+
+
+def _write_skipped(path: Path, skipped: dict[int, dict]) -> None:
+    """Keep the skipped maps next to the finished cases, so a resumed hindcast reports them too."""
+    write_json(path, {str(k): v for k, v in sorted(skipped.items())})
+
+
+def write_results(result: HindcastResult, out: Path) -> None:
+    """Write per_ar.csv, per_rotation.csv, counts.csv, summary.json, fit.json, hindcast.png and reliability.png
+    into ``out`` (each atomically)."""
+    tables = [("per_ar.csv", result.per_ar), ("per_rotation.csv", result.per_rotation)]
+    if result.counts is not None:
+        tables.append(("counts.csv", result.counts))
+    for name, df in tables:
+        with atomic_path(out / name) as tmp:
+            df.to_csv(tmp, index=False, float_format="%.6g")
+    if result.fit is not None:
+        write_fit(out / "fit.json", result.fit)
+    write_json(out / "summary.json", result.summary)
+    save_figure(plot_hindcast(result, [s for s in PLOTTED if f"bits_{s}" in result.per_rotation]), out / "hindcast.png",
+                dpi=110, bbox_inches="tight")
+    if result.reliability:
+        save_figure(cal.plot_reliability(result.reliability), out / "reliability.png", dpi=110)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole hindcast
 
 
 def run_hindcast(
@@ -394,7 +449,8 @@ def run_hindcast(
     check_horizon(config.forecast.weeks, config.forecast)  # before any work
     pool = MapPool(find_maps(data_dir))
     maps = pool.maps
-    table = arise.load_arise(find_arise(data_dir))
+    arise_path = find_arise(data_dir)
+    table = arise.load_arise(arise_path)
     eligible = [n for n in sorted(maps) if len(arise.ars_of(table, n + 1)) > 0 and (crs is None or n + 1 in crs)]
     if not eligible:
         raise InputError(data_dir, "no rotation N with a map and ARISE ARs in N+1 (empty ARISE selection)")
@@ -426,152 +482,17 @@ def run_hindcast(
     cases = [produced[n] if n in produced else Case.load(case_path(cases_dir, n)) for n in eligible]
 
     result = rescore(cases, table, config, min_fit_rotations, data_only_from=data_only_from, data_only=data_only)
+    result.fit.made_by.update({"data_dir": str(data_dir), "arise_sha256": file_sha256(arise_path),
+                               "start": config.forecast.start, "adam_steps": str(config.train.adam_steps)})
     result.summary.update({
         "data_dir": str(data_dir),
         "strength_kG": config.physics.band_strength_kG if strength_kG is None else strength_kG,
         "start": config.forecast.start,
         "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],
+        "arise_table": {"path": str(arise_path), "sha256": file_sha256(arise_path)},
         "map_repairs": {str(c.cr): list(c.map_notes) for c in cases
                         if any(m["header_repairs"] or m["masked_implausible_pixels"] for m in c.map_notes)},
     })
+    result.summary["fit"]["made_by"] = dict(result.fit.made_by)
     write_results(result, out)
     return result
-
-
-def data_only_record(table: pd.DataFrame, lat: np.ndarray, lon: np.ndarray, last: int, first: int | None = None):
-    """The causal data-only record (:func:`pinn.emergence.data_only.score_methods`) of the targets ``first..last``
-    (None: from the start of the ARISE table) on the density grid ``lat``, ``lon`` (degrees); what
-    :func:`rescore` computes when not given one (precompute it once to rescore many hindcasts of the same
-    rotations)."""
-    from pinn.emergence import data_only as do
-
-    return do.score_methods(table[table["cr"] <= last], lat, lon, do.default_targets(table, first, last))
-
-
-def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_rotations: int = 5,
-            data_only_from: int | None = None, data_only=None) -> HindcastResult:
-    """Score saved cases (no retraining): today's model, static, baselines, data-only methods and hybrids.
-
-    Every fitted parameter used for N+1 (emergence parameters, data-only choices, hybrid betas) comes
-    from rotations scored before N+1. ``data_only_from``: first target of the data-only causal record
-    (None: the whole ARISE table, as in ``experiments/baselines``); ``data_only``: a precomputed
-    :class:`pinn.emergence.data_only.DataOnlyResult` for the same targets, to save recomputing it.
-    """
-    from pinn.emergence import data_only as do
-    from pinn.emergence import hybrid as hy
-
-    cases = sorted(cases, key=lambda c: c.cr)
-    lat, _ = density_grid(config.forecast)
-    lon = cases[0].ridge["lon"].values
-    last = max(c.cr for c in cases) + 1
-    dores = data_only or data_only_record(table, lat, lon, last, data_only_from)
-    priors = {c.cr: do.method_density(table, dores, c.cr + 1, "data_only", lat, lon) for c in cases}
-    fit_cases = {name: [hy.make_fit_case(c.cr + 1, priors[c.cr], feats(c, lat), arise.ars_of(table, c.cr + 1)["lat"].values,
-                                         arise.ars_of(table, c.cr + 1)["lon"].values) for c in cases]
-                 for name, feats in HYBRID_FEATURES.items()}
-    fits = {name: hy.causal_fits(fc, HYBRID_NAMES[name], min_fit_rotations) for name, fc in fit_cases.items()}
-
-    start = EmergenceParams.from_config(config.forecast)
-    per_ar, per_rot = [], []
-    for i, case in enumerate(cases):
-        earlier = [c for c in cases[:i] if c.cr + 1 <= case.cr]  # scored rotations strictly before N+1
-        if len(earlier) >= min_fit_rotations:
-            fc = [(c.ridge, c.hemisphere_weights, arise.ars_of(table, c.cr + 1)["lat"].values,
-                   arise.ars_of(table, c.cr + 1)["lon"].values) for c in earlier]
-            params = fit_emergence_params(fc, lat, start)
-        else:
-            params = start
-        target = case.cr + 1
-        truth = arise.ars_of(table, target)
-        history = arise.ars_of(table, range(case.cr - 4, case.cr + 1))
-        extra = {m: do.method_density(table, dores, target, m, lat, lon) for m in do.METHODS if m != do.BAND}
-        extra["data_only"] = priors[case.cr]
-        for name in HYBRID_FEATURES:
-            extra[name] = hy.hybrid_density(priors[case.cr], fit_cases[name][i].features, fits[name][i])
-        rows, rot = score_case(case, truth, history, params, config, extra)
-        ref = dores.bits[dores.bits["cr"] == target]
-        if len(ref) != len(rows) or not np.allclose(ref["data_only"].values, rows["bits_data_only"].values, atol=1e-6):
-            raise RuntimeError(f"data-only density of CR {target} does not reproduce its causal scores")
-        rot.update({f"param_{k}": v for k, v in dataclasses.asdict(params).items()})
-        rot["choice_data_only"] = dores.choices.loc[target, "choice_data_only"]
-        for name in HYBRID_FEATURES:
-            for f, d in fits[name][i].as_dict().items():
-                if isinstance(d, dict):
-                    rot.update({f"{name}_beta_{f}": d["beta"], f"{name}_low_{f}": d["low"], f"{name}_high_{f}": d["high"]})
-        per_ar.append(rows)
-        per_rot.append(rot)
-    per_ar_df = pd.concat(per_ar, ignore_index=True)
-    per_rot_df = pd.DataFrame(per_rot)
-    summary = summarise(per_ar_df, per_rot_df)
-    final = {name: hy.fit_hybrid(fc, HYBRID_NAMES[name]).as_dict() for name, fc in fit_cases.items()}
-    summary.update({"n_cases": len(cases), "min_fit_rotations": min_fit_rotations,
-                    "maps_per_case": {str(c.cr): len(c.maps) for c in cases},
-                    "data_only_from": data_only_from, "hybrid_prior_sd": hy.PRIOR_SD,
-                    "hybrid_betas_all_rotations": final})
-    return HindcastResult(per_ar_df, per_rot_df, summary)
-
-
-def _write_skipped(path: Path, skipped: dict[int, dict]) -> None:
-    """Keep the skipped maps next to the finished cases, so a resumed hindcast reports them too."""
-    from pinn.io import write_json
-
-    write_json(path, {str(k): v for k, v in sorted(skipped.items())})
-
-
-def _pred_features(case: Case, lat: np.ndarray) -> np.ndarray:
-    from pinn.emergence import hybrid as hy
-
-    return hy.ridge_features(case.ridge, case.static_ridge, lat, hy.FEATURES)
-
-
-def _static_features(case: Case, lat: np.ndarray) -> np.ndarray:
-    from pinn.emergence import hybrid as hy
-
-    return hy.ridge_features(case.static_ridge, case.static_ridge, lat, ("d2", "warp"))
-
-
-def _pinn_features(case: Case, lat: np.ndarray) -> np.ndarray:
-    from pinn.emergence import hybrid as hy
-
-    return hy.ridge_features(case.ridge, case.static_ridge, lat, ("d2", "log_strength", "warp"))
-
-
-# hybrid: data-only prior + integrated ridge + its change from the static toroids; the ablations use the
-# static toroids only, or the integrated ridge only
-HYBRID_FEATURES = {"hybrid": _pred_features, "hybrid_static": _static_features, "hybrid_pinn": _pinn_features}
-HYBRID_NAMES = {"hybrid": ("d2", "log_strength", "d2_change", "warp"), "hybrid_static": ("d2", "warp"),
-                "hybrid_pinn": ("d2", "log_strength", "warp")}
-MODELS = ("model", "static", "hybrid", "hybrid_static", "hybrid_pinn")
-REFERENCES = ("band", "data_only")
-
-
-def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame) -> dict:
-    """Mean bits per AR of every score, AUCs, and paired bootstrap intervals of each model minus baselines."""
-    scores = [c[5:] for c in per_ar.columns if c.startswith("bits_")]
-    out: dict = {"n_ars": len(per_ar), "n_rotations": int(per_ar["cr"].nunique()),
-                 "mean_bits": {s: float(per_ar[f"bits_{s}"].mean()) for s in scores},
-                 "mean_auc": {s: float(per_rot[f"auc_{s}"].mean()) for s in scores if f"auc_{s}" in per_rot},
-                 "toroid_lat_err_deg": {"model": float(per_ar["toroid_lat_err_model"].mean()),
-                                        "static": float(per_ar["toroid_lat_err_static"].mean())}}
-    diffs = {}
-    pairs = [("model", b) for b in ("band", "persistence", "uniform", "static")] + [("static", "band")]
-    pairs += [(m, r) for m in (*MODELS, *[s for s in scores if s not in MODELS and s not in SCORES])
-              for r in REFERENCES if m != r]
-    for m, b in dict.fromkeys(pairs):
-        if f"bits_{m}" in per_ar and f"bits_{b}" in per_ar:
-            iv = ev.paired_bootstrap(per_ar[f"bits_{m}"] - per_ar[f"bits_{b}"], per_ar["cr"].values)
-            diffs[f"{m}_minus_{b}"] = dataclasses.asdict(iv)
-    out["differences_bits"] = diffs
-    return out
-
-
-def write_results(result: HindcastResult, out: Path) -> None:
-    """Write per_ar.csv, per_rotation.csv, summary.json and hindcast.png into ``out`` (atomically)."""
-    from pinn.chain.plotting import plot_hindcast
-    from pinn.io import atomic_path, save_figure, write_json
-
-    for name, df in (("per_ar.csv", result.per_ar), ("per_rotation.csv", result.per_rotation)):
-        with atomic_path(out / name) as tmp:
-            df.to_csv(tmp, index=False, float_format="%.6g")
-    write_json(out / "summary.json", result.summary)
-    save_figure(plot_hindcast(result, [s for s in PLOTTED if f"bits_{s}" in result.per_rotation]), out / "hindcast.png", dpi=110, bbox_inches="tight")

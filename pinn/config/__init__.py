@@ -8,6 +8,7 @@ from pinn.config.schema import (
     Config,
     ConfigError,
     Domain,
+    EmergenceConfig,
     ForecastConfig,
     LossConfig,
     NetworkConfig,
@@ -32,7 +33,7 @@ from pinn.config.schema import (
 )
 
 __all__ = [
-    "Config", "ConfigError", "Domain", "ForecastConfig", "LossConfig", "NetworkConfig", "ObservationsConfig",
+    "Config", "ConfigError", "Domain", "EmergenceConfig", "ForecastConfig", "LossConfig", "NetworkConfig", "ObservationsConfig",
     "PhysicsConfig", "SolverConfig", "ToroidsConfig", "TrainConfig", "bounded", "check_key", "domain_of",
     "dump_yaml", "field_comments", "from_dict", "load_config", "parse_override", "reference_markdown", "replace",
     "to_dict", "training_inputs", "write_resolved",

@@ -274,7 +274,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ForecastConfig:
-    """Forecast chain and emergence model (docs/science.md section 5). Model parameters are fitted out of sample."""
+    """The forecast chain: integration horizon, output grids, the start state (docs/science.md section 5)."""
 
     weeks: float = bounded(6.0, gt=0, le=52)  # integration horizon; 1.5 rotations (5.8 weeks) covers the next rotation's observation times
     snapshot_days: float = bounded(1.0, gt=0)  # spacing of the predicted-toroid snapshots
@@ -282,19 +282,31 @@ class ForecastConfig:
     output_nlat: int = bounded(180, ge=2)  # density grid: latitudes (cell centres, uniform)
     output_nlon: int = bounded(360, ge=2)  # density grid: longitudes
     ridge_lat_limit_deg: float = bounded(60.0, gt=0, le=90)  # predicted toroids are searched between the equator and this latitude
-    hemisphere_weight: Literal["equal", "flux"] = "flux"  # share of each hemisphere: equal, or the window's strong flux
-    floor: float = bounded(0.1, ge=0, le=1)  # uniform mixture weight of the density (fitted out of sample; see experiments/hindcast)
-    width_scale: float = bounded(1.0, gt=0)  # Gaussian sigma = width_scale x predicted toroid half-width (fitted)
-    min_sigma_deg: float = bounded(2.0, gt=0)  # lower bound of the latitudinal sigma
-    strength_power: float = bounded(1.0, ge=0)  # density along a toroid ~ (local strength / mean strength)^power (fitted)
     start: Literal["pinn", "classical"] = "pinn"  # start state: the trained PINN, or the classical pressure-balanced band of the same toroids (ablation; pinn.chain.starts)
     cache_dir: str | None = ".pinn_cache"  # PINN states reused for identical inputs + config; null = no cache
-    emergence_model: Literal["hybrid", "ridge"] = "hybrid"  # hybrid: data-only prior tilted by ridge features (pinn.emergence.hybrid); ridge: the density of the predicted toroids alone (pinn.emergence.ridge_model)
-    data_only_candidate: str = "b0 f0.05 sNone"  # hybrid prior: pinn.emergence.data_only candidate label, chosen causally (rotations before the forecast one)
-    hybrid_features: tuple[Literal["d2", "log_strength", "d2_change", "warp"], ...] = ("d2", "log_strength", "d2_change", "warp")  # pinn.emergence.hybrid feature names, in the order of the betas
-    hybrid_betas: tuple[float, ...] = bounded((0.0, 0.0, 0.0, 0.0))  # log-intensity per feature sd (MAP fit, pinn.emergence.hybrid.fit_hybrid); 0 = the prior alone
-    hybrid_scales: tuple[float, ...] = bounded((0.0, 0.0, 0.0, 0.0), ge=0)  # feature sd of the fit (pinn.emergence.hybrid.standardise); 0 = feature unused
-    hybrid_fitted_on: tuple[int, int] | None = None  # first and last scored rotation of the fit (all before the forecast rotation); null = not fitted
+
+
+@dataclass(frozen=True)
+class EmergenceConfig:
+    """The emergence model the forecast uses (pinn.emergence.models) and its fitted parameters (docs/science.md section 5)."""
+
+    model: str = "hybrid"  # a registered emergence model (pinn.emergence.models.MODELS: ridge, hybrid, data_only, band, ...)
+    fit: str | None = None  # the fit artifact that `pinn hindcast` writes (fit.json: parameters fitted on rotations before the forecast one); a path relative to this config file; null = the unfitted model (the hybrid is then the data-only prior itself)
+    hemisphere_weight: Literal["equal", "flux"] = "flux"  # share of each hemisphere: equal, or the window's strong flux
+    floor: float = bounded(0.1, ge=0, le=1)  # ridge model: uniform mixture weight (start of the hindcast's fit, and its value until 5 rotations are scored)
+    width_scale: float = bounded(1.0, gt=0)  # ridge model: Gaussian sigma = width_scale x predicted toroid half-width (fit start)
+    min_sigma_deg: float = bounded(2.0, gt=0)  # ridge model: lower bound of the latitudinal sigma
+    strength_power: float = bounded(1.0, ge=0)  # ridge model: density along a toroid ~ (local strength / mean strength)^power (fit start)
+
+
+# Keys of earlier versions and where they went (a one-line error says so instead of 'unknown key').
+MOVED_KEYS = {
+    **{f"forecast.{k}": f"'emergence.{k}'" for k in ("hemisphere_weight", "floor", "width_scale", "min_sigma_deg",
+                                                      "strength_power")},
+    "forecast.emergence_model": "'emergence.model'",
+    **{f"forecast.{k}": "in the fit artifact named by 'emergence.fit' (written by `pinn hindcast` as fit.json)"
+       for k in ("data_only_candidate", "hybrid_features", "hybrid_betas", "hybrid_scales", "hybrid_fitted_on")},
+}
 
 
 @dataclass(frozen=True)
@@ -310,6 +322,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)  # PINN loss terms (pinn.training.losses)
     train: TrainConfig = field(default_factory=TrainConfig)  # PINN optimisation (pinn.training)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)  # forecast chain (pinn.chain.forecast)
+    emergence: EmergenceConfig = field(default_factory=EmergenceConfig)  # emergence model (pinn.emergence.models)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,10 +346,19 @@ def load_config(path: str | os.PathLike | None = None, overrides: typing.Sequenc
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: top level must be a mapping of sections")
         raw = loaded
+    fit_in_file = isinstance(raw.get("emergence"), dict) and raw["emergence"].get("fit") is not None
     for item in overrides:
         key, value = parse_override(item)
         _set_dotted(raw, key, value)
-    return from_dict(Config, raw)
+        if key == "emergence.fit":
+            fit_in_file = False  # an override's relative path is relative to the working directory
+    config = from_dict(Config, raw)
+    fit = config.emergence.fit
+    if fit_in_file and path is not None and not Path(fit).is_absolute():
+        # a fit artifact named in a config file sits beside that file (so the packaged config finds its fit)
+        config = dataclasses.replace(config, emergence=dataclasses.replace(
+            config.emergence, fit=str(Path(path).resolve().parent / fit)))
+    return config
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -375,6 +397,8 @@ def from_dict(cls: type, raw: dict, prefix: str = "") -> Any:
     unknown = sorted(set(raw) - names)
     if unknown:
         key = prefix + str(unknown[0])
+        if key in MOVED_KEYS:
+            raise ConfigError(f"config key '{key}' is now {MOVED_KEYS[key]}")
         raise ConfigError(f"unknown config key '{key}' (valid here: {', '.join(sorted(names))})")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}

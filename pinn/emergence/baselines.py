@@ -32,10 +32,11 @@ from scipy.special import gammaln
 
 from pinn.data import arise, grid
 from pinn.emergence import density as dn
+from pinn.physics.constants import CARRINGTON_SIDEREAL_URAD_S, HEMISPHERES
 
 # Surface rotation of magnetic features, sidereal (Snodgrass 1983): omega = A + B sin^2 + C sin^4, urad/s.
 SNODGRASS_URAD_S = (2.902, -0.464, -0.328)
-CARRINGTON_URAD_S = 2.865  # sidereal rate of the Carrington frame (14.184 deg/day)
+CARRINGTON_URAD_S = CARRINGTON_SIDEREAL_URAD_S
 URAD_S_TO_DEG_DAY = 1e-6 * 86400.0 * 180.0 / math.pi
 BAND_ROTATIONS = 5  # history of the docs/science.md latitude-band baseline
 BAND_FLOOR = 0.05  # floor of pinn.emergence.density.band_density
@@ -179,7 +180,7 @@ def count_rate(counts: pd.DataFrame, target: int, decay: float, n_back: int = 12
     past = counts[(counts.index < target) & counts["observed"]].tail(n_back)
     if len(past) == 0:
         return {"north": min_rate, "south": min_rate}
-    return {h: max(ew_mean(past[h].values, decay), min_rate) for h in ("north", "south")}
+    return {h: max(ew_mean(past[h].values, decay), min_rate) for h in HEMISPHERES}
 
 
 def north_share(counts: pd.DataFrame, target: int, decay: float, n_back: int = 12) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -19,10 +20,11 @@ import xarray as xr
 from pinn.data import arise
 from pinn.emergence import baselines as bl
 from pinn.emergence.data_only import UNOBSERVED
+from pinn.physics.constants import HEMISPHERES
 from pinn.scoring import scores as ev
 
 PRIOR_SD = 1.0
-HEMIS = ("north", "south")
+HEMIS = HEMISPHERES
 
 
 def past_counts(table: pd.DataFrame, target: int) -> pd.DataFrame:
@@ -108,3 +110,46 @@ def prob_at_least_one_near(density: xr.DataArray, rates: dict, spots: Sequence[d
                            radius_deg: float = 10.0) -> list[float]:
     """P(>= 1 new AR within ``radius_deg`` of each hotspot ({"lat_deg", "lon_deg"})) = 1 - exp(-mu)."""
     return [1.0 - math.exp(-expected_near(density, rates, s["lat_deg"], s["lon_deg"], radius_deg)) for s in spots]
+
+
+def count_record(ridges: Sequence[tuple[int, xr.Dataset]], table: pd.DataFrame,
+                 min_fit_rotations: int = 5) -> pd.DataFrame:
+    """Per scored rotation (``ridges``: (target N+1, predicted ridge of its case), ascending): observed counts per
+    hemisphere, the mean-of-5 and EW rates, the ridge-growth feature, and Poisson bits of each count forecast.
+
+    ``bits_ew_growth`` tilts the EW rate by the ridge growth (:func:`fit_count_tilt`), fitted on the rotations
+    scored before each one only (the EW rate itself until ``min_fit_rotations`` are scored).
+    """
+    rows = []
+    for target, ridge in ridges:
+        obs, m5, ew, g = observed_counts(table, target), mean5_rates(table, target), ew_rates(table, target), \
+            ridge_growth(ridge)
+        rows.append({"cr": target, **{f"n_{h}": obs[h] for h in HEMIS}, **{f"mean5_{h}": m5[h] for h in HEMIS},
+                     **{f"ew_{h}": ew[h] for h in HEMIS}, **{f"growth_{h}": g[h] for h in HEMIS},
+                     "bits_mean5": poisson_bits(obs, m5), "bits_ew": poisson_bits(obs, ew)})
+    df = pd.DataFrame(rows)
+    tilt, gammas = [], []
+    for i, r in df.iterrows():
+        past = df.iloc[:i]
+        ew_now = {h: r[f"ew_{h}"] for h in HEMIS}
+        if len(past) >= min_fit_rotations:
+            base = np.concatenate([past[f"ew_{h}"] for h in HEMIS])
+            feat = np.concatenate([past[f"growth_{h}"] for h in HEMIS])
+            n = np.concatenate([past[f"n_{h}"] for h in HEMIS])
+            gamma, sd, scale = fit_count_tilt(base, feat, n)
+            rates = tilted_rates(ew_now, {h: r[f"growth_{h}"] for h in HEMIS}, gamma, scale, float(feat.mean()))
+        else:
+            gamma, sd, rates = 0.0, PRIOR_SD, ew_now
+        tilt.append(poisson_bits({h: r[f"n_{h}"] for h in HEMIS}, rates))
+        gammas.append((gamma, sd))
+    df["bits_ew_growth"] = tilt
+    df["gamma"], df["gamma_sd"] = [g for g, _ in gammas], [s for _, s in gammas]
+    return df
+
+
+def count_summary(record: pd.DataFrame) -> dict:
+    """Mean Poisson bits per rotation of each count forecast, paired intervals against the mean of the last 5."""
+    return {"bits_per_rotation": {k: float(record[f"bits_{k}"].mean()) for k in ("mean5", "ew", "ew_growth")},
+            "minus_mean5": {k: asdict(ev.paired_bootstrap(record[f"bits_{k}"] - record["bits_mean5"], record["cr"]))
+                            for k in ("ew", "ew_growth")},
+            "gamma_last": {"gamma": float(record["gamma"].iloc[-1]), "sd": float(record["gamma_sd"].iloc[-1])}}

@@ -2,7 +2,7 @@
 
 log lambda(lat, lon) = log prior(lat, lon) + sum_i beta_i z_i(lat, lon), normalised over the sphere to a
 density per steradian. The prior is the data-only baseline's density (:mod:`pinn.emergence.data_only`); the
-features are read from a :class:`pinn.chain.hindcast.Case`'s ridge datasets (each longitude at its lead time),
+features are read from a :class:`pinn.chain.case.Case`'s ridge datasets (each longitude at its lead time),
 per hemisphere, and standardised (:func:`standardise`): centred under the prior of each case, divided by
 their prior-weighted spread pooled over the training cases, so beta is in log-intensity per feature sd,
 and clipped to +-``Z_CAP`` sd (:func:`standard_scores`), so that an out-of-range feature of one forecast

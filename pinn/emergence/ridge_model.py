@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from pinn.config.schema import ForecastConfig
+from pinn.config.schema import EmergenceConfig, ForecastConfig
 from pinn.emergence import density as dn
 from pinn.emergence.ridges import HEMISPHERES
 from pinn.scoring import scores as ev
@@ -34,8 +34,9 @@ class EmergenceParams:
     min_sigma_deg: float = 2.0
 
     @classmethod
-    def from_config(cls, fc: ForecastConfig) -> EmergenceParams:
-        return cls(fc.floor, fc.width_scale, fc.strength_power, fc.min_sigma_deg)
+    def from_config(cls, ec: EmergenceConfig) -> EmergenceParams:
+        """The ridge model's start values (``emergence.floor``, ...)."""
+        return cls(ec.floor, ec.width_scale, ec.strength_power, ec.min_sigma_deg)
 
 
 def density_grid(fc: ForecastConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pinn.errors import PinnError
+from pinn.physics.constants import CARRINGTON_SYNODIC_DAYS, HEMISPHERES
 
 if TYPE_CHECKING:
     import xarray as xr
 
-SYNODIC_DAYS = 27.2753  # mean synodic Carrington rotation period, days
-HEMISPHERES = ("north", "south")
+SYNODIC_DAYS = CARRINGTON_SYNODIC_DAYS
 RIDGE_FIELDS = ("ridge_lat", "ridge_sigma", "ridge_strength")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from pinn.errors import ConfigError
 from pinn.physics import states as S
 from pinn.physics.bands import DEFAULT_STRENGTH_KG, antisymmetric_pair
+from pinn.physics.constants import CARRINGTON_SYNODIC_DAYS
 from pinn.physics.equations import SWTParams, ZonalFlow
 from pinn.physics.solver import SolverSettings, check_thickness, make_solver, trajectory_dataset
 from pinn.physics.units import ModelUnits
@@ -96,8 +97,8 @@ def run_case(
                      s0="n/a", s2="n/a", s4="n/a", field_unit_G="n/a", units="Williamson (1992) Earth: length a, time 1/Omega, h/h0")
     else:
         params = params or SWTParams()
-        days = 27.2753 if days is None else float(days)
-        day_model = units.carrington_rotation_model / 27.2753
+        days = CARRINGTON_SYNODIC_DAYS if days is None else float(days)
+        day_model = units.carrington_rotation_model / CARRINGTON_SYNODIC_DAYS
         kG = DEFAULT_STRENGTH_KG if strength_kG is None else float(strength_kG)
         attrs.update(G=params.gravity, r0_cm=units.r0_cm, r0_rsun=units.r0_rsun, Omega_s=units.omega_s,
                      core_rate_nHz=units.core_rate_nHz, s0=flow.s0, s2=flow.s2, s4=flow.s4,

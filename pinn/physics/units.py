@@ -15,6 +15,7 @@ import astropy.units as u
 from astropy.constants import R_sun
 
 from pinn.errors import ConfigError
+from pinn.physics.constants import CARRINGTON_SYNODIC_DAYS
 
 DAY_S = 86400.0
 
@@ -107,7 +108,7 @@ class ModelUnits:
     @property
     def carrington_rotation_model(self) -> float:
         """Synodic Carrington rotation (27.2753 d) in model time units."""
-        return self.time_to_model(27.2753 * u.day)
+        return self.time_to_model(CARRINGTON_SYNODIC_DAYS * u.day)
 
 
 def _as_quantity(value: u.Quantity, unit: u.Unit, what: str) -> u.Quantity:

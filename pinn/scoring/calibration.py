@@ -7,6 +7,8 @@ observation is whether one emerged there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -76,3 +78,19 @@ def plot_reliability(tables: dict[str, pd.DataFrame]):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def calibration_summary(probabilities: dict[str, Sequence[np.ndarray]], observed: Sequence[np.ndarray],
+                        references: Sequence[str] = ("data_only", "band")) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Brier scores, Brier skill against each of ``references``, and reliability tables of per-cell forecasts.
+
+    ``probabilities``: per model, one P(>= 1 new AR) array per scored rotation (:func:`cell_probability`);
+    ``observed``: the matching 0/1 arrays (:func:`cell_observed`). Returns the summary and the tables.
+    """
+    o = np.stack(observed)
+    p = {k: np.stack(v) for k, v in probabilities.items()}
+    tables = {k: reliability(v, o) for k, v in p.items()}
+    summary = {"brier": {k: brier(v, o) for k, v in p.items()},
+               **{f"brier_skill_vs_{r}": {k: brier_skill(v, p[r], o) for k, v in p.items()} for r in references if r in p},
+               "reliability": {k: t.to_dict(orient="records") for k, t in tables.items()}}
+    return summary, tables

@@ -41,13 +41,13 @@ import xarray as xr
 from scipy import ndimage
 from scipy.special import ndtri
 
+from pinn.physics.constants import CARRINGTON_SYNODIC_DAYS as _CARRINGTON_SYNODIC_DAYS
 from pinn.toroids.fit import HemisphereToroid
 
 __all__ = ["Regions", "draw_regions", "map_grid", "paint_map", "synthetic_map", "synthetic_sequence"]
 
 # Start of CR 2280 (HMI header T_START, in UTC) and the mean synodic Carrington period: plausible attrs only.
 _CR2280_START = _dt.datetime(2024, 1, 18, 6, 32, 33)
-_CARRINGTON_SYNODIC_DAYS = 27.2753
 
 
 @dataclass(frozen=True)

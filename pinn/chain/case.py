@@ -1,0 +1,145 @@
+"""One case of the chain: maps up to rotation N and a config -> the predicted toroids of rotation N+1.
+
+The one construction that the forecast (:func:`pinn.chain.forecast.run_forecast`) and the hindcast
+(:mod:`pinn.chain.hindcast`) share: read the maps and fit the toroids causally (:mod:`pinn.chain.inputs`),
+build the start state (the PINN or the classical band, :mod:`pinn.chain.starts`), integrate it
+(:mod:`pinn.chain.integration`), track the predicted toroids and read them at the observation times of
+rotation N+1 (:mod:`pinn.emergence.ridges`), beside the current toroids unchanged (the static ridge). A
+:class:`Case` is what every emergence model reads; a :class:`CaseRun` adds what made it (kept in memory by
+the forecast, never saved).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from pinn.chain.inputs import ForecastInputs, hemisphere_weights, prepare_inputs
+from pinn.chain.integration import integrate_state, integrate_states
+from pinn.chain.starts import start_state, start_states
+from pinn.config.physics import model_units
+from pinn.config.schema import Config, ForecastConfig, check_key
+from pinn.emergence.hybrid import static_ridge
+from pinn.emergence.ridge_model import density_grid
+from pinn.emergence.ridges import minimum_horizon_days, predicted_toroids, toroids_at_observation
+from pinn.errors import ConfigError
+from pinn.io import write_netcdf
+from pinn.training import case_mesh
+
+DAYS_PER_WEEK = 7.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """A forecast of N+1 from maps up to N: enough to score it with any emergence model, and to save."""
+
+    cr: int  # N, the latest rotation used
+    maps: tuple[int, ...]  # rotations of the maps used, the latest last
+    ridge: xr.Dataset  # predicted toroids at the observation times of N+1 (toroids_at_observation)
+    static_ridge: xr.Dataset  # the current toroids, unchanged, in the same form
+    hemisphere_weights: dict
+    latest_path: Path  # the map of rotation N
+    map_notes: tuple[dict, ...] = ()  # per map used: header repairs and masked pixels (pinn.chain.inputs.map_notes)
+
+    @property
+    def target(self) -> int:
+        """The forecast rotation N+1."""
+        return self.cr + 1
+
+    def save(self, path: Path) -> None:
+        ds = xr.concat([self.ridge, self.static_ridge], dim=pd.Index(["predicted", "static"], name="kind"))
+        ds.attrs.update(cr=self.cr, maps=json.dumps(list(self.maps)), weights=json.dumps(self.hemisphere_weights),
+                        latest_path=str(self.latest_path), map_notes=json.dumps(list(self.map_notes)))
+        write_netcdf(ds, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Case:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+        return cls(int(ds.attrs["cr"]), tuple(json.loads(ds.attrs["maps"])), ds.sel(kind="predicted").drop_vars("kind"),
+                   ds.sel(kind="static").drop_vars("kind"), json.loads(ds.attrs["weights"]), Path(ds.attrs["latest_path"]),
+                   tuple(json.loads(ds.attrs.get("map_notes", "[]"))))
+
+
+@dataclass(frozen=True)
+class CaseRun:
+    """A :class:`Case` with what made it: the inputs, the start state, the trajectory and the predicted toroids."""
+
+    case: Case
+    inputs: ForecastInputs
+    state: xr.Dataset  # the start state (PINN or classical), model units on (lat, lon)
+    trajectory: xr.Dataset  # the integration (time in days)
+    predicted: xr.Dataset  # predicted toroids in the model frame (pinn.emergence.ridges.predicted_toroids)
+    drift_deg_per_day: float  # longitude drift of the model frame against the Carrington frame
+
+
+def case_strength(config: Config, strength_kG: float | None = None) -> float:
+    """The band strength of a case (kG): ``strength_kG``, or ``physics.band_strength_kG`` when None."""
+    return config.physics.band_strength_kG if strength_kG is None else float(strength_kG)
+
+
+def horizon_days(config: Config, weeks: float | None = None) -> float:
+    """The integration horizon in days: ``weeks``, or ``forecast.weeks`` when None."""
+    return DAYS_PER_WEEK * (config.forecast.weeks if weeks is None else float(weeks))
+
+
+def minimum_weeks(fc: ForecastConfig) -> float:
+    """Shortest horizon (weeks) whose integration reaches the last observation time of rotation N+1."""
+    return minimum_horizon_days(fc.output_nlon) / DAYS_PER_WEEK
+
+
+def check_horizon(weeks: float, fc: ForecastConfig) -> None:
+    """Refuse a horizon outside the domain of ``forecast.weeks`` or too short for rotation N+1, before any work.
+
+    The density at Carrington longitude phi is read at phi's observation time in rotation N+1
+    (:func:`pinn.emergence.ridges.lead_days`), so the integration must reach the latest of them.
+    """
+    check_key(ForecastConfig, "weeks", weeks, "forecast.weeks")
+    need = minimum_weeks(fc)
+    if weeks < need:
+        shown = math.ceil(need * 100) / 100  # rounded up, so the value shown is accepted
+        raise ConfigError(
+            f"config key 'forecast.weeks' = {weeks:g}: shorter than the minimum {shown:.2f} weeks "
+            f"({DAYS_PER_WEEK * need:.1f} d: when rotation N+1 sees its last longitude, forecast.output_nlon = "
+            f"{fc.output_nlon})")
+
+
+def finish_case(paths: Sequence[str | Path], inputs: ForecastInputs, state: xr.Dataset, trajectory: xr.Dataset,
+                config: Config) -> CaseRun:
+    """The :class:`CaseRun` of an integration: predicted toroids read at the observation times of N+1."""
+    fc = config.forecast
+    predicted = predicted_toroids(trajectory, fc.ridge_lat_limit_deg)
+    drift = model_units(config.physics).frame_drift_deg_per_day()
+    _, lon = density_grid(fc)
+    ridge = toroids_at_observation(predicted, lon, drift)
+    case = Case(int(inputs.crs[-1]), tuple(inputs.crs), ridge, static_ridge(inputs.toroids, lon),
+                hemisphere_weights(inputs, config.emergence), Path(paths[-1]), inputs.map_notes)
+    return CaseRun(case, inputs, state, trajectory, predicted, float(drift))
+
+
+def build_case(paths: Sequence[str | Path], config: Config, strength_kG: float | None = None,
+               weeks: float | None = None, inputs: ForecastInputs | None = None) -> CaseRun:
+    """The case of the consecutive maps ``paths`` (latest last; nothing after it is read); ``inputs``: the
+    already prepared :func:`pinn.chain.inputs.prepare_inputs` of ``paths``."""
+    inputs = prepare_inputs(paths, config) if inputs is None else inputs
+    state = start_state(inputs.toroids, config, case_strength(config, strength_kG))
+    trajectory = integrate_state(state, config, horizon_days(config, weeks))
+    return finish_case(paths, inputs, state, trajectory, config)
+
+
+def build_cases(path_lists: Sequence[Sequence[str | Path]], config: Config, strength_kG: float | None = None,
+                mesh=None) -> list[CaseRun]:
+    """:func:`build_case` of many map runs with the heavy steps batched: the PINN trainings as one vmapped
+    program and the integrations as one ensemble, both with the case axis sharded over ``mesh`` (default: a 1-D
+    mesh of this process's local devices). Equal to :func:`build_case` per run up to float32 round-off."""
+    mesh = case_mesh() if mesh is None else mesh
+    inputs = [prepare_inputs(paths, config) for paths in path_lists]
+    states = start_states([i.toroids for i in inputs], config, case_strength(config, strength_kG), mesh)
+    trajectories = integrate_states(states, config, horizon_days(config), mesh)
+    return [finish_case(paths, i, s, t, config) for paths, i, s, t in zip(path_lists, inputs, states, trajectories)]

@@ -1,0 +1,89 @@
+"""What a forecast of rotation N+1 may know at the end of rotation N: the maps up to N and their toroids.
+
+The maps are read and checked (consecutive, one instrument), trimmed to the toroid window, and the latest
+toroids are fitted causally (trailing window: nothing after map N).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pinn.config.schema import Config, EmergenceConfig
+from pinn.data.grid import pixel_solid_angle
+from pinn.data.observations import check_consecutive, load_sequence
+from pinn.errors import InputError, InputWarning
+from pinn.toroids import fit as tor
+
+
+@dataclass(frozen=True)
+class ForecastInputs:
+    """What the forecast may know at the end of rotation N: the maps up to N and their toroids."""
+
+    crs: tuple[int, ...]  # rotations used, the latest last
+    latest: xr.DataArray  # Br(lat, lon) of rotation N, G
+    toroids: object  # pinn.toroids.fit.Toroids of rotation N (causal window)
+    hemisphere_flux: dict  # unsigned flux share of strong pixels per hemisphere over the window
+    t_start: np.datetime64  # start of rotation N (NaT if unknown)
+    t_stop: np.datetime64  # end of rotation N (NaT if unknown)
+    map_notes: tuple[dict, ...] = ()  # per map used: cr, source, header_repairs, masked_implausible_pixels
+
+
+def prepare_inputs(paths: Sequence[str | Path], config: Config) -> ForecastInputs:
+    """Load up to ``toroids.window`` consecutive maps (latest last) and fit the latest toroids causally."""
+    if not paths:
+        raise InputError(None, "no synoptic maps given")
+    seq = load_sequence(paths, config.observations)
+    crs = [int(c) for c in seq["cr"].values]
+    check_consecutive(crs)
+    instruments = {str(v) for v in np.atleast_1d(seq["instrument"].values)} if "instrument" in seq else set()
+    if len(instruments) > 1:
+        raise InputError(paths[-1], f"maps from different instruments mixed ({', '.join(sorted(instruments))})")
+    window = config.toroids.window
+    if len(crs) > window:
+        seq = seq.isel(cr=slice(-window, None))
+        crs = crs[-window:]
+    elif len(crs) < window:
+        warnings.warn(f"toroids of CR {crs[-1]} from {len(crs)} map{'s' if len(crs) > 1 else ''} (CR "
+                      f"{crs[0]}-{crs[-1]}), fewer than toroids.window = {window}", InputWarning, stacklevel=2)
+    toroids = tor.fit_toroids_window(seq, config.toroids, causal=True) if len(crs) > 1 else tor.fit_toroids(
+        seq.isel(cr=0), config.toroids)
+    latest = seq["Br"].isel(cr=-1)
+    flux = _hemisphere_flux(seq["Br"], config.toroids.threshold_G, config.toroids.lat_limit_deg)
+    t_start = seq["t_start"].values[-1] if "t_start" in seq else np.datetime64("NaT")
+    t_stop = seq["t_stop"].values[-1] if "t_stop" in seq else np.datetime64("NaT")
+    return ForecastInputs(tuple(crs), latest, toroids, flux, t_start, t_stop, map_notes(seq))
+
+
+def map_notes(seq: xr.Dataset) -> tuple[dict, ...]:
+    """What the reader repaired or masked in each map of a sequence (its ``header_repairs`` and
+    ``masked_implausible_pixels`` coordinates), one dict per rotation."""
+    n = seq.sizes["cr"]
+    repairs = seq["header_repairs"].values if "header_repairs" in seq.coords else [""] * n
+    masked = seq["masked_implausible_pixels"].values if "masked_implausible_pixels" in seq.coords else [0] * n
+    sources = seq["source"].values if "source" in seq.coords else [""] * n
+    return tuple({"cr": int(c), "source": str(s), "header_repairs": str(r), "masked_implausible_pixels": int(m)}
+                 for c, s, r, m in zip(seq["cr"].values, sources, repairs, masked))
+
+
+def hemisphere_weights(inputs: ForecastInputs, ec: EmergenceConfig) -> dict[str, float]:
+    """Weight of each hemisphere in the emergence model: the flux shares, or equal (``emergence.hemisphere_weight``)."""
+    return inputs.hemisphere_flux if ec.hemisphere_weight == "flux" else {"north": 0.5, "south": 0.5}
+
+
+def _hemisphere_flux(br: xr.DataArray, threshold: float, lat_limit: float) -> dict:
+    """Share of the strong-pixel unsigned flux (|Br| x pixel solid angle) in each hemisphere."""
+    lat = br["lat"]
+    strong = np.abs(br).where((np.abs(br) >= threshold) & (np.abs(lat) <= lat_limit), 0.0).fillna(0.0)
+    flux = strong * pixel_solid_angle(br)  # the grid (sine-latitude or uniform) is inferred from lat
+    north = float(flux.where(lat > 0, 0.0).sum())
+    south = float(flux.where(lat < 0, 0.0).sum())
+    total = north + south
+    if total <= 0:
+        return {"north": 0.5, "south": 0.5}
+    return {"north": north / total, "south": south / total}

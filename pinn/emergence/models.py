@@ -1,0 +1,267 @@
+"""Emergence models: one interface, one registry.
+
+Every model turns what may be known when rotation ``target`` is forecast (:class:`ModelInputs`: the
+predicted and static toroid ridges of the case, the hemisphere weights, the ARISE rows before ``target``,
+the causal data-only prior) into a probability density of new-AR emergence per steradian on the forecast
+grid. A model with parameters says how to fit them on earlier rotations (:meth:`EmergenceModel.fit`, given
+rotations scored strictly before the target only: the caller guarantees it) and how to write them to and
+read them from the fit artifact (JSON) that the hindcast writes and the forecast reads.
+
+The registry (:data:`MODELS`, :func:`register`) is the one list the forecast picks from
+(``emergence.model``) and the hindcast scores (one ``bits_<name>`` column each). A new model or feature
+is one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pinn.config.schema import Config
+from pinn.emergence import data_only as do
+from pinn.emergence import density as dn
+from pinn.emergence import hybrid as hy
+from pinn.emergence.ridge_model import EmergenceParams, emergence_density, fit_emergence_params
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What an emergence model may know when it forecasts rotation ``target`` (nothing from ``target`` on)."""
+
+    target: int  # the forecast rotation N+1
+    lat: np.ndarray  # density grid: cell-centre latitudes (deg)
+    lon: np.ndarray  # and Carrington longitudes (deg)
+    ridge: xr.Dataset  # predicted toroids at the observation times of the target (pinn.emergence.ridges)
+    static_ridge: xr.Dataset  # the current toroids, unchanged, in the same form
+    hemisphere_weights: Mapping[str, float]
+    history: pd.DataFrame  # ARISE new ARs of rotations before the target
+    prior: xr.DataArray  # the causal data-only density of the target (pinn.emergence.data_only)
+    reference: Callable[[str], xr.DataArray] | None = None  # a data-only method's density with its causal choice
+    latest_br: Callable[[], xr.DataArray] | None = None  # the latest map's Br(lat, lon), G, read on demand
+
+
+@dataclass(frozen=True)
+class Example:
+    """A scored rotation for a fit: the model's prepared inputs and the new ARs that emerged (deg)."""
+
+    inputs: ModelInputs
+    prepared: Any
+    ar_lat: np.ndarray
+    ar_lon: np.ndarray
+
+
+class EmergenceModel(Protocol):
+    """The interface every registered model follows."""
+
+    name: str
+    description: str
+    fitted: bool  # True: parameters fitted on earlier rotations (fit / unfitted / to_json / from_json)
+
+    def prepare(self, inputs: ModelInputs) -> Any:
+        """Per-case work that does not depend on the parameters (features), done once per case."""
+
+    def unfitted(self, config: Config) -> Any:
+        """The parameters before enough rotations have been scored (or with no fit artifact)."""
+
+    def fit(self, examples: Sequence[Example], config: Config) -> Any:
+        """Parameters fitted on ``examples`` (rotations scored before the target only)."""
+
+    def density(self, inputs: ModelInputs, prepared: Any, params: Any) -> xr.DataArray:
+        """The emergence density (per sr, integrating to 1) on (inputs.lat, inputs.lon)."""
+
+    def to_json(self, params: Any) -> dict:
+        """Parameters as JSON-able values (the fit artifact)."""
+
+    def from_json(self, record: Mapping) -> Any:
+        """Parameters from :meth:`to_json`'s record."""
+
+    def columns(self, params: Any) -> dict:
+        """per_rotation.csv columns that report the parameters used for a rotation."""
+
+
+@dataclass(frozen=True)
+class FixedModel:
+    """A model without fitted parameters: a function of the inputs alone (baselines, the data-only prior)."""
+
+    name: str
+    description: str
+    make: Callable[[ModelInputs], xr.DataArray]
+    fitted: bool = False
+
+    def prepare(self, inputs: ModelInputs) -> None:
+        return None
+
+    def unfitted(self, config: Config) -> None:
+        return None
+
+    def fit(self, examples: Sequence[Example], config: Config) -> None:
+        return None
+
+    def density(self, inputs: ModelInputs, prepared: Any, params: Any) -> xr.DataArray:
+        return self.make(inputs)
+
+    def to_json(self, params: Any) -> dict:
+        return {}
+
+    def from_json(self, record: Mapping) -> None:
+        return None
+
+    def columns(self, params: Any) -> dict:
+        return {}
+
+
+def _ridge_of(inputs: ModelInputs, source: str) -> xr.Dataset:
+    """The predicted ridge (``source`` 'predicted') or the current toroids ('static')."""
+    return inputs.ridge if source == "predicted" else inputs.static_ridge
+
+
+@dataclass(frozen=True)
+class RidgeModel:
+    """Gaussian bands about a ridge, weighted along it by strength (:mod:`pinn.emergence.ridge_model`)."""
+
+    name: str
+    description: str
+    source: str = "predicted"  # 'predicted': the integrated toroids; 'static': the current ones (no physics)
+    params_from: str | None = None  # score with the parameters fitted for this other model (an ablation of inputs only)
+    fitted: bool = True
+
+    def prepare(self, inputs: ModelInputs) -> xr.Dataset:
+        return _ridge_of(inputs, self.source)
+
+    def unfitted(self, config: Config) -> EmergenceParams:
+        return EmergenceParams.from_config(config.emergence)
+
+    def fit(self, examples: Sequence[Example], config: Config) -> EmergenceParams:
+        cases = [(e.prepared, e.inputs.hemisphere_weights, e.ar_lat, e.ar_lon) for e in examples]
+        return fit_emergence_params(cases, examples[0].inputs.lat, self.unfitted(config))
+
+    def density(self, inputs: ModelInputs, prepared: xr.Dataset, params: EmergenceParams) -> xr.DataArray:
+        return emergence_density(prepared, inputs.lat, dict(inputs.hemisphere_weights), params)
+
+    def to_json(self, params: EmergenceParams) -> dict:
+        return asdict(params)
+
+    def from_json(self, record: Mapping) -> EmergenceParams:
+        return EmergenceParams(**{k: float(record[k]) for k in ("floor", "width_scale", "strength_power",
+                                                                  "min_sigma_deg")})
+
+    def columns(self, params: EmergenceParams) -> dict:
+        return {f"{self.name}_{k}": v for k, v in asdict(params).items()}
+
+
+@dataclass(frozen=True)
+class HybridModel:
+    """The data-only prior tilted by ridge features, log-linear (:mod:`pinn.emergence.hybrid`)."""
+
+    name: str
+    description: str
+    features: tuple[str, ...]
+    source: str = "predicted"  # the ridge the features are measured on ('static': the current toroids)
+    fitted: bool = True
+
+    def prepare(self, inputs: ModelInputs) -> np.ndarray:
+        ridge = _ridge_of(inputs, self.source)
+        return hy.ridge_features(ridge, inputs.static_ridge, inputs.lat, self.features)
+
+    def unfitted(self, config: Config) -> hy.HybridFit:
+        return hy.zero_fit(self.features)
+
+    def fit(self, examples: Sequence[Example], config: Config) -> hy.HybridFit:
+        cases = [hy.make_fit_case(e.inputs.target, e.inputs.prior, e.prepared, e.ar_lat, e.ar_lon) for e in examples]
+        return hy.fit_hybrid(cases, self.features)
+
+    def density(self, inputs: ModelInputs, prepared: np.ndarray, params: hy.HybridFit) -> xr.DataArray:
+        return hy.hybrid_density(inputs.prior, prepared, params)
+
+    def to_json(self, params: hy.HybridFit) -> dict:
+        return {"features": list(params.names), "betas": [float(b) for b in params.beta],
+                "beta_sd": [float(s) for s in params.beta_sd], "scales": [float(s) for s in params.scale],
+                "prior_sd": float(params.prior_sd)}
+
+    def from_json(self, record: Mapping) -> hy.HybridFit:
+        names = tuple(record["features"])
+        if names != self.features:
+            raise ValueError(f"fit of {self.name!r} has features {list(names)}, the model {list(self.features)}")
+        return hy.HybridFit(names, np.asarray(record["betas"], float), np.asarray(record.get("beta_sd", [0.0] * len(names)),
+                            float), np.asarray(record["scales"], float), (), float(record.get("prior_sd", hy.PRIOR_SD)))
+
+    def columns(self, params: hy.HybridFit) -> dict:
+        out = {}
+        for f, d in params.as_dict().items():
+            if isinstance(d, dict):
+                out.update({f"{self.name}_beta_{f}": d["beta"], f"{self.name}_low_{f}": d["low"],
+                            f"{self.name}_high_{f}": d["high"]})
+        return out
+
+
+def _persistence(inputs: ModelInputs) -> xr.DataArray:
+    if inputs.latest_br is None:
+        raise ValueError("the persistence baseline needs the latest map (ModelInputs.latest_br)")
+    return dn.persistence_density(inputs.latest_br())
+
+
+def _band(inputs: ModelInputs) -> xr.DataArray:
+    """The latitude band of the ARs of the last 5 rotations N-4..N (docs/science.md section 5)."""
+    recent = inputs.history[inputs.history["cr"] >= inputs.target - 5]
+    return dn.band_density(recent, inputs.lat, inputs.lon)
+
+
+def _reference(method: str) -> Callable[[ModelInputs], xr.DataArray]:
+    def make(inputs: ModelInputs) -> xr.DataArray:
+        if inputs.reference is None:
+            raise ValueError(f"the data-only method {method!r} needs the causal data-only record")
+        return inputs.reference(method)
+    return make
+
+
+@dataclass
+class Registry:
+    """Emergence models by name, in the order the hindcast scores them."""
+
+    models: dict[str, EmergenceModel] = field(default_factory=dict)
+
+    def register(self, model: EmergenceModel) -> EmergenceModel:
+        if model.name in self.models:
+            raise ValueError(f"emergence model {model.name!r} is registered already")
+        self.models[model.name] = model
+        return model
+
+    def unregister(self, name: str) -> None:
+        self.models.pop(name)
+
+    def get(self, name: str) -> EmergenceModel:
+        if name not in self.models:
+            raise KeyError(name)
+        return self.models[name]
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.models)
+
+
+MODELS = Registry()
+register = MODELS.register
+register_model = register  # the public name (pinn.register_model)
+
+# The reference forecasts every model is compared with (paired bootstrap in the hindcast summary).
+REFERENCES = ("band", "data_only")
+
+register(RidgeModel("ridge", "Gaussian bands about the predicted (integrated) toroids"))
+register(RidgeModel("ridge_static", "the ridge model on the current toroids with the ridge model's parameters, no "
+                    "integration (what the physics adds)", source="static", params_from="ridge"))
+register(FixedModel("uniform", "uniform over the sphere", lambda i: dn.uniform_density(i.lat, i.lon)))
+register(FixedModel("persistence", "the latest map's smoothed |Br|", _persistence))
+register(FixedModel("band", "latitude band of the last 5 rotations' ARs, per hemisphere", _band))
+for _method in do.FAMILIES:  # every data-only family, with its causal choice of candidate
+    register(FixedModel(_method, f"data-only method {_method} with its causal choice", _reference(_method)))
+register(FixedModel("data_only", "the causal data-only forecast (pinn.emergence.data_only)", lambda i: i.prior))
+register(HybridModel("hybrid", "data-only prior tilted by the predicted ridge and its change",
+                     ("d2", "log_strength", "d2_change", "warp")))
+register(HybridModel("hybrid_static", "data-only prior tilted by the current toroids only", ("d2", "warp"),
+                     source="static"))
+register(HybridModel("hybrid_pinn", "data-only prior tilted by the predicted ridge only",
+                     ("d2", "log_strength", "warp")))

@@ -1,0 +1,90 @@
+"""Emergence-model registry: one registration puts a model in the hindcast's tables; fits are causal and written."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from pinn.chain import hindcast as hc
+from pinn.chain.case import Case
+from pinn.config.schema import load_config
+from pinn.data.arise import ars_of, load_arise
+from pinn.data.bundled import arise_table, bundled_map
+from pinn.data.observations import load_synoptic
+from pinn.emergence import density as dn
+from pinn.emergence.fit_artifact import read_fit
+from pinn.emergence.hybrid import static_ridge
+from pinn.emergence.models import MODELS, FixedModel, ModelInputs, register
+from pinn.emergence.ridge_model import density_grid
+from pinn.toroids.fit import fit_toroids
+
+FLOOR = 0.2
+TARGETS = (2276, 2277, 2278, 2279, 2280, 2281)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(None, ["forecast.output_nlat=90", "forecast.output_nlon=180"])
+
+
+@pytest.fixture(scope="module")
+def cases(config):
+    """Cases of CR 2275-2280 whose 'predicted' ridge is the current toroids of CR 2280 (no training)."""
+    _, lon = density_grid(config.forecast)
+    ridge = static_ridge(fit_toroids(load_synoptic(bundled_map(2280)), config.toroids), lon)
+    return [Case(t - 1, (t - 1,), ridge, ridge, {"north": 0.6, "south": 0.4}, bundled_map(2280)) for t in TARGETS]
+
+
+def north_only(inputs: ModelInputs) -> xr.DataArray:
+    """A toy model: uniform on the northern hemisphere, with a uniform floor."""
+    north = np.repeat((inputs.lat > 0)[:, None], inputs.lon.size, axis=1).astype(float)
+    return dn.density_dataarray(dn.with_floor(dn.normalise(north, inputs.lat, inputs.lon), FLOOR), inputs.lat, inputs.lon)
+
+
+def test_a_registered_model_appears_in_the_hindcast_tables(cases, config, tmp_path):
+    table = load_arise(arise_table())
+    register(FixedModel("toy_north", "uniform on the north, floored", north_only))
+    try:
+        result = hc.rescore(cases, table, config, data_only_from=2270)
+        hc.write_results(result, tmp_path)
+    finally:
+        MODELS.unregister("toy_north")
+    assert "toy_north" not in MODELS.names()
+    per_ar = __import__("pandas").read_csv(tmp_path / "per_ar.csv")
+    truth = ars_of(table, list(TARGETS))
+    assert len(per_ar) == len(truth) and "bits_toy_north" in per_ar
+    # the analytic score: (1 - f) / (2 pi) + f / (4 pi) per sr in the north, f / (4 pi) in the south
+    expect = np.where(per_ar["lat"] > 0, math.log2((1 - FLOOR) / (2 * math.pi) + FLOOR / (4 * math.pi)),
+                      math.log2(FLOOR / (4 * math.pi)))
+    np.testing.assert_allclose(result.per_ar["bits_toy_north"], expect, rtol=1e-12)
+    np.testing.assert_allclose(per_ar["bits_toy_north"], expect, rtol=1e-5)  # the CSV keeps 6 digits
+    assert {"toy_north_minus_band", "toy_north_minus_data_only"} <= set(result.summary["differences_bits"])
+    assert result.summary["models"]["toy_north"] == "uniform on the north, floored"
+
+
+def test_fits_are_causal_and_the_artifact_is_the_last_fit(cases, config, tmp_path):
+    table = load_arise(arise_table())
+    result = hc.rescore(cases, table, config, min_fit_rotations=2, data_only_from=2270, models=["data_only", "ridge",
+                                                                                                    "hybrid"])
+    rot = result.per_rotation.set_index("cr")
+    # before 2 rotations are scored the ridge model keeps the config's start values and the hybrid is the prior
+    start = config.emergence
+    assert rot.loc[2276, "ridge_floor"] == start.floor and rot.loc[2277, "ridge_width_scale"] == start.width_scale
+    assert rot.loc[2277, "hybrid_beta_d2"] == 0.0
+    assert rot.loc[2278, "bits_hybrid"] != rot.loc[2278, "bits_data_only"]  # fitted from 2278 on
+    # changing the ARs of the last rotation changes no earlier rotation's parameters (causal fits)
+    cut = table[~((table["cr"] == 2281) & (table["lat"] > 0))]
+    again = hc.rescore(cases, cut, config, min_fit_rotations=2, data_only_from=2270, models=["data_only", "ridge",
+                                                                                               "hybrid"])
+    earlier = again.per_rotation.set_index("cr").loc[:2280]
+    for col in ("ridge_floor", "ridge_width_scale", "hybrid_beta_d2", "bits_ridge", "bits_hybrid"):
+        np.testing.assert_allclose(earlier[col], rot.loc[:2280, col], rtol=1e-12, err_msg=col)
+    # the artifact: fitted on every scored rotation, for the one after them, read back as written
+    hc.write_results(result, tmp_path)
+    fit = read_fit(tmp_path / "fit.json")
+    assert fit.for_rotation == 2282 and fit.fitted_on == TARGETS and set(fit.models) == {"ridge", "hybrid"}
+    assert fit.data_only_candidate == result.fit.data_only_candidate
+    assert fit.models["hybrid"]["betas"] == pytest.approx(list(result.fit.models["hybrid"]["betas"]))
