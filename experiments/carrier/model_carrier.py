@@ -4,7 +4,8 @@ For each band centre latitude lam_0 in LATS, a zonal antisymmetric band pair (pi
 pressure-balanced, default zonal flow u0 and strength of the configuration, width WIDTH_DEG) is
 integrated twice by the spectral solver: as is, and with a localised bump of its flux h a (BUMP of the
 peak, Gaussian of WIDTH_DEG in latitude and BUMP_LON_DEG in longitude, at longitude 180, mirrored with
-the band's sign in the south). The bump is the difference of h a between the two runs; its longitude is
+the band's sign in the south). The same is run with a weak band (CONTROL_KG) as a control of the tracking:
+its bump is nearly a passive tracer, so it should move with u0. The bump is the difference of h a between the two runs; its longitude is
 the phase of the m = 1 Fourier component of that difference, averaged over the band's rows (|lat - lam_0|
 < WIDTH_DEG, north, weighted by the band profile). Its drift (least squares over the run, in the model
 frame) plus the frame's drift against Carrington (ModelUnits.frame_drift_deg_per_day) is the model's
@@ -42,6 +43,7 @@ BUMP = 0.2  # bump of h a, fraction of the band's peak
 BUMP_LON_DEG = 15.0
 DAYS = 14.0
 SAVE_DAYS = 1.0
+CONTROL_KG = 0.5  # a weak band: the bump is then close to a passive tracer of u0 (checks the tracking)
 SETTINGS = ["solver.truncation=42", "solver.dt=0.05"]
 HERE = Path(__file__).resolve().parent
 
@@ -85,22 +87,24 @@ def main() -> None:
     advect = ca.model_carrier(drift, config.physics.core_rate_nHz, (flow.s0, flow.s2, flow.s4))
     save_every = solver.n_steps_for(units.time_to_model(SAVE_DAYS * u.day))
     n_steps = save_every * round(DAYS / SAVE_DAYS)
-    states = [s for lat0 in LATS for s in bumped_pair(solver, lat0, strength, flow)]
+    strengths = {"default": strength, "weak_control": pinn.band_strength(config.physics, CONTROL_KG)}
+    runs = [(name, lat0) for name in strengths for lat0 in LATS]
+    states = [s for name, lat0 in runs for s in bumped_pair(solver, lat0, strengths[name], flow)]
     batch = jax.tree.map(lambda *xs: jnp.stack(xs), *states)
     t_build = time.time() - t0
     traj = solver.integrate_ensemble(batch, n_steps, save_every)
     jax.block_until_ready(traj.states.h)
     t_run = time.time() - t0 - t_build
     days = np.array([units.time_from_model(float(t)).to_value(u.day) for t in np.asarray(traj.time[0])])
-    rows = {}
-    for i, lat0 in enumerate(LATS):
+    rows: dict[str, dict] = {name: {} for name in strengths}
+    for i, (name, lat0) in enumerate(runs):
         fields = [solver.to_nodal(jax.tree.map(lambda x, k=k: x[k], traj.states)) for k in (2 * i, 2 * i + 1)]
         ha = [np.asarray(f["h"], np.float64) * np.asarray(f["a"], np.float64) for f in fields]
         north_sign = physics.antisymmetric_pair(lat0, WIDTH_DEG)[0].sign  # so the bump is a positive peak
         phase = bump_phase_deg(solver, north_sign * (ha[1] - ha[0]), lat0)
         frame_rate = float(np.polyfit(days, phase, 1)[0])  # deg/day in the model frame
         peak = np.abs(ha[1] - ha[0])[:, np.abs(solver.lat - lat0) < WIDTH_DEG].max(axis=(1, 2))
-        rows[str(lat0)] = {
+        rows[name][str(lat0)] = {
             "drift_model_frame_deg_day": frame_rate,
             "carrier_carrington_deg_day": frame_rate + drift,
             "advection_by_u0_carrington_deg_day": float(ca.rate_deg_per_day(lat0, advect)),
@@ -113,15 +117,17 @@ def main() -> None:
         "machine": f"{platform.machine()} CPU, 2 cores shared (Python {platform.python_version()}, JAX {jax.__version__})",
         "settings": SETTINGS, "width_deg": WIDTH_DEG, "bump_fraction": BUMP, "bump_lon_width_deg": BUMP_LON_DEG,
         "days": days.tolist(), "frame_drift_deg_day": drift,
-        "strength_kG": config.physics.band_strength_kG, "zonal_flow_s": [flow.s0, flow.s2, flow.s4],
+        "strength_kG": {"default": config.physics.band_strength_kG, "weak_control": CONTROL_KG}, "zonal_flow_s": [flow.s0, flow.s2, flow.s4],
         "seconds_build": round(t_build, 1), "seconds_integrate": round(t_run, 1),
         "seconds_total": round(time.time() - t0, 1), "by_latitude": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "model_carrier.json").write_text(json.dumps(out, indent=1))
     plot(out, args.out)
-    print(json.dumps({k: v for k, v in out.items() if k != "days"} | {"by_latitude": {
-        k: {kk: vv for kk, vv in v.items() if not isinstance(vv, list)} for k, v in rows.items()}}, indent=1))
+    brief = {name: {la: {k: v for k, v in r.items() if not isinstance(v, list)} for la, r in by.items()}
+             for name, by in rows.items()}
+    print(json.dumps({k: v for k, v in out.items() if k not in ("days", "by_latitude")} | {"by_latitude": brief},
+                     indent=1))
 
 
 def plot(model: dict, out: Path) -> None:
@@ -141,9 +147,11 @@ def plot(model: dict, out: Path) -> None:
         la = np.array([float(k) for k in ri])
         ax.fill_between(la, [ri[k][0] for k in ri], [ri[k][1] for k in ri], color="C2", alpha=0.2,
                         label="fit 95 % (bootstrap)")
-    rows = model["by_latitude"]
-    ax.plot([float(k) for k in rows], [v["carrier_carrington_deg_day"] for v in rows.values()], "C3o", ms=8,
-            label="model, measured (strength bump)")
+    for name, style, label in (("default", "C3o", f"model, measured ({model['strength_kG']['default']:g} kG band)"),
+                               ("weak_control", "C3x", f"model, measured ({model['strength_kG']['weak_control']:g} kG)")):
+        rows = model["by_latitude"][name]
+        ax.plot([float(k) for k in rows], [v["carrier_carrington_deg_day"] for v in rows.values()], style, ms=8,
+                label=label)
     ax.set_xlabel("latitude (deg)")
     ax.set_ylabel("carrying rate, Carrington frame (deg/day)")
     ax.axhline(0.0, color="0.8", lw=0.5)
