@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pinn import baselines as bl
-from pinn import carrier as ca
-from pinn import evaluation as ev
+from pinn.data import arise
+from pinn.emergence import baselines as bl
+from pinn.emergence import carrier as ca
+from pinn.emergence import density as dn
 from pinn.physics.units import ModelUnits
+from pinn.scoring import scores as ev
 
 LAT = -90.0 + (np.arange(180) + 0.5) * 1.0
 LON = (np.arange(360) + 0.5) * 1.0
@@ -59,7 +61,7 @@ def test_carried_nests_with_snodgrass_are_the_baselines():
     mine = ca.nests_density(table, 2208, LAT, LON, PARAMS, snod)
     theirs = bl.nests_density(table, 2208, LAT, LON, PARAMS)
     np.testing.assert_allclose(mine.values, theirs.values, rtol=1e-9)
-    assert ev.integral(mine) == pytest.approx(1.0, abs=1e-9)
+    assert dn.integral(mine) == pytest.approx(1.0, abs=1e-9)
 
 
 def test_likelihood_at_ars_matches_the_grid_density():
@@ -68,7 +70,7 @@ def test_likelihood_at_ars_matches_the_grid_density():
     data = ca.pair_data(table, [2208, 2209, 2210], LAT, LON, PARAMS)
     cont = ca.log2_density_at_ars(data, TRUE, PARAMS)
     grid = np.concatenate([ev.log2_likelihood(ca.nests_density(table, t, LAT, LON, PARAMS, TRUE),
-                                              *ev.ars_of(table, t)[["lat", "lon"]].values.T) for t in (2208, 2209, 2210)])
+                                              *arise.ars_of(table, t)[["lat", "lon"]].values.T) for t in (2208, 2209, 2210)])
     # same ARs in the same order; nearest-cell sampling (1 deg) and the 0/360 seam leave small differences
     assert len(cont) == len(grid) > 10
     assert np.median(np.abs(cont - grid)) < 0.02

@@ -50,8 +50,8 @@ def worker(data_dir: str, rotations: list[int], mode: str, batch: int, config: s
     from pinn.chain import case as cs
     from pinn.chain import hindcast as hc
     from pinn.chain import integration as it
-    from pinn.training import state_cache
     from pinn.config.schema import load_config
+    from pinn.training import state_cache
 
     timers: dict[str, float] = {}
 

@@ -9,7 +9,7 @@ its bump is nearly a passive tracer, so it should move with u0. The bump is the 
 the phase of the m = 1 Fourier component of that difference, averaged over the band's rows (|lat - lam_0|
 < WIDTH_DEG, north, weighted by the band profile). Its drift (least squares over the run, in the model
 frame) plus the frame's drift against Carrington (ModelUnits.frame_drift_deg_per_day) is the model's
-carrier in deg/day, Carrington frame, compared with the advection by u0 alone (pinn.carrier.model_carrier)
+carrier in deg/day, Carrington frame, compared with the advection by u0 alone (pinn.emergence.carrier.model_carrier)
 and with the data's fitted profile (results.json of study.py, if present). Writes model_carrier.json and
 carrier.png.
 
@@ -32,8 +32,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import pinn
-from pinn import carrier as ca
 from pinn import physics
+from pinn.emergence import carrier as ca
 from pinn.physics.bands import gaussian_profile
 from pinn.physics.states import add_nodal_perturbation
 

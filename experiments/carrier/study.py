@@ -1,7 +1,7 @@
 """The carrier, measured: the rate at which AR nests are carried in Carrington longitude, on the ARISE record.
 
 Every target rotation M (CR >= 1911 with new ARs and a band history) is forecast by the nests density of
-pinn.carrier.nests_density with FIXED settings (a priori, as the earlier session's comparison): kernel
+pinn.emergence.carrier.nests_density with FIXED settings (a priori, as the earlier session's comparison): kernel
 density of the ARs of the 3 rotations before M, 6 deg von Mises-Fisher kernels, equal recency weights,
 kernel share 0.2 and latitude band 0.8, uniform floor 0.05. Only the carrier changes between rows:
 
@@ -16,8 +16,8 @@ kernel share 0.2 and latitude band 0.8, uniform floor 0.05. Only the carrier cha
   of the 3 rotations before each of them carried by the profile); until MIN_FIT_TARGETS targets exist
   the fitted row uses Snodgrass.
 
-Scores are bits per new AR on the 1-deg evaluation grid (pinn.evaluation.log2_likelihood), per cycle
-(23: CR 1911-2096, 24: 2097-2239, 25: 2240-), against the latitude band (pinn.evaluation.band_density
+Scores are bits per new AR on the 1-deg evaluation grid (pinn.scoring.scores.log2_likelihood), per cycle
+(23: CR 1911-2096, 24: 2097-2239, 25: 2240-), against the latitude band (pinn.emergence.density.band_density
 of the 5 rotations before M) and paired against the carrington and snodgrass rows, with 95 % paired
 bootstrap intervals over rotations. The whole-record profile (descriptive, not causal) is given with
 a bootstrap over rotations.
@@ -37,12 +37,14 @@ import numpy as np
 import pandas as pd
 
 import pinn
-from pinn import baselines as bl
-from pinn import carrier as ca
-from pinn import evaluation as ev
-from pinn.config import Config
-from pinn.forecast import density_grid
-from pinn.physics_config import model_units
+from pinn.config.physics import model_units
+from pinn.config.schema import Config
+from pinn.data import arise
+from pinn.emergence import baselines as bl
+from pinn.emergence import carrier as ca
+from pinn.emergence import density as dn
+from pinn.emergence.ridge_model import density_grid
+from pinn.scoring import scores as ev
 
 PARAMS = bl.NestParams(width_deg=6.0, n_rotations=3, decay=1.0, mix=0.2, floor=0.05)
 FIRST_TARGET = 1911
@@ -100,10 +102,10 @@ def main() -> None:
 
     rows = []
     for t in targets:
-        truth = ev.ars_of(table, t)
+        truth = arise.ars_of(table, t)
         la, lo = truth["lat"].values, truth["lon"].values
         rec = {"cr": np.full(len(truth), t), "lat": la, "lon": lo,
-               "band": ev.log2_likelihood(ev.band_density(bl.band_history(table, t), lat, lon), la, lo)}
+               "band": ev.log2_likelihood(dn.band_density(bl.band_history(table, t), lat, lon), la, lo)}
         for name, coeffs in {**carriers, "fitted": used[t]}.items():
             rec[name] = ev.log2_likelihood(ca.nests_density(table, t, lat, lon, PARAMS, coeffs), la, lo)
         rows.append(pd.DataFrame(rec))

@@ -5,13 +5,13 @@ Carrington frame* (positive: prograde), given by its coefficients ``(A, B, C)``.
 
 * converts published sidereal profiles (urad/s, deg/day, nHz) and the model's own frame + zonal flow to
   that form;
-* builds the nests density of :func:`pinn.baselines.nests_density` with the recent ARs carried by an
+* builds the nests density of :func:`pinn.emergence.baselines.nests_density` with the recent ARs carried by an
   arbitrary profile (the baselines carry them by Snodgrass 1983 only);
 * fits ``(A, B, C)`` by maximum likelihood of later ARs under that density, evaluated at the ARs
   themselves with the kernels normalised analytically (:class:`PairData`), fast enough to refit
   causally and to bootstrap.
 
-Densities follow :mod:`pinn.evaluation`: per steradian, integrating to 1 over the sphere.
+Densities follow :mod:`pinn.scoring.scores`: per steradian, integrating to 1 over the sphere.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ import pandas as pd
 import xarray as xr
 from scipy.optimize import minimize
 
-from pinn import baselines as bl
-from pinn import evaluation as ev
+from pinn.data import arise, grid
+from pinn.emergence import baselines as bl
+from pinn.emergence import density as dn
+from pinn.scoring import scores as ev
 
 Coeffs = tuple[float, float, float]  # (A, B, C) deg/day relative to the Carrington frame
 CARRINGTON_DEG_DAY = bl.CARRINGTON_URAD_S * bl.URAD_S_TO_DEG_DAY  # sidereal rate of the Carrington frame, deg/day
@@ -83,7 +85,7 @@ def carry_lon(lon_deg, lat_deg, days, coeffs: Coeffs) -> np.ndarray:
 
 def carried_kernels(history: pd.DataFrame, target: int, lat_deg, lon_deg, width_deg: float,
                     coeffs: Coeffs) -> np.ndarray:
-    """:func:`pinn.baselines.carried_kernels` with the AR centres carried by the profile ``coeffs``.
+    """:func:`pinn.emergence.baselines.carried_kernels` with the AR centres carried by the profile ``coeffs``.
 
     Returns (n_ar, nlat, nlon), each slice a von Mises-Fisher kernel (kappa = 1 / width^2, width in rad)
     per sr normalised on the grid, its centre carried from the AR's observation time to the time each
@@ -91,7 +93,7 @@ def carried_kernels(history: pd.DataFrame, target: int, lat_deg, lon_deg, width_
     """
     lat = np.radians(np.asarray(lat_deg, float))
     lon_grid = np.asarray(lon_deg, float)
-    areas = ev.cell_areas(lat_deg, lon_deg)
+    areas = grid.cell_areas(lat_deg, lon_deg)
     t_grid = bl.observed_jd(np.full(lon_grid.shape, target), lon_grid)
     kappa = 1.0 / math.radians(width_deg) ** 2
     t_ar = bl.observed_jd(history["cr"].values, history["lon"].values)
@@ -108,7 +110,7 @@ def carried_kernels(history: pd.DataFrame, target: int, lat_deg, lon_deg, width_
 
 def nests_density(table: pd.DataFrame, target: int, lat_deg, lon_deg, params: bl.NestParams,
                   coeffs: Coeffs) -> xr.DataArray:
-    """:func:`pinn.baselines.nests_density` (band, recency weights, floor) with the kernels carried by ``coeffs``."""
+    """:func:`pinn.emergence.baselines.nests_density` (band, recency weights, floor) with the kernels carried by ``coeffs``."""
     band = bl.unfloored_band(table, target, lat_deg, lon_deg)
     past = table[(table["cr"] < target) & (table["cr"] >= target - params.n_rotations)]
     w = bl.recency_weights(past["cr"].values, target, params.n_rotations, params.decay)
@@ -116,7 +118,7 @@ def nests_density(table: pd.DataFrame, target: int, lat_deg, lon_deg, params: bl
     if params.mix > 0 and w.sum() > 0:
         kern = np.tensordot(w / w.sum(), carried_kernels(past, target, lat_deg, lon_deg, params.width_deg, coeffs), 1)
         mixed = (1.0 - params.mix) * band + params.mix * kern
-    return ev.density_dataarray(ev.with_floor(mixed, params.floor), lat_deg, lon_deg)
+    return dn.density_dataarray(dn.with_floor(mixed, params.floor), lat_deg, lon_deg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,13 +181,13 @@ def pair_data(table: pd.DataFrame, targets, lat_deg, lon_deg, params: bl.NestPar
     The band is sampled from the evaluation grid (``lat_deg, lon_deg``) as in scoring; the kernels are
     left to :func:`log2_density_at_ars`. Only rows with cr < target enter a target's history.
     """
-    index_da = ev.density_dataarray(np.arange(len(lat_deg) * len(lon_deg), dtype=float).reshape(
+    index_da = dn.density_dataarray(np.arange(len(lat_deg) * len(lon_deg), dtype=float).reshape(
         len(lat_deg), len(lon_deg)), lat_deg, lon_deg)
     cr, band, period, has_k = [], [], [], []
     pairs: dict[str, list] = {k: [] for k in ("ar", "lat_i", "lon_i", "t_i", "lat_k", "lon_k", "t_k", "w")}
     n_ar = 0
     for target in sorted(int(t) for t in targets):
-        truth = ev.ars_of(table, target)
+        truth = arise.ars_of(table, target)
         if len(truth) == 0:
             continue
         flat = ev.sample(index_da, truth["lat"], truth["lon"]).astype(int)
@@ -235,7 +237,7 @@ def log2_density_at_ars(data: PairData, coeffs: Coeffs, params: bl.NestParams) -
     kern = np.bincount(data.ar, weights=data.w * vmf_norm(params.width_deg) * jac * np.exp(kappa * (cosd - 1.0)),
                        minlength=len(data.cr))
     mixed = np.where(data.has_kernel, (1.0 - params.mix) * data.band + params.mix * kern, data.band)
-    return np.log2(ev.with_floor(mixed, params.floor))
+    return np.log2(dn.with_floor(mixed, params.floor))
 
 
 def fit_profile(data: PairData, params: bl.NestParams, starts: tuple[Coeffs, ...] = (NO_CARRYING,)) -> Coeffs:
