@@ -82,6 +82,23 @@ def carry_lon(lon_deg, lat_deg, days) -> np.ndarray:
 # Nests: carried kernel density of recent ARs
 
 
+def carried_cos_distance(history: pd.DataFrame, target: int, lat_deg, lon_deg) -> np.ndarray:
+    """cos of the great-circle distance from each grid cell to each past AR carried into ``target``.
+
+    Returns (n_ar, nlat, nlon). The AR centre moves rigidly at the rate of its own latitude from its
+    observation time to the time each grid longitude is seen in ``target`` (see :func:`carried_kernels`).
+    """
+    lat = np.radians(np.asarray(lat_deg, float))
+    lon_grid = np.asarray(lon_deg, float)
+    t_grid = observed_jd(np.full(lon_grid.shape, target), lon_grid)
+    la, lo = history["lat"].values.astype(float), history["lon"].values.astype(float)
+    t_ar = observed_jd(history["cr"].values, lo)
+    centre = np.radians(carry_lon(lo[:, None], la[:, None], t_grid[None, :] - t_ar[:, None]))  # (n_ar, nlon)
+    cos_dlon = np.cos(np.radians(lon_grid)[None, :] - centre)
+    la_r = np.radians(la)[:, None, None]
+    return np.sin(lat)[None, :, None] * np.sin(la_r) + (np.cos(lat)[None, :, None] * np.cos(la_r)) * cos_dlon[:, None, :]
+
+
 def carried_kernels(history: pd.DataFrame, target: int, lat_deg, lon_deg, width_deg: float) -> np.ndarray:
     """One von Mises-Fisher kernel per past AR, carried to when each grid longitude is seen in ``target``.
 
@@ -89,21 +106,34 @@ def carried_kernels(history: pd.DataFrame, target: int, lat_deg, lon_deg, width_
     exp(kappa (cos d - 1)) in great-circle distance d with kappa = 1 / width^2 (width in rad: about the
     Gaussian sigma for small widths). The AR centre moves rigidly at the rate of its own latitude.
     """
-    lat = np.radians(np.asarray(lat_deg, float))
-    lon_grid = np.asarray(lon_deg, float)
     areas = ev.cell_areas(lat_deg, lon_deg)
-    t_grid = observed_jd(np.full(lon_grid.shape, target), lon_grid)
-    kappa = 1.0 / math.radians(width_deg) ** 2
-    out = np.empty((len(history), len(lat), len(lon_grid)))
-    t_ar = observed_jd(history["cr"].values, history["lon"].values)
-    for k, (la, lo, t0) in enumerate(zip(history["lat"].values, history["lon"].values, t_ar)):
-        centre = np.radians(carry_lon(lo, la, t_grid - t0))
-        la_r = math.radians(la)
-        cosd = np.sin(lat)[:, None] * math.sin(la_r) + np.cos(lat)[:, None] * math.cos(la_r) * np.cos(
-            np.radians(lon_grid) - centre)[None, :]
-        kern = np.exp(kappa * (cosd - 1.0))
-        out[k] = kern / np.sum(kern * areas)
-    return out
+    kern = np.exp(1.0 / math.radians(width_deg) ** 2 * (carried_cos_distance(history, target, lat_deg, lon_deg) - 1.0))
+    return kern / np.sum(kern * areas, axis=(1, 2))[:, None, None]
+
+
+def carried_kernels_at(history: pd.DataFrame, target: int, lat_deg, lon_deg, widths_deg, flat: np.ndarray,
+                       chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`carried_kernels` of several widths at the grid cells ``flat`` (flat indices) only, and their north masses.
+
+    Returns (values (n_width, n_flat, n_ar) per sr, north (n_width, n_ar) mass in rows with lat > 0). The
+    normalisation still sums every grid cell (exact, as :func:`carried_kernels`), but no kernel grid is kept
+    and the distances are shared by the widths; ARs are processed ``chunk`` at a time to bound memory.
+    """
+    row_area = ev.cell_areas(lat_deg, lon_deg)[:, 0]  # cells of a row share its solid angle equally
+    north_rows = np.asarray(lat_deg, float) > 0
+    kappas = [1.0 / math.radians(w) ** 2 for w in widths_deg]
+    values = np.empty((len(kappas), len(flat), len(history)))
+    north = np.empty((len(kappas), len(history)))
+    for start in range(0, len(history), chunk):
+        part = slice(start, min(start + chunk, len(history)))
+        cm1 = carried_cos_distance(history.iloc[part], target, lat_deg, lon_deg) - 1.0
+        for i, kappa in enumerate(kappas):
+            kern = np.exp(kappa * cm1)
+            rows = kern.sum(axis=2) * row_area  # (n, nlat) mass per row before normalisation
+            total = rows.sum(axis=1)
+            values[i, :, part] = kern.reshape(len(total), -1)[:, flat].T / total
+            north[i, part] = rows[:, north_rows].sum(axis=1) / total
+    return values, north
 
 
 def recency_weights(crs, target: int, n_rotations: int, decay: float) -> np.ndarray:
