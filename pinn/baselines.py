@@ -21,7 +21,6 @@ the sphere on the evaluation grid.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -44,16 +43,22 @@ BAND_FLOOR = 0.05  # floor of pinn.evaluation.band_density
 # Time and differential rotation
 
 
-@functools.lru_cache(maxsize=4096)
-def _rotation_start_jd(cr: int) -> float:
-    from sunpy.coordinates.sun import carrington_rotation_time
-
-    return float(carrington_rotation_time(int(cr)).jd)
+_START_JD: dict[int, float] = {}  # rotation start times computed so far (sunpy is slow per call)
 
 
 def rotation_start_jd(crs) -> np.ndarray:
-    """Julian date at which Carrington rotation ``cr`` starts (longitude 360 at central meridian; sunpy)."""
-    return np.array([_rotation_start_jd(int(c)) for c in np.atleast_1d(crs)])
+    """Julian date at which Carrington rotation ``cr`` starts (longitude 360 at central meridian; sunpy).
+
+    Rotations not seen before are computed in one vectorised sunpy call (elementwise the same values as
+    one call per rotation) and remembered for the process.
+    """
+    from sunpy.coordinates.sun import carrington_rotation_time
+
+    crs = np.atleast_1d(np.asarray(crs, int))
+    new = [int(c) for c in np.unique(crs) if int(c) not in _START_JD]
+    if new:
+        _START_JD.update(zip(new, np.atleast_1d(carrington_rotation_time(np.array(new)).jd).astype(float).tolist()))
+    return np.array([_START_JD[int(c)] for c in crs.ravel()], float).reshape(crs.shape)
 
 
 def observed_jd(cr, lon_deg) -> np.ndarray:

@@ -169,6 +169,7 @@ def score_methods(table: pd.DataFrame, lat, lon, targets: list[int]) -> DataOnly
     index_da = ev.density_dataarray(np.arange(len(lat) * len(lon), dtype=float).reshape(len(lat), len(lon)), lat, lon)
     counts = bl.hemisphere_counts(table, int(table["cr"].min()), int(table["cr"].max()), UNOBSERVED)
     library = bl.analog_library(table, int(table["cr"].max()) + 1)
+    bl.rotation_start_jd(np.arange(int(table["cr"].min()), max(targets, default=0) + 2))  # one sunpy call for all
     per_target = [target_bits(table, counts, library, m, lat, lon, index_da) for m in targets]
     scores = pd.concat([pd.DataFrame({"cr": np.repeat(np.asarray(targets, int), [len(b) for b, _, _ in per_target]),
                                       "lat": np.concatenate([p[0] for _, _, p in per_target]),
