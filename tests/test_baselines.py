@@ -39,6 +39,25 @@ def test_rotation_times_are_synodic():
     assert bl.observed_jd(2250, 180.0) == pytest.approx(start[0] + (start[1] - start[0]) / 2, abs=1e-9)
 
 
+def test_rotation_times_batched_equal_one_sunpy_call_each():
+    from sunpy.coordinates.sun import carrington_rotation_time
+
+    crs = [1911, 2100, 2251, 2283]
+    batched = bl.rotation_start_jd(np.array(crs + [2250]))[:4]
+    assert np.array_equal(batched, [carrington_rotation_time(c).jd for c in crs])
+
+
+def test_carried_kernels_at_match_the_grid_kernels():
+    lat, lon = -89.0 + 2.0 * np.arange(90), 1.0 + 2.0 * np.arange(180)
+    hist = pd.DataFrame({"cr": [2248, 2249, 2249, 2250], "lat": [-12.0, 25.0, 3.0, 84.0], "lon": [10.0, 200.0, 359.0, 90.0]})
+    flat = np.array([0, 45 * 180 + 3, 57 * 180 + 100, 90 * 180 - 1])
+    values, north = bl.carried_kernels_at(hist, 2251, lat, lon, (2.0, 8.0), flat, chunk=3)
+    for i, w in enumerate((2.0, 8.0)):
+        kern = bl.carried_kernels(hist, 2251, lat, lon, w)
+        np.testing.assert_allclose(values[i], kern.reshape(len(hist), -1)[:, flat].T, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(north[i], [bl.north_mass(k, lat, lon) for k in kern], rtol=1e-12)
+
+
 def test_carried_kernel_peaks_at_analytic_longitude():
     """An equatorial AR seen at lon 200 in rotation 2250, looked at in 2251 at the longitude it reaches."""
     lat = np.arange(-89.75, 90, 0.5)
