@@ -436,14 +436,20 @@ def run_hindcast(
     return result
 
 
-def data_only_record(table: pd.DataFrame, lat: np.ndarray, lon: np.ndarray, last: int, first: int | None = None):
+def data_only_record(table: pd.DataFrame, lat: np.ndarray, lon: np.ndarray, last: int, first: int | None = None,
+                     cache: bool = True, cache_dir: str | Path | None = None):
     """The causal data-only record (:func:`pinn.data_only.score_methods`) of the targets ``first..last``
     (None: from the start of the ARISE table) on the density grid ``lat``, ``lon`` (degrees); what
     :func:`rescore` computes when not given one (precompute it once to rescore many hindcasts of the same
-    rotations)."""
+    rotations). ``cache``: load it from / save it to the content-hash cache
+    (:mod:`pinn.data_only_cache`, folder ``cache_dir``, None: ``~/.cache/pinn/data_only``)."""
     from pinn import data_only as do
+    from pinn import data_only_cache as dc
 
-    return do.score_methods(table[table["cr"] <= last], lat, lon, do.default_targets(table, first, last))
+    rows, targets = table[table["cr"] <= last], do.default_targets(table, first, last)
+    if cache:
+        return dc.cached_score_methods(rows, lat, lon, targets, cache_dir)
+    return do.score_methods(rows, lat, lon, targets)
 
 
 def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_rotations: int = 5,
