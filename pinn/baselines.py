@@ -270,18 +270,23 @@ def negbin_log2pmf(n, rate, dispersion: float) -> np.ndarray:
 
 def hemisphere_phase(table: pd.DataFrame, target: int) -> dict[str, float]:
     """Mean |lat| (deg) of each hemisphere's ARs in the 5 rotations before ``target`` (NaN if none)."""
-    past = band_history(table, target)
-    north, south = past["lat"].values[past["lat"].values >= 0], -past["lat"].values[past["lat"].values < 0]
+    return _phase_of(band_history(table, target)["lat"].values)
+
+
+def _phase_of(lat: np.ndarray) -> dict[str, float]:
+    """Mean |lat| (deg) of the north (lat >= 0) and south latitudes ``lat`` (NaN if none)."""
+    north, south = lat[lat >= 0], -lat[lat < 0]
     return {"north": float(np.mean(north)) if len(north) else math.nan,
             "south": float(np.mean(south)) if len(south) else math.nan}
 
 
 def analog_library(table: pd.DataFrame, target: int) -> pd.DataFrame:
     """(cr, phase, |lat|) of every AR of an earlier rotation M < target, phase = its hemisphere's mean |lat| before M."""
+    cr, lat = table["cr"].to_numpy(), table["lat"].to_numpy()
     rows = []
-    for m in np.unique(table["cr"].values[table["cr"].values < target]):
-        phase = hemisphere_phase(table, int(m))
-        for la in ev.ars_of(table, int(m))["lat"].values:
+    for m in np.unique(cr[cr < target]):
+        phase = _phase_of(lat[(cr >= m - BAND_ROTATIONS) & (cr < m)])  # band_history(table, m), in table order
+        for la in lat[cr == m]:
             p = phase["north" if la >= 0 else "south"]
             if np.isfinite(p):
                 rows.append((int(m), p, abs(la)))

@@ -10,6 +10,7 @@ import pytest
 
 from pinn import baselines as bl
 from pinn import evaluation as ev
+from pinn.paths import arise_table
 
 LAT = -90.0 + (np.arange(90) + 0.5) * 2.0  # coarse uniform grid (the evaluation grid is 1 deg)
 LON = (np.arange(180) + 0.5) * 2.0
@@ -169,3 +170,21 @@ def test_causal_choice_uses_only_the_past():
     assert bl.causal_choice(scores, 25) == "a"
     assert bl.causal_choice(scores, 10) == "a"  # fewer than 20 rotations: default (first column)
     assert bl.causal_choice(scores, 30) == "b"
+
+
+def test_analog_library_equals_the_per_rotation_pandas_loop():
+    """The numpy library against the original loop over rotations (kept here as the reference)."""
+    table = ev.load_arise(arise_table())
+    rows = []
+    for m in np.unique(table["cr"].values[table["cr"].values < 2283]):
+        past = ev.ars_of(table, range(int(m) - 5, int(m)))["lat"].values
+        north, south = past[past >= 0], -past[past < 0]
+        phase = {"north": float(np.mean(north)) if len(north) else math.nan,
+                 "south": float(np.mean(south)) if len(south) else math.nan}
+        for la in ev.ars_of(table, int(m))["lat"].values:
+            p = phase["north" if la >= 0 else "south"]
+            if np.isfinite(p):
+                rows.append((int(m), p, abs(la)))
+    reference = pd.DataFrame(rows, columns=["cr", "phase", "abs_lat"])
+    assert len(reference) > 2000
+    pd.testing.assert_frame_equal(bl.analog_library(table, 2283), reference, check_exact=True)
