@@ -122,8 +122,13 @@ def carried_kernels(history: pd.DataFrame, target: int, lat_deg, lon_deg, width_
     Gaussian sigma for small widths). The AR centre moves rigidly at the rate of its own latitude.
     """
     areas = ev.cell_areas(lat_deg, lon_deg)
-    kern = _vmf(1.0 / math.radians(width_deg) ** 2, carried_cos_distance(history, target, lat_deg, lon_deg) - 1.0)
-    return kern / np.sum(kern * areas, axis=(1, 2))[:, None, None]
+    out = np.empty((len(history), len(lat_deg), len(lon_deg)))
+    for start in range(0, len(history), 16):  # 16 ARs at a time bounds the temporaries
+        part = slice(start, min(start + 16, len(history)))
+        kern = _vmf(1.0 / math.radians(width_deg) ** 2, carried_cos_distance(history.iloc[part], target, lat_deg, lon_deg)
+                    - 1.0)
+        out[part] = kern / np.sum(kern * areas, axis=(1, 2))[:, None, None]
+    return out
 
 
 def carried_kernels_at(history: pd.DataFrame, target: int, lat_deg, lon_deg, widths_deg, flat: np.ndarray,
