@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pinn.data import arise, grid
+from pinn.data.bundled import arise_table
 from pinn.emergence import baselines as bl
 from pinn.emergence import density as dn
 from pinn.scoring import scores as ev
@@ -39,6 +40,25 @@ def test_rotation_times_are_synodic():
     start = bl.rotation_start_jd([2250, 2251])
     assert start[1] - start[0] == pytest.approx(27.2753, abs=0.2)
     assert bl.observed_jd(2250, 180.0) == pytest.approx(start[0] + (start[1] - start[0]) / 2, abs=1e-9)
+
+
+def test_rotation_times_batched_equal_one_sunpy_call_each():
+    from sunpy.coordinates.sun import carrington_rotation_time
+
+    crs = [1911, 2100, 2251, 2283]
+    batched = bl.rotation_start_jd(np.array(crs + [2250]))[:4]
+    assert np.array_equal(batched, [carrington_rotation_time(c).jd for c in crs])
+
+
+def test_carried_kernels_at_match_the_grid_kernels():
+    lat, lon = -89.0 + 2.0 * np.arange(90), 1.0 + 2.0 * np.arange(180)
+    hist = pd.DataFrame({"cr": [2248, 2249, 2249, 2250], "lat": [-12.0, 25.0, 3.0, 84.0], "lon": [10.0, 200.0, 359.0, 90.0]})
+    flat = np.array([0, 45 * 180 + 3, 57 * 180 + 100, 90 * 180 - 1])
+    values, north = bl.carried_kernels_at(hist, 2251, lat, lon, (2.0, 8.0), flat, chunk=3)
+    for i, w in enumerate((2.0, 8.0)):
+        kern = bl.carried_kernels(hist, 2251, lat, lon, w)
+        np.testing.assert_allclose(values[i], kern.reshape(len(hist), -1)[:, flat].T, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(north[i], [bl.north_mass(k, lat, lon) for k in kern], rtol=1e-12)
 
 
 def test_carried_kernel_peaks_at_analytic_longitude():
@@ -152,3 +172,21 @@ def test_causal_choice_uses_only_the_past():
     assert bl.causal_choice(scores, 25) == "a"
     assert bl.causal_choice(scores, 10) == "a"  # fewer than 20 rotations: default (first column)
     assert bl.causal_choice(scores, 30) == "b"
+
+
+def test_analog_library_equals_the_per_rotation_pandas_loop():
+    """The numpy library against the original loop over rotations (kept here as the reference)."""
+    table = arise.load_arise(arise_table())
+    rows = []
+    for m in np.unique(table["cr"].values[table["cr"].values < 2283]):
+        past = arise.ars_of(table, range(int(m) - 5, int(m)))["lat"].values
+        north, south = past[past >= 0], -past[past < 0]
+        phase = {"north": float(np.mean(north)) if len(north) else math.nan,
+                 "south": float(np.mean(south)) if len(south) else math.nan}
+        for la in arise.ars_of(table, int(m))["lat"].values:
+            p = phase["north" if la >= 0 else "south"]
+            if np.isfinite(p):
+                rows.append((int(m), p, abs(la)))
+    reference = pd.DataFrame(rows, columns=["cr", "phase", "abs_lat"])
+    assert len(reference) > 2000
+    pd.testing.assert_frame_equal(bl.analog_library(table, 2283), reference, check_exact=True)

@@ -39,6 +39,7 @@ from pinn.data import arise
 from pinn.data.observations import load_synoptic
 from pinn.emergence import counts as ct
 from pinn.emergence import data_only as do
+from pinn.emergence import data_only_cache as dc
 from pinn.emergence.fit_artifact import FitArtifact, file_sha256, write_fit
 from pinn.emergence.models import MODELS, REFERENCES, Example, ModelInputs
 from pinn.emergence.ridge_model import density_grid
@@ -288,12 +289,17 @@ class HindcastResult:
     fit: FitArtifact | None = None  # the fit for the rotation after the last one scored
 
 
-def data_only_record(table: pd.DataFrame, lat: np.ndarray, lon: np.ndarray, last: int, first: int | None = None):
+def data_only_record(table: pd.DataFrame, lat: np.ndarray, lon: np.ndarray, last: int, first: int | None = None,
+                     cache: bool = True, cache_dir: str | Path | None = None) -> do.DataOnlyResult:
     """The causal data-only record (:func:`pinn.emergence.data_only.score_methods`) of the targets ``first..last``
     (None: from the start of the ARISE table) on the density grid ``lat``, ``lon`` (degrees); what
-    :func:`rescore` computes when not given one (precompute it once to rescore many hindcasts of the same
-    rotations)."""
-    return do.score_methods(table[table["cr"] <= last], lat, lon, do.default_targets(table, first, last))
+    :func:`rescore` computes when not given one. ``cache``: load it from / save it to the content-hash cache
+    (:mod:`pinn.emergence.data_only_cache`, folder ``cache_dir``, None: ``~/.cache/pinn/data_only``), keyed on
+    the table, the grid, the targets and the code that scores them."""
+    rows, targets = table[table["cr"] <= last], do.default_targets(table, first, last)
+    if cache:
+        return dc.cached_score_methods(rows, lat, lon, targets, cache_dir)
+    return do.score_methods(rows, lat, lon, targets)
 
 
 def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_rotations: int = 5,

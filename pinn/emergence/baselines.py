@@ -21,7 +21,6 @@ the sphere on the evaluation grid.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -46,16 +45,22 @@ BAND_FLOOR = 0.05  # floor of pinn.emergence.density.band_density
 # Time and differential rotation
 
 
-@functools.lru_cache(maxsize=4096)
-def _rotation_start_jd(cr: int) -> float:
-    from sunpy.coordinates.sun import carrington_rotation_time
-
-    return float(carrington_rotation_time(int(cr)).jd)
+_START_JD: dict[int, float] = {}  # rotation start times computed so far (sunpy is slow per call)
 
 
 def rotation_start_jd(crs) -> np.ndarray:
-    """Julian date at which Carrington rotation ``cr`` starts (longitude 360 at central meridian; sunpy)."""
-    return np.array([_rotation_start_jd(int(c)) for c in np.atleast_1d(crs)])
+    """Julian date at which Carrington rotation ``cr`` starts (longitude 360 at central meridian; sunpy).
+
+    Rotations not seen before are computed in one vectorised sunpy call (elementwise the same values as
+    one call per rotation) and remembered for the process.
+    """
+    from sunpy.coordinates.sun import carrington_rotation_time
+
+    crs = np.atleast_1d(np.asarray(crs, int))
+    new = [int(c) for c in np.unique(crs) if int(c) not in _START_JD]
+    if new:
+        _START_JD.update(zip(new, np.atleast_1d(carrington_rotation_time(np.array(new)).jd).astype(float).tolist()))
+    return np.array([_START_JD[int(c)] for c in crs.ravel()], float).reshape(crs.shape)
 
 
 def observed_jd(cr, lon_deg) -> np.ndarray:
@@ -84,6 +89,33 @@ def carry_lon(lon_deg, lat_deg, days) -> np.ndarray:
 # Nests: carried kernel density of recent ARs
 
 
+def carried_cos_distance(history: pd.DataFrame, target: int, lat_deg, lon_deg) -> np.ndarray:
+    """cos of the great-circle distance from each grid cell to each past AR carried into ``target``.
+
+    Returns (n_ar, nlat, nlon). The AR centre moves rigidly at the rate of its own latitude from its
+    observation time to the time each grid longitude is seen in ``target`` (see :func:`carried_kernels`).
+    """
+    lat = np.radians(np.asarray(lat_deg, float))
+    lon_grid = np.asarray(lon_deg, float)
+    t_grid = observed_jd(np.full(lon_grid.shape, target), lon_grid)
+    la, lo = history["lat"].values.astype(float), history["lon"].values.astype(float)
+    t_ar = observed_jd(history["cr"].values, lo)
+    centre = np.radians(carry_lon(lo[:, None], la[:, None], t_grid[None, :] - t_ar[:, None]))  # (n_ar, nlon)
+    cos_dlon = np.cos(np.radians(lon_grid)[None, :] - centre)
+    la_r = np.radians(la)[:, None, None]
+    return np.sin(lat)[None, :, None] * np.sin(la_r) + (np.cos(lat)[None, :, None] * np.cos(la_r)) * cos_dlon[:, None, :]
+
+
+def _vmf(kappa: float, cos_minus_1: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """exp(kappa (cos d - 1)), the unnormalised kernel, with the exponent clipped at -700.
+
+    Below -700 (a kernel under 1e-304 of its peak) exp underflows into subnormals, which are about ten
+    times slower; the clip changes any kernel sum on a sphere grid by less than 1e-290 of it.
+    """
+    out = np.multiply(kappa, cos_minus_1, out=out)
+    return np.exp(np.maximum(out, -700.0, out=out), out=out)
+
+
 def carried_kernels(history: pd.DataFrame, target: int, lat_deg, lon_deg, width_deg: float) -> np.ndarray:
     """One von Mises-Fisher kernel per past AR, carried to when each grid longitude is seen in ``target``.
 
@@ -91,21 +123,40 @@ def carried_kernels(history: pd.DataFrame, target: int, lat_deg, lon_deg, width_
     exp(kappa (cos d - 1)) in great-circle distance d with kappa = 1 / width^2 (width in rad: about the
     Gaussian sigma for small widths). The AR centre moves rigidly at the rate of its own latitude.
     """
-    lat = np.radians(np.asarray(lat_deg, float))
-    lon_grid = np.asarray(lon_deg, float)
     areas = grid.cell_areas(lat_deg, lon_deg)
-    t_grid = observed_jd(np.full(lon_grid.shape, target), lon_grid)
-    kappa = 1.0 / math.radians(width_deg) ** 2
-    out = np.empty((len(history), len(lat), len(lon_grid)))
-    t_ar = observed_jd(history["cr"].values, history["lon"].values)
-    for k, (la, lo, t0) in enumerate(zip(history["lat"].values, history["lon"].values, t_ar)):
-        centre = np.radians(carry_lon(lo, la, t_grid - t0))
-        la_r = math.radians(la)
-        cosd = np.sin(lat)[:, None] * math.sin(la_r) + np.cos(lat)[:, None] * math.cos(la_r) * np.cos(
-            np.radians(lon_grid) - centre)[None, :]
-        kern = np.exp(kappa * (cosd - 1.0))
-        out[k] = kern / np.sum(kern * areas)
+    out = np.empty((len(history), len(lat_deg), len(lon_deg)))
+    for start in range(0, len(history), 16):  # 16 ARs at a time bounds the temporaries
+        part = slice(start, min(start + 16, len(history)))
+        kern = _vmf(1.0 / math.radians(width_deg) ** 2, carried_cos_distance(history.iloc[part], target, lat_deg, lon_deg)
+                    - 1.0)
+        out[part] = kern / np.sum(kern * areas, axis=(1, 2))[:, None, None]
     return out
+
+
+def carried_kernels_at(history: pd.DataFrame, target: int, lat_deg, lon_deg, widths_deg, flat: np.ndarray,
+                       chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`carried_kernels` of several widths at the grid cells ``flat`` (flat indices) only, and their north masses.
+
+    Returns (values (n_width, n_flat, n_ar) per sr, north (n_width, n_ar) mass in rows with lat > 0). The
+    normalisation still sums every grid cell (exact, as :func:`carried_kernels`), but no kernel grid is kept
+    and the distances are shared by the widths; ARs are processed ``chunk`` at a time to bound memory.
+    """
+    row_area = grid.cell_areas(lat_deg, lon_deg)[:, 0]  # cells of a row share its solid angle equally
+    north_rows = np.asarray(lat_deg, float) > 0
+    kappas = [1.0 / math.radians(w) ** 2 for w in widths_deg]
+    values = np.empty((len(kappas), len(flat), len(history)))
+    north = np.empty((len(kappas), len(history)))
+    for start in range(0, len(history), chunk):
+        part = slice(start, min(start + chunk, len(history)))
+        cm1 = carried_cos_distance(history.iloc[part], target, lat_deg, lon_deg) - 1.0
+        kern = np.empty_like(cm1)
+        for i, kappa in enumerate(kappas):
+            _vmf(kappa, cm1, out=kern)
+            rows = kern.sum(axis=2) * row_area  # (n, nlat) mass per row before normalisation
+            total = rows.sum(axis=1)
+            values[i, :, part] = kern.reshape(len(total), -1)[:, flat].T / total
+            north[i, part] = rows[:, north_rows].sum(axis=1) / total
+    return values, north
 
 
 def recency_weights(crs, target: int, n_rotations: int, decay: float) -> np.ndarray:
@@ -226,18 +277,23 @@ def negbin_log2pmf(n, rate, dispersion: float) -> np.ndarray:
 
 def hemisphere_phase(table: pd.DataFrame, target: int) -> dict[str, float]:
     """Mean |lat| (deg) of each hemisphere's ARs in the 5 rotations before ``target`` (NaN if none)."""
-    past = band_history(table, target)
-    north, south = past["lat"].values[past["lat"].values >= 0], -past["lat"].values[past["lat"].values < 0]
+    return _phase_of(band_history(table, target)["lat"].values)
+
+
+def _phase_of(lat: np.ndarray) -> dict[str, float]:
+    """Mean |lat| (deg) of the north (lat >= 0) and south latitudes ``lat`` (NaN if none)."""
+    north, south = lat[lat >= 0], -lat[lat < 0]
     return {"north": float(np.mean(north)) if len(north) else math.nan,
             "south": float(np.mean(south)) if len(south) else math.nan}
 
 
 def analog_library(table: pd.DataFrame, target: int) -> pd.DataFrame:
     """(cr, phase, |lat|) of every AR of an earlier rotation M < target, phase = its hemisphere's mean |lat| before M."""
+    cr, lat = table["cr"].to_numpy(), table["lat"].to_numpy()
     rows = []
-    for m in np.unique(table["cr"].values[table["cr"].values < target]):
-        phase = hemisphere_phase(table, int(m))
-        for la in arise.ars_of(table, int(m))["lat"].values:
+    for m in np.unique(cr[cr < target]):
+        phase = _phase_of(lat[(cr >= m - BAND_ROTATIONS) & (cr < m)])  # band_history(table, m), in table order
+        for la in lat[cr == m]:
             p = phase["north" if la >= 0 else "south"]
             if np.isfinite(p):
                 rows.append((int(m), p, abs(la)))

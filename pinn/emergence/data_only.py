@@ -51,50 +51,89 @@ def label(base, w, k, d, m, f, s) -> str:
     return f"{base}w{w} K{k} d{d} m{m} f{f} s{s}"
 
 
-def target_scores(table, counts, library, target, lat, lon, index_da) -> pd.DataFrame:
-    """Per-AR bits of every candidate for one target rotation (factorised: kernels at the ARs only)."""
+def candidate_labels() -> list[str]:
+    """Labels of every candidate, in the column order of :func:`target_scores` (ties go to the first)."""
+    out = [label(base, 0, 0, 0, 0.0, f, s) for base in ("b", "c") for f in FLOORS
+           for s in (SHARE_DECAYS if base == "b" else (None,))]
+    for w, k, d in _kernel_settings():
+        for base in ("b", "c"):
+            out += [label(base, w, k, d, m, f, s) for m, f in itertools.product(MIXES[1:], FLOORS)
+                    for s in (SHARE_DECAYS if base == "b" else (None,))]
+    return out
+
+
+def _kernel_settings() -> list[tuple[float, int, float]]:
+    """(width deg, rotations back, decay) of the kernel candidates; one rotation back ignores the decay."""
+    return [(w, k, d) for w, k, d in itertools.product(WIDTHS, ROTATIONS, DECAYS) if not (k == 1 and d != 1.0)]
+
+
+def _floored_bits(mixed: np.ndarray, mass_n: np.ndarray, north: np.ndarray, shares: list[float | None]) -> np.ndarray:
+    """log2 of floor/4pi + (1 - floor) x (hemisphere-split ``mixed``) for every floor and share decay (bits).
+
+    ``mixed``: (..., n_ar) floor-free densities at the ARs (per sr), ``mass_n``: (...) their north masses;
+    ``shares``: north share per share decay (None: keep the density's own split). Returns
+    (..., n_floor, n_share, n_ar), the candidate order of :func:`candidate_labels`.
+    """
+    split = []
+    for share in shares:
+        if share is None:
+            split.append(mixed)
+        else:
+            m = mass_n[..., None]
+            split.append(mixed * np.where(north, share / m, (1 - share) / (1 - m)))
+    p = np.stack(split, axis=-2)[..., None, :, :]  # (..., 1, n_share, n_ar)
+    f = np.asarray(FLOORS)[:, None, None]
+    return np.log2((1 - f) * p + f / grid.FOUR_PI)
+
+
+def target_bits(table, counts, library, target, lat, lon, index_da) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bits at every AR of ``target``: the band's (n_ar,), every candidate's (n_ar, n_candidate) in the
+    order of :func:`candidate_labels`, and the ARs' (lat, lon) (2, n_ar) in degrees.
+
+    Factorised: the kernels are evaluated at the ARs' grid cells plus their normalisation and north mass
+    only, once per (width, AR), and the rotations/decays/mixes/floors/shares are array operations on them.
+    """
     truth = arise.ars_of(table, target)
     flat = ev.sample(index_da, truth["lat"], truth["lon"]).astype(int)
     north = lat[flat // len(lon)] > 0
-    areas = grid.cell_areas(lat, lon)
     band_grid = bl.unfloored_band(table, target, lat, lon)
     band_at, band_north = band_grid.ravel()[flat], bl.north_mass(band_grid, lat, lon)
     past = table[(table["cr"] < target) & (table["cr"] >= target - max(ROTATIONS))]
-    shares = {s: bl.north_share(counts, target, s) for s in SHARE_DECAYS if s is not None}
-    out = {"cr": np.full(len(truth), target), "lat": truth["lat"].values, "lon": truth["lon"].values,
-           BAND: ev.log2_likelihood(dn.band_density(bl.band_history(table, target), lat, lon),
-                                    truth["lat"], truth["lon"])}
-    kern_at, kern_north = {}, {}
-    for w in WIDTHS:
-        if len(past):
-            kern = bl.carried_kernels(past, target, lat, lon, w)
-            kern_at[w] = kern.reshape(len(past), -1)[:, flat].T  # (n_truth, n_past)
-            kern_north[w] = np.sum((kern * areas)[:, lat > 0, :], axis=(1, 2))
-
+    shares = [None if s is None else bl.north_share(counts, target, s) for s in SHARE_DECAYS]
+    band = ev.log2_likelihood(dn.band_density(bl.band_history(table, target), lat, lon), truth["lat"], truth["lon"])
     clim = bl.climatology_density(table, target, lat, lon, library=library).values
     clim = (clim - bl.BAND_FLOOR / grid.FOUR_PI) / (1 - bl.BAND_FLOOR)
-    bases = {"b": (band_at, band_north, SHARE_DECAYS), "c": (clim.ravel()[flat], bl.north_mass(clim, lat, lon), (None,))}
+    bases = {"b": (band_at, band_north, shares), "c": (clim.ravel()[flat], bl.north_mass(clim, lat, lon), [None])}
 
-    def emit(mixed, mass_n, f, tag, share_decays):
-        for s in share_decays:
-            p = mixed if s is None else mixed * np.where(north, shares[s] / mass_n, (1 - shares[s]) / (1 - mass_n))
-            out[tag(f, s)] = np.log2((1 - f) * p + f / grid.FOUR_PI)
+    settings = _kernel_settings()
+    widths = sorted({w for w, _, _ in settings})
+    if len(past):
+        kern_at, kern_north = bl.carried_kernels_at(past, target, lat, lon, widths, flat)
+    wts = np.array([bl.recency_weights(past["cr"].values, target, k, d) for _, k, d in settings]).reshape(
+        len(settings), len(past))
+    mix = np.asarray(MIXES[1:])[None, :, None]
+    blocks_base, blocks_kern = [], []
+    for b_at, b_north, sh in bases.values():
+        blocks_base.append(_floored_bits(b_at, np.asarray(b_north), north, sh).reshape(-1, len(flat)))
+        kd = np.repeat(b_at[None, :], len(settings), axis=0)  # no recent AR: the kernel part is the base density
+        kn = np.full(len(settings), b_north)
+        for i, (w, _, _) in enumerate(settings):
+            total = wts[i].sum()
+            if len(past) and total != 0:
+                kd[i] = kern_at[widths.index(w)] @ (wts[i] / total)
+                kn[i] = kern_north[widths.index(w)] @ (wts[i] / total)
+        mixed = (1 - mix) * b_at[None, None, :] + mix * kd[:, None, :]  # (setting, mix, n_ar)
+        mass = (1 - mix[..., 0]) * b_north + mix[..., 0] * kn[:, None]
+        blocks_kern.append(_floored_bits(mixed, mass, north, sh).reshape(len(settings), -1, len(flat)))
+    cand = np.concatenate([*blocks_base, np.concatenate(blocks_kern, axis=1).reshape(-1, len(flat))])
+    return band, cand.T, np.array([truth["lat"].values, truth["lon"].values], float).reshape(2, -1)
 
-    for (base, (b_at, b_north, sd)), f in itertools.product(bases.items(), FLOORS):
-        emit(b_at, b_north, f, lambda f, s, base=base: label(base, 0, 0, 0, 0.0, f, s), sd)
-    for w, k, d in itertools.product(WIDTHS, ROTATIONS, DECAYS):
-        if k == 1 and d != 1.0:
-            continue  # one rotation back: the decay does nothing
-        wt = bl.recency_weights(past["cr"].values, target, k, d)
-        for base, (b_at, b_north, sd) in bases.items():
-            if w not in kern_at or wt.sum() == 0:
-                kd, kn = b_at, b_north  # no recent AR: the kernel part falls back to the base density
-            else:
-                kd, kn = kern_at[w] @ (wt / wt.sum()), float(kern_north[w] @ (wt / wt.sum()))
-            for m, f in itertools.product(MIXES[1:], FLOORS):
-                emit((1 - m) * b_at + m * kd, (1 - m) * b_north + m * kn, f,
-                     lambda f, s, w=w, k=k, d=d, m=m, base=base: label(base, w, k, d, m, f, s), sd)
-    return pd.DataFrame(out)
+
+def target_scores(table, counts, library, target, lat, lon, index_da) -> pd.DataFrame:
+    """Per-AR bits of every candidate for one target rotation (columns cr, lat, lon, band, labels)."""
+    band, cand, pos = target_bits(table, counts, library, target, lat, lon, index_da)
+    head = pd.DataFrame({"cr": np.full(len(band), target), "lat": pos[0], "lon": pos[1], BAND: band})
+    return pd.concat([head, pd.DataFrame(cand, columns=candidate_labels())], axis=1)
 
 
 def prequential(scores: pd.DataFrame, columns: list[str], default: str,
@@ -132,8 +171,13 @@ def score_methods(table: pd.DataFrame, lat, lon, targets: list[int]) -> DataOnly
     index_da = dn.density_dataarray(np.arange(len(lat) * len(lon), dtype=float).reshape(len(lat), len(lon)), lat, lon)
     counts = bl.hemisphere_counts(table, int(table["cr"].min()), int(table["cr"].max()), UNOBSERVED)
     library = bl.analog_library(table, int(table["cr"].max()) + 1)
-    scores = pd.concat([target_scores(table, counts, library, m, lat, lon, index_da) for m in targets],
-                       ignore_index=True)
+    bl.rotation_start_jd(np.arange(int(table["cr"].min()), max(targets, default=0) + 2))  # one sunpy call for all
+    per_target = [target_bits(table, counts, library, m, lat, lon, index_da) for m in targets]
+    scores = pd.concat([pd.DataFrame({"cr": np.repeat(np.asarray(targets, int), [len(b) for b, _, _ in per_target]),
+                                      "lat": np.concatenate([p[0] for _, _, p in per_target]),
+                                      "lon": np.concatenate([p[1] for _, _, p in per_target]),
+                                      BAND: np.concatenate([b for b, _, _ in per_target])}),
+                        pd.DataFrame(np.concatenate([c for _, c, _ in per_target]), columns=candidate_labels())], axis=1)
     methods = {BAND: scores[BAND].values}
     chosen = {}
     for fam, keep in FAMILIES.items():
