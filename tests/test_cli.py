@@ -7,11 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
 
 from pinn.cli import main
 from pinn.config.schema import dump_yaml, load_config
 from pinn.data.bundled import bundled_map, default_forecast_config
+from pinn.toroids.fit import HemisphereToroid
+from pinn.toroids.synthetic import synthetic_map
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,9 +161,6 @@ def test_flags_and_keys_outside_their_domain(argv, message, tmp_path, capsys):
 
 
 def test_inspect_strict_refuses_a_repairable_file(tmp_path, capsys):
-    import numpy as np
-    from astropy.io import fits
-
     fixture = REPO.parent / "shared" / "data" / "raw" / "header_fixtures" / "hmi_synoptic_small_cr2145.header"
     if not fixture.is_file():
         pytest.skip(f"{fixture} not found")
@@ -167,10 +168,76 @@ def test_inspect_strict_refuses_a_repairable_file(tmp_path, capsys):
     for key in ("CHECKSUM", "DATASUM"):
         header.remove(key, ignore_missing=True)
     path = tmp_path / "hmi.Synoptic_Mr_small.2145.fits"
-    fits.PrimaryHDU(np.ones((360, 720), np.float32), header).writeto(path)
+    fits.PrimaryHDU(_magnetogram(), header).writeto(path)  # a map that passes the structure check
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
     assert "CR=2145" in out and "ok; repaired documented header defect" in out and "CUNIT1" in out
     assert main(["inspect", "--strict", str(path)]) == 2
     out = capsys.readouterr().out
     assert "known header defect" in out and "observations.strict" in out
+
+
+RAW = REPO.parent / "shared" / "data" / "raw"
+
+
+def _magnetogram(seed: int = 0) -> np.ndarray:
+    """Synthetic 360 x 720 HMI-like data (ARs, network, noise; pinn.toroids.synthetic), NaN polar rows."""
+    north = HemisphereToroid(lat0_deg=15.0, width_deg=5.0, amplitudes_deg=(), phases_deg=(), sign=-1)
+    south = HemisphereToroid(lat0_deg=-15.0, width_deg=5.0, amplitudes_deg=(), phases_deg=(), sign=1)
+    data = synthetic_map(north, south, n_regions=30, seed=seed)["Br"].values.astype(np.float32)
+    data[[0, -1]] = np.nan
+    return data
+
+
+def _from_header_fixture(name: str, path: Path, data: np.ndarray) -> Path:
+    fixture = RAW / "header_fixtures" / name
+    if not fixture.is_file():
+        pytest.skip(f"{fixture} not found")
+    header = fits.Header.fromtextfile(fixture)
+    for key in ("CHECKSUM", "DATASUM"):  # stale once the data are replaced
+        header.remove(key, ignore_missing=True)
+    fits.PrimaryHDU(data, header).writeto(path)
+    return path
+
+
+def test_inspect_reads_every_real_map_and_the_cycle24_variant(tmp_path, capsys):
+    """All real maps and files with the CR 2130 / 2144 headers (CRPIX2 = 180.0 variant) exit 0, the two
+    repaired with one note each; --strict refuses exactly those two, one line each, and exits 2."""
+    real = sorted((RAW / "hmi_synoptic_mr_small").glob("hmi.Synoptic_Mr_small.*.fits"))
+    if len(real) != 40:
+        pytest.skip("the 40 real maps of ../shared/data/raw/hmi_synoptic_mr_small are needed")
+    variant = [
+        _from_header_fixture(f"hmi_synoptic_small_cr{cr}.header", tmp_path / f"hmi.Synoptic_Mr_small.{cr}.fits",
+                             _magnetogram(seed))
+        for seed, cr in enumerate((2130, 2144))
+    ]
+    paths = [str(p) for p in (*real, *variant)]
+    assert main(["inspect", *paths]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 42
+    assert all(line.endswith("  ok") for line in lines[:40])
+    for line, cr in zip(lines[40:], (2130, 2144), strict=True):
+        assert f"CR={cr}" in line and "ok; repaired documented header defect" in line
+        assert "CDELT2 0.006944 -> 0.005555" in line and "CRPIX2 180.0 -> 180.5" in line
+        assert "CRPIX1 360.0 -> 360.4" in line and f"CRVAL1 {360 * cr - 180.25} -> {360.0 * cr - 180}" in line
+    assert "CUNIT1 'degreedegree' -> 'deg'" in lines[41] and "CUNIT1" not in lines[40]
+
+    assert main(["inspect", "--strict", *paths]) == 2
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 42 and all(line.endswith("  ok") for line in lines[:40])
+    for line in lines[40:]:
+        assert "known header defect, not repaired because observations.strict is set" in line
+        assert "CRPIX2 = 180.0" in line
+
+
+def test_inspect_refuses_an_empty_map_and_a_noise_map(tmp_path, capsys):
+    zeros = np.zeros((360, 720), np.float32)
+    noise = np.random.default_rng(5).normal(0.0, 50.0, (360, 720)).astype(np.float32)
+    paths = [
+        str(_from_header_fixture("hmi_synoptic.header", tmp_path / f"{name}.fits", data))
+        for name, data in (("zeros", zeros), ("noise", noise))
+    ]
+    assert main(["inspect", *paths]) == 2
+    zero_line, noise_line = capsys.readouterr().out.strip().splitlines()
+    assert zero_line.endswith("every finite pixel is exactly 0: an empty (all-zero) map, not a measured field")
+    assert "no magnetic structure" in noise_line and "sigma = 50" in noise_line

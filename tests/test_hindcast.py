@@ -13,6 +13,7 @@ from test_forecast import TINY
 
 from pinn.chain import hindcast as hc
 from pinn.config.schema import load_config
+from pinn.data import arise
 from pinn.data.bundled import arise_table, bundled_map
 from pinn.emergence.fit_artifact import read_fit
 from pinn.errors import InputError
@@ -81,6 +82,8 @@ def test_hindcast_no_leakage_and_resume(data_dir, tmp_path, monkeypatch):
     assert fit.made_by["arise_sha256"] == summary["arise_table"]["sha256"]
     assert summary["mean_bits"]["uniform"] == pytest.approx(-np.log2(4 * np.pi))
     assert summary["maps_per_case"] == {"2279": 3, "2280": 4}
+    # the truth it was scored on: the table found in data_dir, by path and content hash
+    assert summary["arise_table"] == arise.table_record(data_dir / "arise" / "ARISE_database_remove_repeat_ARs.csv")
     # the band baseline of N+1 = 2281 uses ARs of 2276..2280 only: changing 2281's rows elsewhere
     # would not change it; here check it scores in the expected range on real data
     assert -3.65 < summary["mean_bits"]["band"] < -1.0
@@ -122,7 +125,7 @@ def test_hindcast_skips_corrupt_map_and_records_masking(tmp_path):
     shutil.copy(_real_map(2280), latest)
     with fits.open(latest, mode="update") as hdul:
         next(h for h in hdul if h.data is not None).data[180, 100:103] = 5.0e4  # masked by the reader
-    shutil.copy(arise_table(), root / "ARISE_database_remove_repeat_ARs.csv")
+    # no ARISE table under root: the hindcast falls back to the bundled one and records that it did
     cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", TINY)
     out = tmp_path / "out"
     with pytest.warns(InputWarning) as caught:
@@ -138,6 +141,8 @@ def test_hindcast_skips_corrupt_map_and_records_masking(tmp_path):
     assert rot["masked_pixels"].tolist() == [3] and rot["header_repairs"].isna().all()
     assert summary["map_repairs"]["2280"][-1]["masked_implausible_pixels"] == 3
     assert result.per_rotation["cr"].tolist() == [2281]
+    assert summary["arise_table"] == arise.table_record(arise_table())
+    assert summary["arise_table"]["path"].endswith("pinn/data/files/arise/ARISE_database_remove_repeat_ARs.csv")
 
 
 def test_hindcast_short_horizon_fails_before_any_work(data_dir, tmp_path):

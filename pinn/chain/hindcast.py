@@ -492,6 +492,7 @@ def run_hindcast(
                                "start": config.forecast.start, "adam_steps": str(config.train.adam_steps)})
     result.summary.update({
         "data_dir": str(data_dir),
+        "arise_table": arise.table_record(find_arise(data_dir)),  # which truth scored it (path, sha256)
         "strength_kG": config.physics.band_strength_kG if strength_kG is None else strength_kG,
         "start": config.forecast.start,
         "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],

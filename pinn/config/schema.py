@@ -144,6 +144,7 @@ class ObservationsConfig:
     strict: bool = False  # refuse files with documented, repairable header defects (and implausible pixels) instead of repairing
     max_abs_field_G: float = bounded(1.0e4, gt=0)  # |Br| above this is physically impossible: strongest photospheric fields measured ~6-8 kG (Livingston et al. 2006; Okamoto & Sakurai 2018)
     max_implausible_fraction: float = bounded(0.01, ge=0, le=1)  # maps with more finite pixels above max_abs_field_G than this are refused; fewer are masked to NaN
+    check_structure: bool = True  # refuse maps without the heavy-tailed, coherent structure of the solar field (pure noise, constants; pinn.data.structure); false only for synthetic test patterns
 
 
 @dataclass(frozen=True)

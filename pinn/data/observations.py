@@ -30,11 +30,17 @@ Header decisions (documented, tested):
 * ``CUNIT2`` in sine-latitude spellings, or absent (NSO/GONG convention), means ``CDELT2`` is a step in
   ``sin(lat)``; ``CUNIT2 = 'deg'`` means standard FITS CEA (``CDELT2`` in degrees of ``(180/pi) sin(lat)``).
 * Documented defects of known products (:data:`HEADER_DEFECTS`: the early HMI small synoptic files'
-  ``CDELT2 = 0.006944``, ``CUNIT1 = 'degreedegree'``, ``CRPIX1 = 360.0``) are repaired, with one warning,
-  when the header and data confirm the product's standard layout; ``ObservationsConfig.strict`` refuses
+  ``CDELT2 = 0.006944``, ``CUNIT1 = 'degreedegree'``, ``CRPIX1 = 360.0``, and CR 2129-2144's
+  ``CRPIX2 = 180.0`` written with that ``CDELT2``), alone or in any combination, are repaired, with one
+  warning for the file, when the header and data confirm each of them (the product's standard layout;
+  data in the rows the written ``CDELT2`` puts past the poles); ``ObservationsConfig.strict`` refuses
   them. Anything else inconsistent is refused.
 * Values with ``|Br|`` above ``ObservationsConfig.max_abs_field_G`` are not solar: a few are masked to
   NaN (one warning), a map with more than ``max_implausible_fraction`` of them is refused.
+* A map whose finite pixels are all exactly 0 is an empty fill, not a measurement: refused.
+* A map without the heavy-tailed, spatially coherent structure of the solar field (pure noise, a
+  constant) is refused (:mod:`pinn.data.structure` states the two tests and their physical thresholds;
+  ``ObservationsConfig.check_structure = false`` turns them off for synthetic test patterns).
 * The outer pixel *edges* must satisfy ``|sin(lat)| <= 1 + 1e-6 + slack``, where the slack is what the
   printed precision of ``CDELT2`` allows (sunpy's HMI test header prints 0.005556 for 2/360, so 360
   rows reach 1.00008). A grid within that precision of full-sphere coverage is snapped to exactly
@@ -64,6 +70,7 @@ from astropy.io import fits
 
 from pinn.config.schema import ObservationsConfig
 from pinn.data.grid import latitude_edges, pixel_solid_angle, row_edges_deg
+from pinn.data.structure import field_structure
 from pinn.errors import InputError, InputWarning
 
 __all__ = [
@@ -345,15 +352,22 @@ class HeaderRepair:
 _HMI_SMALL_DEFECT_CRS = (2096, 2180)  # rotations whose files carry the defects (README section 5)
 _HMI_SMALL_CDELT2_WRITTEN = 0.006944  # the defective printed CDELT2 (1/144; 360 rows reach |sin| = 1.25)
 _HMI_SMALL_CRPIX1 = 360.4  # standard CRPIX1 of the product: lon = 180 + (x + 1 - 360.4) * 0.5 deg (README)
+_HMI_SMALL_CRPIX2 = 180.5  # standard CRPIX2: sin(lat) = (y + 1 - 180.5) * 2 / 360 (README)
+_HMI_SMALL_CRPIX2_VARIANT_CRS = (2129, 2144)  # rotations whose files also carry CRPIX2 = 180.0 (README section 5)
 
 
 def _is_hmi_small_synoptic(header: fits.Header) -> bool:
     """The layout of hmi.Synoptic_Mr_small in the documented defective rotations.
 
     SDO/HMI, 720 x 360 CRLN-CEA/CRLT-CEA, CDELT1 = -0.5 in Carrington time with CRVAL1 = 360 CR - 180,
-    rows in sine latitude about CRPIX2 = 180.5, CAR_ROT in CR 2096-2180.
+    rows in sine latitude about CRPIX2 = 180.5, CAR_ROT in CR 2096-2180. In CR 2129-2144 also the
+    variant's written reference cards: CRPIX2 = 180.0, and CRVAL1 = 360 CR - 180.25 with CRPIX1 = 360.0.
     """
     cr = header.get("CAR_ROT")
+    if not isinstance(cr, int):
+        return False
+    variant = _HMI_SMALL_CRPIX2_VARIANT_CRS[0] <= cr <= _HMI_SMALL_CRPIX2_VARIANT_CRS[1]
+    crval1_ok = header.get("CRVAL1") == 360.0 * cr - 180.0 or (variant and _has_variant_crval1(header))
     cunit2 = re.sub(r"[\s_]", "", str(header.get("CUNIT2", ""))).lower()
     return (
         "SDO/HMI" in str(header.get("TELESCOP", "")).upper()
@@ -363,11 +377,24 @@ def _is_hmi_small_synoptic(header: fits.Header) -> bool:
         and str(header.get("CTYPE2", "")).strip().upper() == "CRLT-CEA"
         and cunit2 in _SINE_UNITS
         and header.get("CDELT1") == -0.5
-        and header.get("CRPIX2") == 180.5
-        and isinstance(cr, int)
+        and (header.get("CRPIX2") == _HMI_SMALL_CRPIX2 or (variant and header.get("CRPIX2") == 180.0))
         and _HMI_SMALL_DEFECT_CRS[0] <= cr <= _HMI_SMALL_DEFECT_CRS[1]
-        and header.get("CRVAL1") == 360.0 * cr - 180.0
+        and crval1_ok
     )
+
+
+def _has_variant_crval1(header: fits.Header) -> bool:
+    """CRVAL1 = 360 CR - 180.25 written with CRPIX1 = 360.0 (the CR 2129-2144 headers of CR 2130 and 2144)."""
+    cr = header.get("CAR_ROT")
+    return isinstance(cr, int) and header.get("CRPIX1") == 360.0 and header.get("CRVAL1") == 360.0 * cr - 180.25
+
+
+def _standard_longitude_reference(header: fits.Header) -> dict[str, object]:
+    """The product's CRPIX1 = 360.4 (and CRVAL1 = 360 CR - 180 where the variant wrote 360 CR - 180.25)."""
+    cards: dict[str, object] = {"CRPIX1": _HMI_SMALL_CRPIX1}
+    if _has_variant_crval1(header):
+        cards["CRVAL1"] = 360.0 * header["CAR_ROT"] - 180.0
+    return cards
 
 
 def _rows_past_poles_are_observed(header: fits.Header, data: np.ndarray) -> bool:
@@ -385,15 +412,35 @@ def _cunit1_is_degreedegree(header: fits.Header) -> bool:
     return str(header.get("CUNIT1", "")).strip().lower() == "degreedegree"
 
 
+def _has_cdelt2_defect(header: fits.Header) -> bool:
+    return _is_number(header.get("CDELT2")) and abs(header["CDELT2"] - _HMI_SMALL_CDELT2_WRITTEN) < 5e-7
+
+
+def _cdelt2_defect_confirmed(header: fits.Header, data: np.ndarray) -> bool:
+    """The product's layout, and data in the rows that the written CDELT2 (and CRPIX2) put past the poles."""
+    return _is_hmi_small_synoptic(header) and _rows_past_poles_are_observed(header, data)
+
+
 HEADER_DEFECTS: tuple[HeaderDefect, ...] = (
     HeaderDefect(
         name="hmi-small-cdelt2",
         product="hmi.Synoptic_Mr_small CR 2096-2180",
         description="CDELT2 = 0.006944 (1/144) where the rows are the standard 360 steps of 2/360 in sin(lat)",
         source="../shared/data/raw/README.txt section 5 (every file of CR 2096-2180)",
-        present=lambda h: _is_number(h.get("CDELT2")) and abs(h["CDELT2"] - _HMI_SMALL_CDELT2_WRITTEN) < 5e-7,
-        confirmed=lambda h, d: _is_hmi_small_synoptic(h) and _rows_past_poles_are_observed(h, d),
+        present=_has_cdelt2_defect,
+        confirmed=_cdelt2_defect_confirmed,
         repair=lambda h: {"CDELT2": 2.0 / 360.0},
+    ),
+    HeaderDefect(
+        name="hmi-small-crpix2",
+        product="hmi.Synoptic_Mr_small CR 2129-2144",
+        description="CRPIX2 = 180.0 instead of the product's 180.5, written together with CDELT2 = 0.006944",
+        source="../shared/data/raw/README.txt section 5 (CR 2129-2144; headers of CR 2130 and 2144)",
+        present=lambda h: h.get("CRPIX2") == 180.0,
+        # documented only with the CDELT2 defect: the same rows past the poles confirm that the rows are the
+        # product's standard 360 (the README checked their latitudes against ARISE); alone it is refused
+        confirmed=lambda h, d: _has_cdelt2_defect(h) and _cdelt2_defect_confirmed(h, d),
+        repair=lambda h: {"CRPIX2": _HMI_SMALL_CRPIX2},
     ),
     HeaderDefect(
         name="hmi-small-cunit1",
@@ -408,11 +455,14 @@ HEADER_DEFECTS: tuple[HeaderDefect, ...] = (
     HeaderDefect(
         name="hmi-small-crpix1",
         product="hmi.Synoptic_Mr_small CR 2096-2180",
-        description="CRPIX1 = 360.0 instead of the product's 360.4",
-        source="../shared/data/raw/README.txt sections 1 and 5 (CR 2100)",
+        description=(
+            "CRPIX1 = 360.0 instead of the product's 360.4 (in CR 2129-2144 written with CRVAL1 = 360 CR - 180.25 "
+            "instead of 360 CR - 180: both go to the product's standard columns, lon = 0.30 + 0.5 x deg)"
+        ),
+        source="../shared/data/raw/README.txt sections 1 and 5 (CR 2100; CR 2130 and 2144 headers)",
         present=lambda h: h.get("CRPIX1") == 360.0,
         confirmed=lambda h, d: _is_hmi_small_synoptic(h),
-        repair=lambda h: {"CRPIX1": _HMI_SMALL_CRPIX1},
+        repair=_standard_longitude_reference,
     ),
 )
 """The documented header defects: anything else inconsistent is refused (:func:`validate_header`)."""
@@ -568,6 +618,9 @@ def _build_dataset(
             path,
             f"only {100 * finite:.2f} % of pixels are finite (min_finite_fraction = {config.min_finite_fraction})",
         )
+    if not np.any(data[np.isfinite(data)]):
+        # a measurement always carries noise (HMI: ~3-4 G per pixel); exact zeros everywhere are a fill value
+        raise InputError(path, "every finite pixel is exactly 0: an empty (all-zero) map, not a measured field")
     cr = _carrington_rotation(header)
     if cr is None:
         raise InputError(path, "no Carrington rotation number (CAR_ROT) in header")
@@ -585,6 +638,10 @@ def _build_dataset(
         raise InputError(path, "pixel coordinates repeat: the longitude or latitude axis is degenerate")
     br = data[np.ix_(lat_order, lon_order)] * np.float32(grid.gauss_per_unit)
     n_masked = _mask_implausible(br, path, config)
+    if config.check_structure:
+        problem = field_structure(br).problem()
+        if problem is not None:
+            raise InputError(path, problem)
 
     attrs: dict[str, object] = {"cr": cr, "instrument": _instrument(header)}
     for key, card in (("t_start", "T_START"), ("t_stop", "T_STOP")):
