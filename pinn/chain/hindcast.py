@@ -492,11 +492,10 @@ def run_hindcast(
                                "start": config.forecast.start, "adam_steps": str(config.train.adam_steps)})
     result.summary.update({
         "data_dir": str(data_dir),
-        "arise_table": arise.table_record(find_arise(data_dir)),  # which truth scored it (path, sha256)
+        "arise_table": arise.table_record(arise_path),  # which truth scored it (path, sha256)
         "strength_kG": config.physics.band_strength_kG if strength_kG is None else strength_kG,
         "start": config.forecast.start,
         "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],
-        "arise_table": {"path": str(arise_path), "sha256": file_sha256(arise_path)},
         "map_repairs": {str(c.cr): list(c.map_notes) for c in cases
                         if any(m["header_repairs"] or m["masked_implausible_pixels"] for m in c.map_notes)},
     })
