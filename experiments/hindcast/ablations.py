@@ -55,7 +55,7 @@ ABLATIONS: dict[str, list[str]] = {
     "classical_m2_20kG": ["forecast.start=classical", "toroids.modes=2"],
 }
 SCORES = ("ridge", "hybrid", "hybrid_pinn", "ridge_static", "hybrid_static", "data_only", "band")
-LEGACY = {"bits_ridge": "bits_ridge", "bits_ridge_static": "bits_ridge_static"}  # column names of records before the registry
+LEGACY = {"bits_model": "bits_ridge", "bits_static": "bits_ridge_static"}  # column names of records before the registry
 
 
 def data_only(work: Path, config, data_dir: Path):
