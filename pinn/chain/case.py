@@ -133,6 +133,17 @@ def build_case(paths: Sequence[str | Path], config: Config, strength_kG: float |
     return finish_case(paths, inputs, state, trajectory, config)
 
 
+def static_case(paths: Sequence[str | Path], config: Config) -> Case:
+    """The case of ``paths`` without physics: no start state, no integration; the 'predicted' ridge is the
+    current toroids (the ablation that isolates what the PINN and the dynamics add, and the cheap case of models
+    that read only the maps and the ARISE record)."""
+    inputs = prepare_inputs(paths, config)
+    _, lon = density_grid(config.forecast)
+    ridge = static_ridge(inputs.toroids, lon)
+    return Case(int(inputs.crs[-1]), tuple(inputs.crs), ridge, ridge, hemisphere_weights(inputs, config.emergence),
+                Path(paths[-1]), inputs.map_notes)
+
+
 def build_cases(path_lists: Sequence[Sequence[str | Path]], config: Config, strength_kG: float | None = None,
                 mesh=None) -> list[CaseRun]:
     """:func:`build_case` of many map runs with the heavy steps batched: the PINN trainings as one vmapped

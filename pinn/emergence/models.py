@@ -26,6 +26,7 @@ from pinn.config.schema import Config
 from pinn.emergence import data_only as do
 from pinn.emergence import density as dn
 from pinn.emergence import hybrid as hy
+from pinn.emergence import map_channel
 from pinn.emergence.ridge_model import EmergenceParams, emergence_density, fit_emergence_params
 
 
@@ -166,7 +167,8 @@ class HybridModel:
 
     def prepare(self, inputs: ModelInputs) -> np.ndarray:
         ridge = _ridge_of(inputs, self.source)
-        return hy.ridge_features(ridge, inputs.static_ridge, inputs.lat, self.features)
+        return np.stack([MAP_FEATURES[f](inputs) if f in MAP_FEATURES else
+                         hy.ridge_features(ridge, inputs.static_ridge, inputs.lat, (f,))[0] for f in self.features])
 
     def unfitted(self, config: Config) -> hy.HybridFit:
         return hy.zero_fit(self.features)
@@ -197,6 +199,17 @@ class HybridModel:
                 out.update({f"{self.name}_beta_{f}": d["beta"], f"{self.name}_low_{f}": d["low"],
                             f"{self.name}_high_{f}": d["high"]})
         return out
+
+
+def _map_flux(inputs: ModelInputs) -> np.ndarray:
+    """log strong-field flux of the latest map carried to the target (:mod:`pinn.emergence.map_channel`)."""
+    if inputs.latest_br is None:
+        raise ValueError("the map channel needs the latest map (ModelInputs.latest_br)")
+    return map_channel.log_flux_feature(inputs.latest_br(), inputs.lat, inputs.lon)
+
+
+# Features that are not read off a ridge (pinn.emergence.hybrid.ridge_features reads the others), by name.
+MAP_FEATURES: dict[str, Callable[[ModelInputs], np.ndarray]] = {"map_flux": _map_flux}
 
 
 def _persistence(inputs: ModelInputs) -> xr.DataArray:
@@ -265,3 +278,7 @@ register(HybridModel("hybrid_static", "data-only prior tilted by the current tor
                      source="static"))
 register(HybridModel("hybrid_pinn", "data-only prior tilted by the predicted ridge only",
                      ("d2", "log_strength", "warp")))
+register(HybridModel("hybrid_map", "data-only prior tilted by the latest map's strong flux carried at the surface rate "
+                     "(the map channel, no physics)", ("map_flux",), source="static"))
+register(HybridModel("hybrid_map_ridge", "the hybrid's predicted-ridge features and the map channel",
+                     ("d2", "log_strength", "d2_change", "warp", "map_flux")))
