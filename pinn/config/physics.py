@@ -27,11 +27,15 @@ def swt_params(physics: PhysicsConfig | None = None) -> SWTParams:
 
 
 def zonal_flow(physics: PhysicsConfig | None = None) -> ZonalFlow:
-    """The background rotation u0 of a ``physics`` section."""
+    """The background rotation u0 of a ``physics`` section: ``s0, s2, s4`` (``zonal_flow: core``) or the
+    published profile ``zonal_flow`` names (:mod:`pinn.physics.rotation`) seen from the frame ``core_rate_nHz``."""
     from pinn.physics.equations import ZonalFlow
+    from pinn.physics.rotation import PROFILES_NHZ, flow_from_rate
 
     physics = physics or PhysicsConfig()
-    return ZonalFlow(physics.s0, physics.s2, physics.s4)
+    if physics.zonal_flow == "core":
+        return ZonalFlow(physics.s0, physics.s2, physics.s4)
+    return flow_from_rate(PROFILES_NHZ[physics.zonal_flow], physics.core_rate_nHz)
 
 
 def model_units(physics: PhysicsConfig | None = None) -> ModelUnits:

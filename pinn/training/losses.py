@@ -54,6 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pinn.config.physics import zonal_flow
 from pinn.config.schema import Config
 from pinn.physics.bands import gaussian_profile
 from pinn.physics.equations import (
@@ -136,13 +137,14 @@ def make_problem(config: Config, toroids, strength_kG: float | None = None) -> P
 
         raise InputError(None, "no toroid in either hemisphere: nothing for the PINN data term")
     lat_grid = np.linspace(-0.5 * np.pi, 0.5 * np.pi, 721)
-    u0 = np.asarray(differential_rotation(lat_grid, ph.s0, ph.s2, ph.s4))
+    flow = zonal_flow(ph)
+    u0 = np.asarray(differential_rotation(lat_grid, flow.s0, flow.s2, flow.s4))
     scales = output_scales(config, a0, float(np.max(np.abs(u0))), float(np.radians(max(width))))
     U = config.network.flow_scale or scales.flow
     R = config.loss.residual_scale or max(U, a0)
     f32 = lambda x: jnp.asarray(x, jnp.float32)
     return Problem(
-        a0=f32(a0), gravity=f32(ph.gravity), s=f32([ph.s0, ph.s2, ph.s4]),
+        a0=f32(a0), gravity=f32(ph.gravity), s=f32([flow.s0, flow.s2, flow.s4]),
         centre_lon=f32(np.radians(lon_deg)), centre_lat=f32(np.radians(np.stack(centre))),
         width=f32(np.radians(width)), sign=f32(sign), has_data=f32(has),
         flow_scale=f32(U), residual_scale=f32(R), h_scale=f32(scales.h), A_scale=f32(scales.A),
