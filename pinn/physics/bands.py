@@ -25,7 +25,8 @@ through a meridian, -[A] between the poles, is the same at every longitude), so 
     h a = s_k a0 [s(phi) exp(-((lat - lam_k) / w_k)^2) - (s(phi) - 1) (sqrt(pi) w_k / 2) cos(lat)]:
 
 the band's own profile times s(phi), and the difference returned as a broad cos(lat) sheet of relative
-amplitude (s - 1) sqrt(pi) w / 2 (0.08 (s - 1) for w = 5 deg). A keeps its uniform-band pole values, so
+amplitude (s - 1) sqrt(pi) w / 2 (0.08 (s - 1) for w = 5 deg); for a Hale pair (opposite signs) the two
+sheets cancel where the hemispheres' s agree, i.e. the other hemisphere's band is the return flux. A keeps its uniform-band pole values, so
 div(h B) = 0 and the field stays regular at the poles. A uniform band is built by the formulas above
 without that term (bit-identical to the uniform construction).
 
