@@ -70,6 +70,9 @@ def test_toroids_json_contract(tmp_path):
             assert key in t, key
         assert t["sign"] == sign
         assert len(t["amplitudes_deg"]) == len(t["phases_deg"])
+        s = t["strength_profile"]  # s(lon) every 5 deg, mean 1, with its sd
+        assert len(s) == len(t["strength_profile_err"]) == 72 and abs(sum(s) / 72 - 1.0) < 1e-9
+        assert min(s) >= 0 and max(s) > 1.2  # real ARs are not spread evenly along the band
     assert 5 < data["north"]["lat0_deg"] < 30 and -30 < data["south"]["lat0_deg"] < -5
     assert plot.stat().st_size > 10000
 

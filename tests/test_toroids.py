@@ -311,6 +311,8 @@ def test_json_round_trip_and_exact_keys():
         "width_deg_err",
         "amplitudes_deg_err",
         "phases_deg_err",
+        "strength_profile",
+        "strength_profile_err",
     }
     assert len(d["north"]["amplitudes_deg"]) == len(d["north"]["phases_deg_err"]) == 2
     text = json.dumps(d, allow_nan=False)

@@ -11,9 +11,13 @@ the phase of the m = 1 Fourier component of that difference, averaged over the b
 frame) plus the frame's drift against Carrington (ModelUnits.frame_drift_deg_per_day) is the model's
 carrier in deg/day, Carrington frame, compared with the advection by u0 alone (pinn.emergence.carrier.model_carrier)
 and with the data's fitted profile (results.json of study.py, if present). Writes model_carrier.json and
-carrier.png.
+carrier.png (with ``--flow F``: model_carrier_F.json, carrier_F.png).
 
-    PYTHONPATH=. /work/main/.venv/bin/python experiments/carrier/model_carrier.py --out experiments/carrier
+``--flow`` picks ``physics.zonal_flow`` (core: today's s0, s2, s4; tachocline; surface_features;
+pinn.physics.rotation), so the carrier of each option is measured the same way
+(experiments/carrier/model_carrier_flows.md).
+
+    PYTHONPATH=. /work/main/.venv/bin/python experiments/carrier/model_carrier.py --out experiments/carrier [--flow tachocline]
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from matplotlib.figure import Figure
 
 import pinn
 from pinn import physics
-from pinn.emergence import carrier as ca
 from pinn.physics.bands import gaussian_profile
+from pinn.physics.rotation import rate_nHz
 from pinn.physics.states import add_nodal_perturbation
 
 LATS = (10.0, 20.0, 30.0)  # band centre latitudes, deg
@@ -76,15 +80,19 @@ def bumped_pair(solver, lat0: float, strength: float, flow) -> tuple:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--flow", choices=("core", "tachocline", "surface_features"), default=None,
+                    help="physics.zonal_flow (default: the configuration's)")
     args = ap.parse_args()
     t0 = time.time()
-    config = pinn.load_config(None, SETTINGS)
+    settings = SETTINGS + ([f"physics.zonal_flow={args.flow}"] if args.flow else [])
+    config = pinn.load_config(None, settings)
     solver = pinn.solver_for(config)
     units = pinn.model_units(config.physics)
-    flow = physics.ZonalFlow(config.physics.s0, config.physics.s2, config.physics.s4)
+    flow = pinn.zonal_flow(config.physics)
     strength = pinn.band_strength(config.physics)
     drift = units.frame_drift_deg_per_day()
-    advect = ca.model_carrier(drift, config.physics.core_rate_nHz, (flow.s0, flow.s2, flow.s4))
+    frame_nHz = config.physics.core_rate_nHz
+    advect = (frame_nHz * (1.0 + flow.s0), frame_nHz * flow.s2, frame_nHz * flow.s4)  # Omega(lat) of u0, nHz
     save_every = solver.n_steps_for(units.time_to_model(SAVE_DAYS * u.day))
     n_steps = save_every * round(DAYS / SAVE_DAYS)
     strengths = {"default": strength, "weak_control": pinn.band_strength(config.physics, CONTROL_KG)}
@@ -107,13 +115,14 @@ def main() -> None:
         rows[name][str(lat0)] = {
             "drift_model_frame_deg_day": frame_rate,
             "carrier_carrington_deg_day": frame_rate + drift,
-            "advection_by_u0_carrington_deg_day": float(ca.rate_deg_per_day(lat0, advect)),
+            "advection_by_u0_carrington_deg_day": advection_deg_day(lat0, advect, frame_nHz, drift),
             "bump_longitude_deg": phase.tolist(),
             "bump_peak_relative": (peak / peak[0]).tolist(),
             "fit_residual_rms_deg": float(np.std(phase - np.polyval(np.polyfit(days, phase, 1), days))),
         }
     out = {
-        "command": "PYTHONPATH=. /work/main/.venv/bin/python experiments/carrier/model_carrier.py --out experiments/carrier",
+        "command": "PYTHONPATH=. /work/main/.venv/bin/python experiments/carrier/model_carrier.py --out experiments/carrier"
+                   + (f" --flow {args.flow}" if args.flow else ""), "zonal_flow": config.physics.zonal_flow,
         "machine": f"{platform.machine()} CPU, 2 cores shared (Python {platform.python_version()}, JAX {jax.__version__})",
         "settings": SETTINGS, "width_deg": WIDTH_DEG, "bump_fraction": BUMP, "bump_lon_width_deg": BUMP_LON_DEG,
         "days": days.tolist(), "frame_drift_deg_day": drift,
@@ -122,15 +131,21 @@ def main() -> None:
         "seconds_total": round(time.time() - t0, 1), "by_latitude": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "model_carrier.json").write_text(json.dumps(out, indent=1))
-    plot(out, args.out)
+    suffix = f"_{args.flow}" if args.flow else ""
+    (args.out / f"model_carrier{suffix}.json").write_text(json.dumps(out, indent=1))
+    plot(out, args.out, suffix)
     brief = {name: {la: {k: v for k, v in r.items() if not isinstance(v, list)} for la, r in by.items()}
              for name, by in rows.items()}
     print(json.dumps({k: v for k, v in out.items() if k not in ("days", "by_latitude")} | {"by_latitude": brief},
                      indent=1))
 
 
-def plot(model: dict, out: Path) -> None:
+def advection_deg_day(lat0: float, omega_nHz: tuple, frame_nHz: float, drift: float) -> float:
+    """Rate (deg/day, Carrington) of a pattern advected by u0 alone: Omega(lat) - frame in the model frame plus the frame drift."""
+    return float((rate_nHz(lat0, omega_nHz) - frame_nHz) * 1e-9 * 86400.0 * 360.0 + drift)
+
+
+def plot(model: dict, out: Path, suffix: str = "") -> None:
     """carrier.png: Omega(lat) of the published carriers, the data's fit (study.py) and the model's measured one."""
     lats = np.linspace(0.0, 40.0, 81)
     fig = Figure(figsize=(7, 4.5))
@@ -141,7 +156,7 @@ def plot(model: dict, out: Path) -> None:
         styles = {"snodgrass": "C0-", "sunspots": "C1-", "carrington": "k:", "core": "C7--", "model": "C3--",
                   "fitted_whole_record": "C2-"}
         for k, st in styles.items():
-            ax.plot(lats, ca.rate_deg_per_day(lats, tuple(res["coeffs_deg_day_carrington"][k])), st, label=k,
+            ax.plot(lats, np.polyval(res["coeffs_deg_day_carrington"][k][::-1], np.sin(np.radians(lats)) ** 2), st, label=k,
                     lw=2.5 if k.startswith("fitted") else 1.2)
         ri = res["fit"]["whole_record"]["rate_interval95"]
         la = np.array([float(k) for k in ri])
@@ -158,7 +173,7 @@ def plot(model: dict, out: Path) -> None:
     ax.legend(fontsize=8)
     ax.set_title("Carrier of AR nests: ARISE fit vs published rates vs the model")
     fig.tight_layout()
-    fig.savefig(out / "carrier.png", dpi=120)
+    fig.savefig(out / f"carrier{suffix}.png", dpi=120)
 
 
 if __name__ == "__main__":

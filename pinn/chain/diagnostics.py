@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from pinn.config.physics import band_strength, model_units, solver_for, zonal_flow
+from pinn.config.physics import band_strength, model_units, physics_bands, solver_for, zonal_flow
 from pinn.config.schema import Config, PhysicsConfig
 from pinn.emergence.ridges import state_on_grid
 
@@ -130,24 +130,25 @@ def classical_perlon_state(solver, hemis: Sequence, strength: float, physics: Ph
     return solver.from_nodal(u0, np.zeros_like(u0), h_s, A)
 
 
-def _bands(toroids) -> tuple:
-    return tuple(t for t in (toroids.north, toroids.south) if t is not None)
+def _bands(toroids, physics: PhysicsConfig) -> tuple:
+    return physics_bands(toroids, physics.strength_profile)
 
 
 def classical_start(solver, toroids, strength_kG: float, physics: PhysicsConfig):
-    """The 'classical' start: the toroids' band at ``strength_kG`` (kG), h in pressure balance with u0 and
-    the band (:func:`pinn.physics.states.band_state`); modal state on ``solver``'s grid."""
+    """The 'classical' start: the toroids' band at ``strength_kG`` (kG; times the observed s(lon) when
+    ``physics.strength_profile`` is ``observed``), h in pressure balance with u0 and the band
+    (:func:`pinn.physics.states.band_state`); modal state on ``solver``'s grid."""
     from pinn.physics import states as st
 
-    return st.band_state(solver, _bands(toroids), band_strength(physics, strength_kG), balance="pressure",
-                         flow=zonal_flow(physics))
+    return st.band_state(solver, _bands(toroids, physics), band_strength(physics, strength_kG),
+                         balance="pressure", flow=zonal_flow(physics))
 
 
 def reference_starts(solver, toroids, strength_kG: float, physics: PhysicsConfig) -> dict:
     """The 'naive', 'classical' and 'classical_perlon' starts of the toroids' band at ``strength_kG`` (kG)."""
     from pinn.physics import states as st
 
-    hemis = _bands(toroids)
+    hemis = _bands(toroids, physics)
     strength = band_strength(physics, strength_kG)
     return {
         "naive": st.band_state(solver, hemis, strength, balance="none", flow=zonal_flow(physics)),

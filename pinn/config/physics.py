@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pinn.config.schema import Config, PhysicsConfig, SolverConfig
 
 if TYPE_CHECKING:  # the physics modules load JAX: imported where used, so reading a config stays light
+    from pinn.physics.bands import Band
     from pinn.physics.equations import SWTParams, ZonalFlow
     from pinn.physics.solver import Solver, SolverSettings
     from pinn.physics.units import ModelUnits
@@ -27,11 +28,31 @@ def swt_params(physics: PhysicsConfig | None = None) -> SWTParams:
 
 
 def zonal_flow(physics: PhysicsConfig | None = None) -> ZonalFlow:
-    """The background rotation u0 of a ``physics`` section."""
+    """The background rotation u0 of a ``physics`` section: ``s0, s2, s4`` (``zonal_flow: core``) or the
+    published profile ``zonal_flow`` names (:mod:`pinn.physics.rotation`) seen from the frame ``core_rate_nHz``."""
     from pinn.physics.equations import ZonalFlow
+    from pinn.physics.rotation import PROFILES_NHZ, flow_from_rate
 
     physics = physics or PhysicsConfig()
-    return ZonalFlow(physics.s0, physics.s2, physics.s4)
+    if physics.zonal_flow == "core":
+        return ZonalFlow(physics.s0, physics.s2, physics.s4)
+    return flow_from_rate(PROFILES_NHZ[physics.zonal_flow], physics.core_rate_nHz)
+
+
+def physics_bands(toroids, strength_profile: str = "uniform") -> tuple[Band, ...]:
+    """The bands the physics builds from ``toroids`` (objects with ``.north``/``.south``, None for a hemisphere
+    without a fit): centre line, width and sign, with the toroid's s(lon) when ``strength_profile`` (the
+    key ``physics.strength_profile``) is ``observed`` and uniform (s = 1, today's bands) when ``uniform``."""
+    from pinn.physics.bands import Band
+
+    if strength_profile not in ("uniform", "observed"):
+        raise ValueError(f"strength_profile must be 'uniform' or 'observed', got {strength_profile!r}")
+    return tuple(
+        Band(t.lat0_deg, t.width_deg, t.amplitudes_deg, t.phases_deg, t.sign,
+             t.strength_profile if strength_profile == "observed" else ())
+        for t in (toroids.north, toroids.south)
+        if t is not None
+    )
 
 
 def model_units(physics: PhysicsConfig | None = None) -> ModelUnits:

@@ -166,6 +166,7 @@ class ToroidsConfig:
     max_vif: float = bounded(1.5, ge=1)  # modes allowed if they inflate var(lat0) at most this much (assumption)
     hale_sign_north_fallback: int = bounded(-1, choices=(-1, 1))  # north sign(a) if no polarity information (cycle 25, docs/science.md section 2)
     drift_deg_per_rotation: float = bounded(0.0, ge=-360, le=360)  # toroid drift vs Carrington frame when stacking (0: published)
+    strength_smoothing_deg: float = bounded(25.0, gt=0, le=180)  # s(lon): flux along the band smoothed by exp(-(dlon/L)^2), periodic, L in deg (assumption: a few AR sizes, like the 20-deg strips)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ class PhysicsConfig:
     s2: float = bounded(-0.1264)  # sin^2 coefficient (assumption: tachocline-scale shear, order of helioseismic profiles)
     s4: float = bounded(-0.1591)  # sin^4 coefficient (assumption; sweep it: the flow is not observed)
     band_strength_kG: float = bounded(20.0, gt=0)  # peak toroidal field a0 (PINNBARDS best case: 20-30 kG)
+    zonal_flow: Literal["core", "tachocline", "surface_features"] = "core"  # u0 of PINN prior and starts: core = s0, s2, s4 above (equator at the frame rate: longitude structure drifts -0.8..-1.3 deg/day vs Carrington); tachocline = Omega(lat) at the base of the convection zone, 460.7 - 62.69 sin^2 - 67.13 sin^4 nHz (Charbonneau et al. 1999, ApJ 527, 445; Schou et al. 1998; Howe 2009, Living Rev. Sol. Phys. 6, 1); surface_features = Snodgrass (1983, ApJ 270, 288) magnetic-feature rate 2.902 - 0.464 sin^2 - 0.328 sin^4 urad/s (what AR nests follow, experiments/carrier); both relative to core_rate_nHz, s0..s4 then unused
+    strength_profile: Literal["uniform", "observed"] = "uniform"  # toroid strength along the band in the PINN data term and the classical start: uniform a0, or a0 s(lon) with the fitted s(lon) of the toroids (pinn.toroids.fit; default uniform until hindcasts measure it)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,20 @@ set of bands of common peak strength a0 has
 so -dA/dlat = h a, b = (1/(h cos)) dA/dphi follows the warp, div(h B) = 0 exactly, and A is constant
 near each pole.
 
+Strength along the band: a band may carry an observed profile s(phi) (mean 1; ``strength_profile``,
+samples at phi_j = j 360/N deg, periodic linear interpolation; empty = uniform, s = 1), so that its peak
+flux density is a0 s(phi). A toroidal flux that varies along the band must return somewhere (the flux
+through a meridian, -[A] between the poles, is the same at every longitude), so such a band is built as
+
+    A_k = -s_k a0 (sqrt(pi) w_k / 2) [s(phi) erf((lat - lam_k(phi)) / w_k) - (s(phi) - 1) sin(lat)],
+    h a = s_k a0 [s(phi) exp(-((lat - lam_k) / w_k)^2) - (s(phi) - 1) (sqrt(pi) w_k / 2) cos(lat)]:
+
+the band's own profile times s(phi), and the difference returned as a broad cos(lat) sheet of relative
+amplitude (s - 1) sqrt(pi) w / 2 (0.08 (s - 1) for w = 5 deg); for a Hale pair (opposite signs) the two
+sheets cancel where the hemispheres' s agree, i.e. the other hemisphere's band is the return flux. A keeps its uniform-band pole values, so
+div(h B) = 0 and the field stays regular at the poles. A uniform band is built by the formulas above
+without that term (bit-identical to the uniform construction).
+
 Sign convention (docs/science.md section 2): sign(a) = -sign(leading polarity). In cycle 25 the northern leading
 polarity is positive, so a < 0 in the north: :data:`DEFAULT_SIGN_NORTH` = -1, and the south has the
 opposite sign (Hale). The dynamics are unchanged under (a, b) -> -(a, b); only the relative sign matters.
@@ -68,6 +82,7 @@ class Band:
         canonical form, A_m >= 0 and Phi_m in (-180, 180]: a negative amplitude becomes |A_m| with the
         phase turned by 180 deg (the same centre line).
       sign: sign of the toroidal field a in the band, +1 or -1.
+      strength_profile: s(phi) (mean 1) at phi_j = j * 360 / N deg, j = 0..N-1; empty: uniform (s = 1).
     """
 
     lat0_deg: float
@@ -75,6 +90,7 @@ class Band:
     amplitudes_deg: tuple[float, ...]
     phases_deg: tuple[float, ...]
     sign: int
+    strength_profile: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.amplitudes_deg) != len(self.phases_deg):
@@ -92,6 +108,7 @@ class Band:
         set_(self, "amplitudes_deg", amps)
         set_(self, "phases_deg", phases)
         set_(self, "sign", int(self.sign))
+        set_(self, "strength_profile", tuple(float(x) for x in self.strength_profile))
 
     @property
     def is_zonal(self) -> bool:
@@ -105,6 +122,20 @@ class Band:
         for m, (a, p) in enumerate(zip(self.amplitudes_deg, self.phases_deg), start=1):
             lat = lat + a * np.cos(m * phi + math.radians(p))
         return float(lat) if lat.ndim == 0 else lat
+
+    @property
+    def is_uniform(self) -> bool:
+        """True when the band has no strength profile (s = 1 along it)."""
+        return not self.strength_profile
+
+    def strength_at(self, lon_deg: Any) -> Any:
+        """s(phi) at longitude(s) ``lon_deg`` (degrees): periodic linear interpolation of the samples; 1 if uniform."""
+        lon = np.mod(np.asarray(lon_deg, dtype=float), 360.0)
+        if self.is_uniform:
+            return np.ones_like(lon) if lon.ndim else 1.0
+        n = len(self.strength_profile)
+        s = np.interp(lon, np.arange(n + 1) * (360.0 / n), self.strength_profile + self.strength_profile[:1])
+        return float(s) if lon.ndim == 0 else s
 
     def profile(self, lat_deg: Any, lon_deg: Any) -> Any:
         """Band profile exp(-((lat - lam_c(lon)) / w)^2), broadcasting ``lat_deg`` against ``lon_deg``."""
@@ -134,7 +165,13 @@ def flux_density(lat, lon, bands: Sequence[Band], strength: float) -> np.ndarray
     out = np.zeros(np.broadcast_shapes(np.shape(lat), np.shape(lon)))
     for band in bands:
         centre = np.radians(band.centre_lat_deg(np.degrees(lon)))
-        out = out + band.sign * strength * gaussian_profile(lat - centre, math.radians(band.width_deg))
+        w = math.radians(band.width_deg)
+        if band.is_uniform:
+            out = out + band.sign * strength * gaussian_profile(lat - centre, w)
+            continue
+        s = band.strength_at(np.degrees(lon))
+        ret = (s - 1.0) * (math.sqrt(math.pi) * w / 2.0) * np.cos(lat)
+        out = out + band.sign * strength * (s * gaussian_profile(lat - centre, w) - ret)
     return out
 
 
@@ -144,14 +181,19 @@ def flux_function(lat, lon, bands: Sequence[Band], strength: float) -> np.ndarra
     for band in bands:
         centre = np.radians(band.centre_lat_deg(np.degrees(lon)))
         w = math.radians(band.width_deg)
-        out = out - band.sign * strength * (math.sqrt(math.pi) * w / 2.0) * erf((lat - centre) / w)
+        if band.is_uniform:
+            out = out - band.sign * strength * (math.sqrt(math.pi) * w / 2.0) * erf((lat - centre) / w)
+            continue
+        s = band.strength_at(np.degrees(lon))
+        shape = s * erf((lat - centre) / w) - (s - 1.0) * np.sin(lat)
+        out = out - band.sign * strength * (math.sqrt(math.pi) * w / 2.0) * shape
     return out
 
 
 def zonal_flux_density(bands: Sequence[Band], strength: float) -> Callable:
     """h a(lat) of zonal bands as a JAX-traceable function of latitude (radians), for profile-based tools."""
-    if not all(band.is_zonal for band in bands):
-        raise ValueError("zonal_flux_density needs bands without longitudinal modes")
+    if not all(band.is_zonal and band.is_uniform for band in bands):
+        raise ValueError("zonal_flux_density needs bands without longitudinal modes or strength profiles")
     terms = [(band.sign * strength, math.radians(band.lat0_deg), math.radians(band.width_deg)) for band in bands]
 
     def a_of_lat(lat):

@@ -223,7 +223,7 @@ def band_state(
         u = u0 + (np.asarray(eq.jet_velocity(lat, u0, flux / h, solver.params), np.float64) if balance == "jet" else 0.0)
     check_thickness(h, f"band state ({balance}-balanced)")
     state = solver.from_nodal(u, np.zeros_like(u), h, A)
-    zonal = all(band.is_zonal for band in bands)
+    zonal = all(band.is_zonal and band.is_uniform for band in bands)
     if (zonal if discrete is None else discrete) and balance != "none":
         state = discrete_balance(solver, state)[0]
         check_thickness(solver.to_nodal(state)["h"], f"band state ({balance}-balanced)")

@@ -67,6 +67,14 @@ unsigned-flux centroid longitude of the strong pixels within ``hale_window_deg``
 large bipoles dominate the vote. ``sign = -sgn(sum of D over the window's rotations)``. A hemisphere with
 D = 0 (no strong pixels) takes the opposite of the other's sign; if both are 0, ``hale_sign_north_fallback``.
 
+Strength along the band
+-----------------------
+After the fit, each hemisphere's strength profile s(lon) (mean 1, with a jackknife sd) is measured from the
+same maps, weights and frame along the fitted centre line (:mod:`pinn.toroids.strength`): the band-profile
+weighted unsigned strong flux per longitude, smoothed by ``strength_smoothing_deg``. It is stored on the
+toroid (``strength_profile``, ``strength_profile_err``; samples every 5 deg from longitude 0) and is used by
+the physics only where ``physics.strength_profile: observed`` asks for it.
+
 Combining rotations
 -------------------
 :func:`fit_toroids_window` stacks the strong pixels of several rotations (each in its own Carrington frame;
@@ -91,6 +99,7 @@ from pinn.config.schema import ToroidsConfig
 from pinn.data.grid import row_edges_deg
 from pinn.errors import ConfigError, InputError
 from pinn.physics.bands import Band, wrap_phase_deg
+from pinn.toroids import strength as st
 
 __all__ = [
     "HemisphereToroid",
@@ -112,7 +121,7 @@ class HemisphereToroid(Band):
 
     ``modes`` is M (= number of amplitudes). ``n_pixels`` (strong pixels used) and ``n_eff`` (effective
     number of independent samples behind the fit) are information only: not part of equality and not in
-    the JSON form.
+    the JSON form. ``strength_profile_err``: 1-sigma of each sample of ``strength_profile`` (s(lon), mean 1).
     """
 
     lat0_err_deg: float = 0.0
@@ -122,6 +131,7 @@ class HemisphereToroid(Band):
     n_pixels: int = field(default=0, compare=False)
     modes: int = -1
     n_eff: float = field(default=0.0, compare=False)
+    strength_profile_err: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -140,6 +150,10 @@ class HemisphereToroid(Band):
         set_(self, "n_pixels", int(self.n_pixels))
         set_(self, "n_eff", float(self.n_eff))
         set_(self, "modes", n)
+        s_err = tuple(float(x) for x in self.strength_profile_err)
+        if s_err and len(s_err) != len(self.strength_profile):
+            raise ValueError("strength_profile_err must match strength_profile")
+        set_(self, "strength_profile_err", s_err)
 
     def to_json_dict(self) -> dict:
         return {
@@ -152,6 +166,8 @@ class HemisphereToroid(Band):
             "width_deg_err": self.width_err_deg,
             "amplitudes_deg_err": list(self.amplitudes_err_deg),
             "phases_deg_err": list(self.phases_err_deg),
+            "strength_profile": list(self.strength_profile),
+            "strength_profile_err": list(self.strength_profile_err),
         }
 
     @classmethod
@@ -166,6 +182,8 @@ class HemisphereToroid(Band):
             width_err_deg=d.get("width_deg_err", 0.0),
             amplitudes_err_deg=tuple(d.get("amplitudes_deg_err", ())),
             phases_err_deg=tuple(d.get("phases_deg_err", ())),
+            strength_profile=tuple(d.get("strength_profile", ())),
+            strength_profile_err=tuple(d.get("strength_profile_err", ())),
         )
 
 
@@ -588,7 +606,7 @@ def fit_toroids(ds: xr.Dataset, config: ToroidsConfig | None = None) -> Toroids:
     cr = ds.attrs.get("cr")
     if cr is None and "cr" in ds.coords and ds["cr"].ndim == 0:  # one rotation selected from a sequence
         cr = ds["cr"].item()
-    return _fit_samples(sn, ss, -1 if cr is None else int(cr), cfg)
+    return _with_strength(_fit_samples(sn, ss, -1 if cr is None else int(cr), cfg), [(br, lat, lon, 1.0, 0.0)], cfg)
 
 
 def flux_weighted_mean_lat(ds: xr.Dataset, config: ToroidsConfig | None = None) -> dict[str, float | None]:
@@ -658,14 +676,34 @@ def fit_toroids_window(
     if len(set(crs)) != len(crs):
         raise InputError(None, f"duplicate rotations in the sequence: {crs}")
     target, weights = window_weights(crs, cfg, causal=causal, target_cr=target_cr)
-    parts_n, parts_s = [], []
+    parts_n, parts_s, maps = [], [], []
     for c, wt in sorted(weights.items()):
         one = ds_seq.sel(cr=c)
         br, lat, lon = _br_lat_lon(one)
         shift = cfg.drift_deg_per_rotation * (target - c)
         parts_n.append(_samples(br, lat, lon, True, cfg, wt, shift))
         parts_s.append(_samples(br, lat, lon, False, cfg, wt, shift))
-    return _fit_samples(_Samples.concat(parts_n), _Samples.concat(parts_s), target, cfg)
+        maps.append((br, lat, lon, wt, shift))
+    fitted = _fit_samples(_Samples.concat(parts_n), _Samples.concat(parts_s), target, cfg)
+    return _with_strength(fitted, maps, cfg)
+
+
+def _with_strength(toroids: Toroids, maps: list[tuple], cfg: ToroidsConfig) -> Toroids:
+    """``toroids`` with each hemisphere's s(lon) and its sd measured on ``maps`` ((br, lat, lon, window weight,
+    longitude shift) per rotation, as stacked by the fit; module docstring 'Strength along the band')."""
+    out = {}
+    for name, h in toroids.hemispheres().items():
+        if h is None:
+            out[name] = None
+            continue
+        flux = [
+            wt * st.map_band_flux(br, lat, lon, _row_areas(lat), h, cfg.threshold_G, cfg.lat_limit_deg, shift)
+            for br, lat, lon, wt, shift in maps
+        ]
+        units = flux if len(flux) > 1 else st.strip_units(flux[0], cfg.strip_deg)
+        s, sd = st.strength_profile(units, cfg.strength_smoothing_deg)
+        out[name] = dataclasses.replace(h, strength_profile=tuple(s), strength_profile_err=tuple(sd))
+    return dataclasses.replace(toroids, **out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -676,7 +714,7 @@ def format_table(toroids: Toroids) -> str:
     """Human-readable table of both hemispheres (what the CLI prints)."""
     header = (
         f"{'hemi':<6} {'sign':>4} {'pixels':>7} {'lat0 (deg)':>14} {'width (deg)':>14}  "
-        f"{'m':>1} {'A_m (deg)':>13} {'Phi_m (deg)':>14}"
+        f"{'m':>1} {'A_m (deg)':>13} {'Phi_m (deg)':>14}  {'s(lon) min-max':>14}"
     )
     lines = [f"Toroids of CR {toroids.cr} (|Br| > {toroids.threshold_G:g} G)", header]
     for name, h in toroids.hemispheres().items():
@@ -688,13 +726,15 @@ def format_table(toroids: Toroids) -> str:
             f"{name:<6} {h.sign:>+4d} {pixels:>7} {h.lat0_deg:>7.2f} ± {h.lat0_err_deg:<4.2f} "
             f"{h.width_deg:>7.2f} ± {h.width_err_deg:<4.2f}"
         )
+        s = np.asarray(h.strength_profile) if h.strength_profile else np.ones(1)
+        span = f"  {s.min():>6.2f}-{s.max():<6.2f}"
         if h.modes == 0:
-            lines.append(f"{head}  0 {'(no modes)':>13}")
+            lines.append(f"{head}  0 {'(no modes)':>13} {'':>14}{span}")
         for m in range(1, h.modes + 1):
             a, ae = h.amplitudes_deg[m - 1], h.amplitudes_err_deg[m - 1]
             p, pe = h.phases_deg[m - 1], h.phases_err_deg[m - 1]
             prefix = head if m == 1 else " " * len(head)
-            lines.append(f"{prefix}  {m} {a:>6.2f} ± {ae:<4.2f} {p:>7.1f} ± {pe:<5.1f}")
+            lines.append(f"{prefix}  {m} {a:>6.2f} ± {ae:<4.2f} {p:>7.1f} ± {pe:<5.1f}" + (span if m == 1 else ""))
     return "\n".join(lines)
 
 

@@ -16,8 +16,9 @@ problem's own magnitudes'):
   ``loss.residual_scale`` (default max(max|u0|, a0)). ``div`` is zero by construction (field from A) and
   is logged as a check of the derivative code.
 * ``data``: mean over the same points of (a - a_obs)^2 / a0^2, with a_obs = a0 * sum over hemispheres of
-  sign * exp(-((lat - lam_c(lon)) / w)^2): the observed toroid centre lines and widths, Hale signs per
-  hemisphere; a hemisphere without a fitted toroid is not constrained by data.
+  sign * s(lon) exp(-((lat - lam_c(lon)) / w)^2): the observed toroid centre lines and widths, Hale signs per
+  hemisphere, s(lon) the toroid's fitted strength along the band with ``physics.strength_profile: observed``
+  (else 1); a hemisphere without a fitted toroid is not constrained by data.
 * ``prior``: zonal mean of u at stratified latitudes (one per equal-area band, jittered) from
   ``quadrature_lons`` equally spaced longitudes (random offset), against u0 = differential_rotation(lat,
   s0, s2, s4), normalised by max|u0|^2. Without it the problem is under-determined (any u(lat) with its
@@ -54,6 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pinn.config.physics import zonal_flow
 from pinn.config.schema import Config
 from pinn.physics.bands import gaussian_profile
 from pinn.physics.equations import (
@@ -82,6 +84,7 @@ class Problem(NamedTuple):
     centre_lat: jnp.ndarray  # (2, L) centre latitude (rad), north then south
     width: jnp.ndarray  # (2,) band widths (rad)
     sign: jnp.ndarray  # (2,) toroidal-field sign per hemisphere
+    strength_dev: jnp.ndarray  # (2, L) s(lon) - 1 on centre_lon (zeros: uniform strength along the band)
     has_data: jnp.ndarray  # (2,) 1 where the hemisphere has a fitted toroid
     flow_scale: jnp.ndarray  # U = max |u0| (prior normaliser)
     residual_scale: jnp.ndarray  # R (residual normaliser)
@@ -119,14 +122,18 @@ def make_problem(config: Config, toroids, strength_kG: float | None = None) -> P
     ph = config.physics
     a0 = band_strength_model(config, strength_kG)
     lon_deg = np.arange(_CENTRE_TABLE) * (360.0 / _CENTRE_TABLE)
-    centre, width, sign, has = [], [], [], []
+    centre, width, sign, has, dev = [], [], [], [], []
+    observed = ph.strength_profile == "observed"
     for hemi, default_lat in ((toroids.north, 15.0), (toroids.south, -15.0)):
         if hemi is None:
             centre.append(np.full(lon_deg.shape, default_lat))
             width.append(10.0)
             sign.append(0.0)
             has.append(0.0)
+            dev.append(np.zeros(lon_deg.shape))
         else:
+            prof = getattr(hemi, "strength_profile", ())
+            dev.append(np.asarray(hemi.strength_at(lon_deg)) - 1.0 if observed and prof else np.zeros(lon_deg.shape))
             centre.append(np.asarray(hemi.centre_lat_deg(lon_deg), dtype=float))
             width.append(float(hemi.width_deg))
             sign.append(float(hemi.sign))
@@ -136,15 +143,16 @@ def make_problem(config: Config, toroids, strength_kG: float | None = None) -> P
 
         raise InputError(None, "no toroid in either hemisphere: nothing for the PINN data term")
     lat_grid = np.linspace(-0.5 * np.pi, 0.5 * np.pi, 721)
-    u0 = np.asarray(differential_rotation(lat_grid, ph.s0, ph.s2, ph.s4))
+    flow = zonal_flow(ph)
+    u0 = np.asarray(differential_rotation(lat_grid, flow.s0, flow.s2, flow.s4))
     scales = output_scales(config, a0, float(np.max(np.abs(u0))), float(np.radians(max(width))))
     U = config.network.flow_scale or scales.flow
     R = config.loss.residual_scale or max(U, a0)
     f32 = lambda x: jnp.asarray(x, jnp.float32)
     return Problem(
-        a0=f32(a0), gravity=f32(ph.gravity), s=f32([ph.s0, ph.s2, ph.s4]),
+        a0=f32(a0), gravity=f32(ph.gravity), s=f32([flow.s0, flow.s2, flow.s4]),
         centre_lon=f32(np.radians(lon_deg)), centre_lat=f32(np.radians(np.stack(centre))),
-        width=f32(np.radians(width)), sign=f32(sign), has_data=f32(has),
+        width=f32(np.radians(width)), sign=f32(sign), strength_dev=f32(np.stack(dev)), has_data=f32(has),
         flow_scale=f32(U), residual_scale=f32(R), h_scale=f32(scales.h), A_scale=f32(scales.A),
     )
 
@@ -182,10 +190,13 @@ def sample_batch(key, n: int, nz: int, nl: int) -> Batch:
 
 
 def toroid_target(problem: Problem, lat, lon):
-    """Observed-toroid toroidal field a_obs(lat, lon) and the data mask (hemispheres with a fit)."""
+    """Observed-toroid toroidal field a_obs = a0 s(lon) sign exp(-((lat - lam_c(lon)) / w)^2) and the data mask
+    (hemispheres with a fit); s = 1 + strength_dev (exactly 1 for a uniform band)."""
     lonw = jnp.mod(lon, _TWO_PI)
-    centres = jax.vmap(lambda c: jnp.interp(lonw, problem.centre_lon, c, period=_TWO_PI))(problem.centre_lat)
-    bands = problem.sign[:, None] * gaussian_profile(lat[None] - centres, problem.width[:, None], jnp)
+    table = lambda c: jnp.interp(lonw, problem.centre_lon, c, period=_TWO_PI)
+    centres = jax.vmap(table)(problem.centre_lat)
+    strength = 1.0 + jax.vmap(table)(problem.strength_dev)
+    bands = problem.sign[:, None] * strength * gaussian_profile(lat[None] - centres, problem.width[:, None], jnp)
     mask = jnp.where(lat >= 0.0, problem.has_data[0], problem.has_data[1])
     return problem.a0 * jnp.sum(bands, axis=0), mask
 

@@ -28,13 +28,13 @@ def axisymmetric_reference(config: Config, toroids, lat_deg: np.ndarray, strengt
     a = the data target (bands), u = u0 (prior), v = b = 0, h from the v-momentum balance
     (:func:`pinn.physics.equations.axisymmetric_thickness`) on a fine float64 grid, area mean 1.
     """
-    from pinn.config.physics import swt_params, zonal_flow
+    from pinn.config.physics import physics_bands, swt_params, zonal_flow
     from pinn.physics.bands import flux_density
     from pinn.physics.equations import axisymmetric_thickness
 
     prob = make_problem(config, toroids, strength_kG)
     fine = np.linspace(-np.pi / 2, np.pi / 2, 20001)
-    bands = [hemi for hemi in (toroids.north, toroids.south) if hemi is not None]
+    bands = physics_bands(toroids, "uniform")  # the axisymmetric reference: s = 1
     a_f = flux_density(fine, 0.0, bands, float(prob.a0))
     u_f = np.asarray(zonal_flow(config.physics)(fine), np.float64)
     h_f = axisymmetric_thickness(fine, u_f, a_f, swt_params(config.physics))

@@ -25,8 +25,17 @@ log = logging.getLogger(__name__)
 
 
 def state_cache_key(toroids, config: Config, strength_kG: float) -> str:
-    """Hash of everything the PINN state depends on: toroids, physics, network, loss, train, seed, a0."""
-    parts = {"toroids": toroids.to_json_dict(), "strength_kG": float(strength_kG), **training_inputs(config)}
+    """Hash of everything the PINN state depends on: toroids, physics, network, loss, train, seed, a0.
+
+    The toroids' s(lon) enters only with ``physics.strength_profile: observed`` (with ``uniform`` the state
+    does not depend on it, and the keys of states cached before s(lon) existed stay valid).
+    """
+    tor = toroids.to_json_dict()
+    if config.physics.strength_profile == "uniform":
+        for hemi in ("north", "south"):
+            if tor.get(hemi):
+                tor[hemi] = {k: v for k, v in tor[hemi].items() if not k.startswith("strength_profile")}
+    parts = {"toroids": tor, "strength_kG": float(strength_kG), **training_inputs(config)}
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
