@@ -24,12 +24,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import jax
 import numpy as np
 import xarray as xr
+from scipy.ndimage import uniform_filter1d
 
 from pinn.config.physics import band_strength, model_units, physics_bands, solver_for, zonal_flow
 from pinn.config.schema import Config, PhysicsConfig
 from pinn.emergence.ridges import state_on_grid
+from pinn.physics import equations as eq
+from pinn.physics import states as st
+from pinn.physics.balance import balance_start
+from pinn.physics.bands import flux_density, flux_function
+from pinn.training import evaluate_fields
+from pinn.training.losses import TERM_NAMES, loss_terms, sample_batch
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +80,6 @@ def divergence_schedule(config: Config, days: float = 2.0, snap_days: float = 0.
 
 def divergence_measures(solver, state, schedule: DivergenceSchedule) -> dict:
     """The docs/science.md section 4 measures of one start ``state`` (a solver State), integrated per ``schedule``."""
-    import jax
-    from scipy.ndimage import uniform_filter1d
 
     qw = solver.quadrature_weights
 
@@ -109,9 +115,6 @@ def classical_perlon_state(solver, hemis: Sequence, strength: float, physics: Ph
     longitude's a = (h a)/h profile (fixed point, n_iter passes); the per-longitude constant makes each
     longitude's cos-weighted column mean equal (a symmetric choice), then the area mean of h is 1.
     u = u0, v = 0, A from the band (so b follows, div(hB) = 0). ``strength``: peak h a, model units."""
-    from pinn.physics import equations as eq
-    from pinn.physics import states as st
-    from pinn.physics.bands import flux_density, flux_function
 
     flow = zonal_flow(physics)
     lat_s, lon_s = solver.lat_lon_rad
@@ -138,7 +141,6 @@ def classical_start(solver, toroids, strength_kG: float, physics: PhysicsConfig)
     """The 'classical' start: the toroids' band at ``strength_kG`` (kG; times the observed s(lon) when
     ``physics.strength_profile`` is ``observed``), h in pressure balance with u0 and the band
     (:func:`pinn.physics.states.band_state`); modal state on ``solver``'s grid."""
-    from pinn.physics import states as st
 
     return st.band_state(solver, _bands(toroids, physics), band_strength(physics, strength_kG),
                          balance="pressure", flow=zonal_flow(physics))
@@ -146,7 +148,6 @@ def classical_start(solver, toroids, strength_kG: float, physics: PhysicsConfig)
 
 def reference_starts(solver, toroids, strength_kG: float, physics: PhysicsConfig) -> dict:
     """The 'naive', 'classical' and 'classical_perlon' starts of the toroids' band at ``strength_kG`` (kG)."""
-    from pinn.physics import states as st
 
     hemis = _bands(toroids, physics)
     strength = band_strength(physics, strength_kG)
@@ -162,7 +163,7 @@ def pinn_starts(solver, model, out_grid_ds: xr.Dataset, evaluate: Evaluator | No
     output-grid state ``out_grid_ds`` bilinearly interpolated to it). ``evaluate`` defaults to
     :func:`pinn.training.evaluate_fields`; pass a jitted one to reuse its compilation across calls."""
     if evaluate is None:
-        from pinn.training import evaluate_fields as evaluate
+        evaluate = evaluate_fields
     f = evaluate(model, solver.lat, solver.lon)
     g = {k: state_on_grid(out_grid_ds[k], solver.lat, solver.lon) for k in ("u", "v", "h", "A")}
     return {"pinn": solver.from_nodal(f["u"], f["v"], f["h"], f["A"]),
@@ -194,7 +195,6 @@ def self_consistency(config: Config, model, toroids, strength_kG: float, out_gri
               **reference_starts(solver, toroids, strength_kG, config.physics)}
     balance_info = {}
     if balanced:
-        from pinn.physics.balance import balance_start
 
         speeds = {"pinn": float(model.pattern_speed[...]), "naive": 0.0, "classical": 0.0}
         for name, c in speeds.items():
@@ -222,9 +222,7 @@ def self_consistency(config: Config, model, toroids, strength_kG: float, out_gri
 
 @functools.cache
 def _jitted_loss_terms():
-    import jax
 
-    from pinn.training.losses import loss_terms
 
     return jax.jit(loss_terms)
 
@@ -235,9 +233,7 @@ def residual_rms(model, problem, n_points: int = 8192, seed: int = 12345) -> dic
     ``res_rms_<eq>`` is that RMS, ``res_rms_<eq>_model`` the same times R (``residual_scale_R``, model
     units); the loss's other terms come as ``term_<name>``. One jit of the loss terms serves all calls.
     """
-    import jax
 
-    from pinn.training.losses import TERM_NAMES, sample_batch
 
     batch = sample_batch(jax.random.key(seed), n_points, 32, 32)
     terms = np.asarray(_jitted_loss_terms()(model, problem, batch))

@@ -9,30 +9,23 @@ configuration, and a configuration key the physics does not read never reaches i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pinn.config.schema import Config, PhysicsConfig, SolverConfig
-
-if TYPE_CHECKING:  # the physics modules load JAX: imported where used, so reading a config stays light
-    from pinn.physics.bands import Band
-    from pinn.physics.equations import SWTParams, ZonalFlow
-    from pinn.physics.solver import Solver, SolverSettings
-    from pinn.physics.units import ModelUnits
+from pinn.physics.bands import Band
+from pinn.physics.equations import SWTParams, ZonalFlow
+from pinn.physics.rotation import PROFILES_NHZ, flow_from_rate
+from pinn.physics.solver import Solver, SolverSettings, make_solver
+from pinn.physics.states import strength_from_kG
+from pinn.physics.units import ModelUnits
 
 
 def swt_params(physics: PhysicsConfig | None = None) -> SWTParams:
     """Solar MHD-SWT parameters (model units: rotation rate 1, no tilt) of a ``physics`` section."""
-    from pinn.physics.equations import SWTParams
-
     return SWTParams(gravity=(physics or PhysicsConfig()).gravity)
 
 
 def zonal_flow(physics: PhysicsConfig | None = None) -> ZonalFlow:
     """The background rotation u0 of a ``physics`` section: ``s0, s2, s4`` (``zonal_flow: core``) or the
     published profile ``zonal_flow`` names (:mod:`pinn.physics.rotation`) seen from the frame ``core_rate_nHz``."""
-    from pinn.physics.equations import ZonalFlow
-    from pinn.physics.rotation import PROFILES_NHZ, flow_from_rate
-
     physics = physics or PhysicsConfig()
     if physics.zonal_flow == "core":
         return ZonalFlow(physics.s0, physics.s2, physics.s4)
@@ -43,8 +36,6 @@ def physics_bands(toroids, strength_profile: str = "uniform") -> tuple[Band, ...
     """The bands the physics builds from ``toroids`` (objects with ``.north``/``.south``, None for a hemisphere
     without a fit): centre line, width and sign, with the toroid's s(lon) when ``strength_profile`` (the
     key ``physics.strength_profile``) is ``observed`` and uniform (s = 1, today's bands) when ``uniform``."""
-    from pinn.physics.bands import Band
-
     if strength_profile not in ("uniform", "observed"):
         raise ValueError(f"strength_profile must be 'uniform' or 'observed', got {strength_profile!r}")
     return tuple(
@@ -57,16 +48,12 @@ def physics_bands(toroids, strength_profile: str = "uniform") -> tuple[Band, ...
 
 def model_units(physics: PhysicsConfig | None = None) -> ModelUnits:
     """The unit system of a ``physics`` section."""
-    from pinn.physics.units import ModelUnits
-
     physics = physics or PhysicsConfig()
     return ModelUnits.solar(physics.r0_rsun, physics.core_rate_nHz, physics.carrington_rate_s, physics.rho_g_cm3)
 
 
 def band_strength(physics: PhysicsConfig | None = None, strength_kG: float | None = None) -> float:
     """Peak toroidal field a0 in model units: ``strength_kG`` if given, else ``physics.band_strength_kG``."""
-    from pinn.physics.states import strength_from_kG
-
     physics = physics or PhysicsConfig()
     kG = physics.band_strength_kG if strength_kG is None else strength_kG
     return strength_from_kG(kG, model_units(physics))
@@ -74,8 +61,6 @@ def band_strength(physics: PhysicsConfig | None = None, strength_kG: float | Non
 
 def solver_settings(solver: SolverConfig | None = None) -> SolverSettings:
     """The numerical settings of a ``solver`` section (its forecast-only keys stay behind)."""
-    from pinn.physics.solver import SolverSettings
-
     solver = solver or SolverConfig()
     return SolverSettings(
         truncation=solver.truncation,
@@ -92,6 +77,4 @@ def solver_settings(solver: SolverConfig | None = None) -> SolverSettings:
 
 def solver_for(config: Config, dt: float | None = None) -> Solver:
     """The solver of a run configuration (its ``solver`` and ``physics`` sections); ``dt`` overrides."""
-    from pinn.physics.solver import make_solver
-
     return make_solver(solver_settings(config.solver), swt_params(config.physics), dt=dt)
