@@ -119,7 +119,7 @@ def run(spec: str, args: argparse.Namespace, rotations: list[int]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "raw")
+    p.add_argument("--data-dir", type=Path, required=True, help="maps *.<CR>.fits and the ARISE table")
     p.add_argument("--config", type=Path, default=REPO / "pinn" / "config" / "forecast.yaml")
     p.add_argument("--n", type=int, default=6, help="number of rotations (the first N eligible)")
     p.add_argument("--rotations", default=None, help="comma-separated N (overrides --n)")

@@ -15,7 +15,7 @@ The old code is ``git archive --old`` (default: the commit before the fast path)
 folder. Results: chosen candidates must be equal, bits and log densities within ``--tolerance``. The machine is
 shared: the load average is recorded around every run.
 
-    PYTHONPATH=. /work/main/.venv/bin/python experiments/bench/bench_scoring.py --out experiments/bench/scoring_cpu.json
+    python experiments/bench/bench_scoring.py --out experiments/bench/scoring_cpu.json
 """
 
 from __future__ import annotations

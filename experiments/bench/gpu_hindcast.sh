@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Hindcast throughput on a lent GPU: the same measurement as bench_hindcast.py on CPU (per-case vs batched,
-# from scratch, configs/forecast.yaml with train.adam_steps=400), plus larger batches, where the batched
+# from scratch, pinn/config/forecast.yaml with train.adam_steps=400), plus larger batches, where the batched
 # path should gain most. Writes experiments/bench/hindcast_gpu.json and nvidia-smi's description.
 # Usage (repository root, venv active):  bash experiments/bench/gpu_hindcast.sh [DATA_DIR] [N]
 set -euo pipefail
-DATA=${1:-../shared/data/raw}
+DATA=${1:?usage: gpu_hindcast.sh DATA_DIR [N]  (maps *.<CR>.fits and the ARISE table)}
 N=${2:-12}
 OUT=${OUT:-experiments/bench}
 mkdir -p "$OUT"

@@ -17,7 +17,7 @@ carrier.png (with ``--flow F``: model_carrier_F.json, carrier_F.png).
 pinn.physics.rotation), so the carrier of each option is measured the same way
 (experiments/carrier/model_carrier_flows.md).
 
-    PYTHONPATH=. /work/main/.venv/bin/python experiments/carrier/model_carrier.py --out experiments/carrier [--flow tachocline]
+    python experiments/carrier/model_carrier.py --out experiments/carrier [--flow tachocline]
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def main() -> None:
             "fit_residual_rms_deg": float(np.std(phase - np.polyval(np.polyfit(days, phase, 1), days))),
         }
     out = {
-        "command": "PYTHONPATH=. /work/main/.venv/bin/python experiments/carrier/model_carrier.py --out experiments/carrier"
+        "command": "python experiments/carrier/model_carrier.py --out experiments/carrier"
                    + (f" --flow {args.flow}" if args.flow else ""), "zonal_flow": config.physics.zonal_flow,
         "machine": f"{platform.machine()} CPU, 2 cores shared (Python {platform.python_version()}, JAX {jax.__version__})",
         "settings": SETTINGS, "width_deg": WIDTH_DEG, "bump_fraction": BUMP, "bump_lon_width_deg": BUMP_LON_DEG,

@@ -22,7 +22,7 @@ of the 5 rotations before M) and paired against the carrington and snodgrass row
 bootstrap intervals over rotations. The whole-record profile (descriptive, not causal) is given with
 a bootstrap over rotations.
 
-    PYTHONPATH=. /work/main/.venv/bin/python experiments/carrier/study.py --out experiments/carrier
+    python experiments/carrier/study.py --out experiments/carrier
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {
-        "command": "PYTHONPATH=. /work/main/.venv/bin/python experiments/carrier/study.py --out experiments/carrier"
+        "command": "python experiments/carrier/study.py --out experiments/carrier"
                    + (f" --arise {args.arise}" if args.arise else ""),
         "machine": f"{platform.machine()} CPU, 2 cores shared (Python {platform.python_version()})",
         "seconds_fits": round(t_fit, 1), "seconds_scores": round(t_score, 1), "seconds_total": round(time.time() - t0, 1),
