@@ -128,3 +128,18 @@ def test_batch_mean_states_are_cached_under_their_source(cfg, tmp_path, monkeypa
     again = pinn_states(toroids, warm, 20.0)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a["a"].values, b["a"].values)
+
+
+def test_previous_chain_keys_follow_the_whole_chain(cfg):
+    """With previous, the first state is cold (the cold key) and each next one is keyed on the one before,
+    so changing the first toroids changes every later key."""
+    from pinn.training.state_cache import warm_keys
+
+    prev = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, warm_start="previous"))
+    chain = [band_toroids(15.0), band_toroids(16.0), band_toroids(17.0)]
+    keys = warm_keys(chain, [make_problem(prev, t, 20.0) for t in chain], prev, 20.0)
+    assert keys[0] == state_cache_key(chain[0], cfg, 20.0)
+    assert keys[1] == state_cache_key(chain[1], prev, 20.0, "previous:" + keys[0]) != state_cache_key(chain[1], cfg, 20.0)
+    moved = [band_toroids(14.0), *chain[1:]]
+    other = warm_keys(moved, [make_problem(prev, t, 20.0) for t in moved], prev, 20.0)
+    assert all(a != b for a, b in zip(keys, other))
