@@ -96,11 +96,8 @@ RUN_CHILD = textwrap.dedent(
 )
 
 
-def _child(out: Path, kill_at: int, resume: bool, overrides: list[str], cache: Path) -> subprocess.Popen:
-    env = _env()
-    # one persistent compilation cache for the runs: the later processes skip compilation
-    env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+def _child(out: Path, kill_at: int, resume: bool, overrides: list[str]) -> subprocess.Popen:
+    env = _env()  # the session's persistent compilation cache (conftest): the later processes skip compilation
     return subprocess.Popen([sys.executable, "-c", RUN_CHILD, str(out), str(kill_at), "1" if resume else "0",
                              *overrides], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -109,14 +106,14 @@ def test_sigkill_then_resume_gives_the_uninterrupted_parameters(tmp_path):
     """Killed twice (in the Adam phase, then in the L-BFGS phase), resumed: bit-identical final parameters."""
     overrides = TINY + ["train.adam_steps=20", "train.lbfgs_steps=20", "loss.adaptive=true",
                         "loss.adaptive_every=10", "seed=7"]
-    killed, straight, cache = tmp_path / "killed", tmp_path / "straight", tmp_path / "jax_cache"
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
     for kill_at, resume in ((15, False), (35, True)):
-        p = _child(killed, kill_at, resume, overrides, cache)
+        p = _child(killed, kill_at, resume, overrides)
         _, err = p.communicate(timeout=600)
         assert p.returncode == -signal.SIGKILL, err[-2000:]
         assert not (killed / "state.nc").exists()
-    p_resume = _child(killed, 0, True, overrides, cache)
-    p_straight = _child(straight, 0, False, overrides, cache)
+    p_resume = _child(killed, 0, True, overrides)
+    p_straight = _child(straight, 0, False, overrides)
     out_r, err_r = p_resume.communicate(timeout=600)
     assert p_resume.returncode == 0, err_r[-2000:]
     resumed_from = int(out_r.split("RESUMED_FROM")[1].split()[0])

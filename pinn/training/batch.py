@@ -18,6 +18,7 @@ per-run checkpoints (a batch is the unit of work; callers save each finished cas
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,11 +31,11 @@ from jax.sharding import PartitionSpec as P
 
 from pinn.config.schema import Config
 from pinn.errors import TrainingDiverged
-from pinn.training.loop import run_chunks
 from pinn.training.losses import TERM_NAMES, Problem
-from pinn.training.program import TrainingProgram
+from pinn.training.program import TrainingProgram, TrainState
 from pinn.training.schema import state_dataset
 from pinn.training.setup import chunk_plan
+from pinn.training.warm import StopRule, loss_levels, warm_state
 
 CASE_AXIS = "case"
 
@@ -48,6 +49,11 @@ class BatchResult:
     first_call_s: float  # wall time of the first call of each compiled chunk (compilation included)
     steady_s: float  # wall time of the other chunk calls
     n_padded: int  # cases run, padding included
+    steps: tuple[int, ...] = ()  # updates done per case (a warm case stops at its tolerance)
+    levels: tuple[tuple[float, float], ...] = ()  # per case: PDE and data losses averaged over its last chunk
+    train_state: Any = None  # host TrainState of the cases, stacked on a leading case axis (a warm source)
+    level_history: Any = None  # (cases, chunks, 2) levels after each chunk run (a frozen case repeats its last)
+    chunk_ends: tuple[int, ...] = ()  # step count at the end of each chunk run
 
 
 def case_mesh(devices: Sequence[Any] | None = None) -> Mesh:
@@ -72,12 +78,16 @@ def member(tree: Any, i: int) -> Any:
 
 
 def train_batch(config: Config, problems: Sequence[Problem], mesh: Mesh | None = None,
-                toroids_crs: Sequence[int | None] | None = None) -> BatchResult:
+                toroids_crs: Sequence[int | None] | None = None, start: TrainState | None = None,
+                stop: StopRule | None = None) -> BatchResult:
     """Train one PINN per Problem (same config), all cases vmapped in one program sharded over ``mesh``.
 
-    Runs the whole chunk plan of the config (Adam, then L-BFGS if configured). ``toroids_crs`` sets the
-    ``toroids_cr`` attribute of each state. Raises :class:`TrainingDiverged` naming the cases whose loss
-    or parameters went non-finite.
+    Cold (``start`` None): the whole chunk plan of the config (Adam, then L-BFGS if configured), each
+    case from config.seed. Warm: every case starts from ``start`` (one unstacked TrainState,
+    :func:`pinn.training.warm.warm_state`) and runs Adam in chunks of ``train.warm_check_every`` steps,
+    at most ``train.adam_steps``; with ``stop``, a case that meets the rule after a chunk is frozen there
+    and the batch ends once every case has. ``toroids_crs`` sets the ``toroids_cr`` attribute of each
+    state. Raises :class:`TrainingDiverged` naming the cases whose loss or parameters went non-finite.
     """
     if not problems:
         raise ValueError("train_batch: no problems")
@@ -87,23 +97,45 @@ def train_batch(config: Config, problems: Sequence[Problem], mesh: Mesh | None =
     programs = [TrainingProgram.create(config, p, mesh=mesh, shard_points=False) for p in runs]
     sharding = NamedSharding(mesh, P(CASE_AXIS))
     put = lambda tree: jax.device_put(stack(tree), sharding)
-    state = put([p.init_state(config.seed) for p in programs])
+    fresh = [p.init_state(config.seed) for p in programs]
+    state = put(fresh if start is None else [warm_state(start, f) for f in fresh])
     statics = put([p.statics for p in programs])
     problem = put(runs)
+    plan = chunk_plan(0, config) if start is None else warm_plan(config)
+    done = np.zeros(len(runs), bool)
+    last_terms = np.full((len(runs), len(TERM_NAMES)), np.nan)
+    levels = np.full((len(runs), 2), np.nan)
+    history: list[np.ndarray] = []
+    ends: list[int] = []
     first = steady = 0.0
-    for ch in run_chunks(programs[0], chunk_plan(0, config), state, statics, problem, ensemble=True):
-        _check_finite(ch.loss[:n], np.asarray(ch.finite)[:n], ch.start + ch.n)
-        state = ch.state
-        if ch.first_call:
-            first += ch.seconds
+    fns: dict[tuple[str, int], Any] = {}
+    rw = config.loss.residual_weights
+    for phase, s0, k in plan:
+        first_call = (phase, k) not in fns
+        fn = fns.setdefault((phase, k), programs[0].chunk_fn(phase, k, ensemble=True))
+        t0 = time.perf_counter()
+        new, loss, terms, _, _, ok = fn(state, statics, problem)
+        loss, terms, ok = np.asarray(loss), np.asarray(terms), np.asarray(ok)
+        live = ~done
+        _check_finite(np.where(live[:, None], loss, 0.0)[:n], (ok | done)[:n], s0 + k)
+        state = new if not done.any() else hold(jnp.asarray(done), state, new)
+        if first_call:
+            first += time.perf_counter() - t0
         else:
-            steady += ch.seconds
-        last_terms = ch.terms[:, -1]
-    params = jax.device_get(state.params)
-    steps = np.asarray(state.step)
+            steady += time.perf_counter() - t0
+        last_terms[live] = terms[live, -1]
+        levels[live] = loss_levels(terms[live], rw)
+        history.append(levels[:n].copy())
+        ends.append(s0 + k)
+        if stop is not None:
+            done |= stop.met(terms)
+            if done[:n].all():
+                break
+    host = jax.device_get(state)
+    steps = np.asarray(host.step)
     states, finals = [], []
     for i in range(n):
-        model = programs[i].network(member(params, i))
+        model = programs[i].network(member(host.params, i))
         ds = state_dataset(model, problems[i], config, steps=int(steps[i]))
         terms = {k: float(v) for k, v in zip(TERM_NAMES, last_terms[i])}
         if toroids_crs is not None and toroids_crs[i] is not None:
@@ -111,7 +143,21 @@ def train_batch(config: Config, problems: Sequence[Problem], mesh: Mesh | None =
         ds.attrs.update({f"final_{k}": v for k, v in terms.items()})
         states.append(ds)
         finals.append(terms)
-    return BatchResult(tuple(states), tuple(finals), first, steady, len(runs))
+    return BatchResult(tuple(states), tuple(finals), first, steady, len(runs),
+                       tuple(int(x) for x in steps[:n]), tuple((float(a), float(b)) for a, b in levels[:n]),
+                       jax.tree.map(lambda x: x[:n], host), np.stack(history, axis=1), tuple(ends))
+
+
+def warm_plan(config: Config) -> list[tuple[str, int, int]]:
+    """Chunks of a warm fine-tune: Adam in ``train.warm_check_every`` steps, ``train.adam_steps`` at most."""
+    tc = config.train
+    k = tc.warm_check_every
+    return [("adam", s, min(k, tc.adam_steps - s)) for s in range(0, tc.adam_steps, k)]
+
+
+def hold(done: jax.Array, old: Any, new: Any) -> Any:
+    """``new`` with the cases marked in ``done`` (leading case axis) kept at ``old``: stopped cases freeze."""
+    return jax.tree.map(lambda o, x: jnp.where(done.reshape(done.shape + (1,) * (x.ndim - 1)), o, x), old, new)
 
 
 def _check_finite(loss: np.ndarray, finite: np.ndarray, step: int) -> None:

@@ -16,7 +16,8 @@ from pinn.config.schema import Config, training_inputs
 from pinn.training.program import TrainState
 
 # train keys that change only what is shown or written, not the parameters: resuming may change them
-RESUME_NEUTRAL_TRAIN_KEYS = ("progress", "log_every", "checkpoint_every", "output_nlat", "output_nlon")
+RESUME_NEUTRAL_TRAIN_KEYS = ("progress", "log_every", "checkpoint_every", "output_nlat", "output_nlon",
+                             "warm_start", "warm_tolerance", "warm_check_every")  # train() always starts cold
 
 
 def config_hash(config: Config) -> str:

@@ -17,18 +17,26 @@ import logging
 import tempfile
 from pathlib import Path
 
+import jax
+import numpy as np
 import xarray as xr
 
 from pinn.config.schema import Config, training_inputs
+from pinn.training.warm import StopRule, mean_problem, problem_digest
 
 log = logging.getLogger(__name__)
 
 
-def state_cache_key(toroids, config: Config, strength_kG: float) -> str:
-    """Hash of everything the PINN state depends on: toroids, physics, network, loss, train, seed, a0.
+WARM_TRAIN_KEYS = ("warm_start", "warm_tolerance", "warm_check_every")
 
-    The toroids' s(lon) enters only with ``physics.strength_profile: observed`` (with ``uniform`` the state
-    does not depend on it, and the keys of states cached before s(lon) existed stay valid).
+
+def state_cache_key(toroids, config: Config, strength_kG: float, source: str | None = None) -> str:
+    """Hash of everything the PINN state depends on: toroids, physics, network, loss, train, seed, a0,
+    and for a warm-started state its ``source`` (:mod:`pinn.training.warm`: the batch's mean loss inputs,
+    or the previous case's key). A cold state (``source`` None) is keyed without the warm-start keys, so
+    cold states keep their keys whatever ``train.warm_start`` says. The toroids' s(lon) enters only with
+    ``physics.strength_profile: observed`` (with ``uniform`` the state does not depend on it, and the keys of
+    states cached before s(lon) existed stay valid).
     """
     tor = toroids.to_json_dict()
     if config.physics.strength_profile == "uniform":
@@ -36,6 +44,11 @@ def state_cache_key(toroids, config: Config, strength_kG: float) -> str:
             if tor.get(hemi):
                 tor[hemi] = {k: v for k, v in tor[hemi].items() if not k.startswith("strength_profile")}
     parts = {"toroids": tor, "strength_kG": float(strength_kG), **training_inputs(config)}
+    if source is None:
+        for k in WARM_TRAIN_KEYS:
+            parts["train"].pop(k, None)
+    else:
+        parts["warm_source"] = source
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -96,30 +109,75 @@ def pinn_state(toroids, config: Config, strength_kG: float, work_dir: str | Path
 def pinn_states(toroids_list, config: Config, strength_kG: float, mesh=None,
                 toroids_crs=None) -> list[xr.Dataset]:
     """The PINN states of many toroids at one strength (kG): cached ones reused, the others trained
-    together in one batched program (:func:`pinn.training.train_batch`, case axis sharded over ``mesh``).
+    together in one batched program (:func:`pinn.training.train_batch`, case axis sharded over ``mesh``),
+    cold or warm-started as ``train.warm_start`` says (:mod:`pinn.training.warm`).
 
     Newly trained states are written to the cache (``config.forecast.cache_dir``, when set) under the
-    same keys as :func:`pinn_state`, so either path reuses the other's states. No file lock: callers
-    give each process its own cases (:mod:`pinn.chain.hindcast`).
+    same keys as :func:`pinn_state` (warm states: with their source in the key), so either path reuses the
+    other's states. With ``previous`` the chain is trained whole unless every state of it is cached (a
+    cached state keeps no optimiser state to continue from). No file lock: callers give each process its
+    own cases (:mod:`pinn.chain.hindcast`).
     """
     from pinn.io import write_netcdf
-    from pinn.training import train_batch
     from pinn.training.losses import make_problem
 
     cfg = dataclasses.replace(config, physics=dataclasses.replace(config.physics, band_strength_kG=float(strength_kG)))
+    mode = cfg.train.warm_start
+    problems = [make_problem(cfg, t, strength_kG) for t in toroids_list]
+    keys = warm_keys(toroids_list, problems, cfg, strength_kG)
     cache = config.forecast.cache_dir
-    paths = [None if cache is None else cache_paths(cache, state_cache_key(t, cfg, strength_kG))[0] / "state.nc"
-             for t in toroids_list]
+    paths = [None if cache is None else cache_paths(cache, k)[0] / "state.nc" for k in keys]
     states: list[xr.Dataset | None] = [_read_state(p) if p is not None and p.exists() else None for p in paths]
     todo = [i for i, s in enumerate(states) if s is None]
+    if mode == "previous" and todo:
+        todo = list(range(len(toroids_list)))
     if todo:
         crs = [getattr(toroids_list[i], "cr", None) for i in todo]
-        result = train_batch(cfg, [make_problem(cfg, toroids_list[i], strength_kG) for i in todo], mesh, crs)
-        for i, ds in zip(todo, result.states):
+        trained = train_states(cfg, [problems[i] for i in todo], mesh, crs, problems if mode == "batch_mean" else None)
+        for i, ds in zip(todo, trained):
             if paths[i] is not None:
                 write_netcdf(ds, paths[i])
             states[i] = ds
     return states
+
+
+def warm_keys(toroids_list, problems, config: Config, strength_kG: float) -> list[str]:
+    """The cache key of each state of a batch, its warm-start source included (``train.warm_start``)."""
+    mode = config.train.warm_start
+    if mode == "none":
+        return [state_cache_key(t, config, strength_kG) for t in toroids_list]
+    if mode == "batch_mean":
+        source = "batch_mean:" + problem_digest(mean_problem(problems))
+        return [state_cache_key(t, config, strength_kG, source) for t in toroids_list]
+    keys: list[str] = []
+    for t in toroids_list:  # previous: the first cold, each next keyed on the one before
+        keys.append(state_cache_key(t, config, strength_kG, None if not keys else "previous:" + keys[-1]))
+    return keys
+
+
+def train_states(config: Config, problems, mesh, crs, batch=None) -> list[xr.Dataset]:
+    """Train the states of ``problems`` as ``train.warm_start`` says; ``batch``: the problems whose mean is
+    the batch_mean source (default ``problems``)."""
+    from pinn.training import train_batch
+
+    mode = config.train.warm_start
+    if mode == "none":
+        return list(train_batch(config, problems, mesh, crs).states)
+    rw = config.loss.residual_weights
+    if mode == "batch_mean":
+        source = train_batch(config, [mean_problem(problems if batch is None else batch)], mesh)
+        rule = StopRule(np.asarray(source.levels[0]), config.train.warm_tolerance, rw)
+        start = jax.tree.map(lambda x: x[0], source.train_state)
+        return list(train_batch(config, problems, mesh, crs, start=start, stop=rule).states)
+    first = train_batch(config, problems[:1], mesh, crs[:1])  # previous: the chain's first case, cold
+    rule = StopRule(np.asarray(first.levels[0]), config.train.warm_tolerance, rw)
+    out, prev = list(first.states), first.train_state
+    for i in range(1, len(problems)):
+        res = train_batch(config, problems[i:i + 1], mesh, crs[i:i + 1], start=jax.tree.map(lambda x: x[0], prev),
+                          stop=rule)
+        out.extend(res.states)
+        prev = res.train_state
+    return out
 
 
 def _read_state(path: Path) -> xr.Dataset:

@@ -1,0 +1,204 @@
+"""Warm start vs cold start of the hindcast's PINN trainings: throughput, training steps and scores, side by side.
+
+Both arms run the development hindcast (pinn/config/forecast.yaml, ``train.adam_steps=400``, no PINN state
+cache, no persistent JAX compilation cache) from scratch, each in a fresh subprocess on the same machine,
+one after the other, on the same rotations and batches. The causal data-only record is computed once here
+and handed to both, so scoring does not dominate. Recorded per arm: wall time, cases/min, training steps
+per case (the batch_mean source's steps shared out over its batch), per-phase time; and the paired
+difference warm minus cold of the per-AR scores ``bits_model`` (ridge model) and ``bits_hybrid`` with a
+paired bootstrap interval over rotations (:func:`pinn.scoring.scores.paired_bootstrap`).
+
+    python experiments/bench/bench_warm.py --data-dir DATA_DIR \\
+        --first 2241 --n 12 --batch 12 --out experiments/bench/hindcast_warm_cpu.json
+
+The full development comparison (38 rotations, targets CR 2241-2283): ``--n 0 --batch 19``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "experiments" / "bench"))
+from bench_hindcast import machine
+
+BASE = ["train.adam_steps=400", "train.progress=false", "forecast.cache_dir=null"]
+ARMS = {"warm": ["train.warm_start=batch_mean"], "cold": ["train.warm_start=none"]}  # warm first: its stopping shows early
+
+
+def targets(data_dir: Path, first: int, last: int, n: int) -> list[int]:
+    """Targets N+1 in first..last of the rotations the hindcast forecasts; the first ``n`` (0: all)."""
+    from pinn.chain import hindcast as hc
+    from pinn.data import arise
+
+    maps = hc.find_maps(data_dir)
+    table = arise.load_arise(hc.find_arise(data_dir))
+    out = [c + 1 for c in sorted(maps) if len(arise.ars_of(table, c + 1)) > 0 and first <= c + 1 <= last]
+    return out[:n] if n else out
+
+
+def worker(args: argparse.Namespace) -> dict:
+    """One arm in this process: the hindcast of ``args.targets``, its trainings and phases timed."""
+    from pinn import training
+    from pinn.chain import case as cs
+    from pinn.chain import hindcast as hc
+    from pinn.chain import integration as it
+    from pinn.config.schema import load_config
+    from pinn.training import state_cache
+
+    timers: dict[str, float] = {}
+    calls: list[dict] = []
+
+    def timed(owner, name, key):
+        real = getattr(owner, name)
+
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                timers[key] = timers.get(key, 0.0) + time.perf_counter() - t0
+        setattr(owner, name, wrapper)
+
+    real_train_batch = training.train_batch
+
+    def train_batch(config, problems, *a, **k):
+        t0 = time.perf_counter()
+        res = real_train_batch(config, problems, *a, **k)
+        calls.append({"cases": len(problems), "warm": k.get("start") is not None, "steps": list(res.steps),
+                      "first_calls_s": res.first_call_s, "steady_s": res.steady_s,
+                      "wall_s": time.perf_counter() - t0})
+        return res
+
+    training.train_batch = train_batch
+    timed(cs, "prepare_inputs", "inputs_s")
+    timed(state_cache, "pinn_states", "training_s")
+    timed(it, "solver_start", "start_and_balance_s")
+    timed(cs, "integrate_states", "start_integrate_total_s")
+    timed(cs, "finish_case", "ridges_s")
+    timed(hc, "rescore", "scoring_s")
+    cfg = load_config(args.config, BASE + ARMS[args.worker])
+    with open(args.data_only, "rb") as f:
+        record = pickle.load(f)
+    crs = [int(x) for x in args.targets.split(",")]
+    t0 = time.perf_counter()
+    result = hc.run_hindcast(args.data_dir, cfg, args.out_dir, crs=crs, batch_size=args.batch, progress=False,
+                             data_only=record)
+    wall = time.perf_counter() - t0
+    timers["integration_s"] = timers.pop("start_integrate_total_s", 0.0) - timers.get("start_and_balance_s", 0.0)
+    n = int(result.summary["n_cases"])
+    steps = sum(sum(c["steps"]) for c in calls)
+    forecast_wall = wall - timers.get("scoring_s", 0.0)
+    return {"arm": args.worker, "overrides": BASE + ARMS[args.worker], "cases": n, "wall_s": wall,
+            "forecast_wall_s": forecast_wall, "cases_per_min": 60.0 * n / forecast_wall,
+            "training_steps_per_case": steps / n,
+            "fine_tune_steps_per_case": (sum(sum(c["steps"]) for c in calls if c["warm"]) / n
+                                         if any(c["warm"] for c in calls) else None),
+            "phases_s": timers, "train_calls": calls, "load_after": os.getloadavg()}
+
+
+def run_arm(arm: str, args: argparse.Namespace, crs: list[int], record: Path, out_dir: Path) -> dict:
+    """One arm in a fresh subprocess (its own JAX, no compilation cache)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "XLA_FLAGS"))}
+    env.update(JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO), JAX_ENABLE_COMPILATION_CACHE="false")
+    cmd = [sys.executable, __file__, "--worker", arm, "--data-dir", str(args.data_dir), "--config", str(args.config),
+           "--targets", ",".join(map(str, crs)), "--batch", str(args.batch), "--data-only", str(record),
+           "--out-dir", str(out_dir / arm)]
+    load = os.getloadavg()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"{arm} arm failed:\n{proc.stderr[-3000:]}")
+    res = {**json.loads(proc.stdout.strip().splitlines()[-1]), "load_before": load}
+    print(f"{arm}: {res['wall_s']:.0f} s, {res['cases_per_min']:.2f} cases/min, "
+          f"{res['training_steps_per_case']:.0f} steps/case {res['train_calls']}", flush=True)
+    return res
+
+
+def compare(out_dir: Path) -> dict:
+    """Paired per-AR differences warm minus cold of bits_model and bits_hybrid, rotations resampled."""
+    import dataclasses
+
+    import pandas as pd
+
+    from pinn.scoring.scores import paired_bootstrap
+
+    cold, warm = (pd.read_csv(out_dir / arm / "per_ar.csv") for arm in ("cold", "warm"))
+    if not (cold[["cr", "lat", "lon"]].equals(warm[["cr", "lat", "lon"]])):
+        raise SystemExit("the two arms scored different ARs")
+    out = {"n_ars": len(cold), "n_rotations": int(cold["cr"].nunique())}
+    for s in ("model", "hybrid"):
+        d = warm[f"bits_{s}"].to_numpy() - cold[f"bits_{s}"].to_numpy()
+        out[f"bits_{s}"] = {"cold_mean": float(cold[f"bits_{s}"].mean()), "warm_mean": float(warm[f"bits_{s}"].mean()),
+                            "warm_minus_cold": dataclasses.asdict(paired_bootstrap(d, cold["cr"].to_numpy())),
+                            "max_abs_per_ar": float(abs(d).max())}
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", type=Path, required=True, help="maps *.<CR>.fits (and the ARISE table)")
+    p.add_argument("--config", type=Path, default=REPO / "pinn" / "config" / "forecast.yaml")
+    p.add_argument("--first", type=int, default=2241, help="first target rotation N+1")
+    p.add_argument("--last", type=int, default=2283, help="last target rotation N+1")
+    p.add_argument("--n", type=int, default=12, help="consecutive targets from --first (0: all)")
+    p.add_argument("--batch", type=int, default=12, help="cases per batched program (both arms)")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--keep", type=Path, default=None, help="keep both hindcasts' outputs here")
+    p.add_argument("--worker", choices=sorted(ARMS), help=argparse.SUPPRESS)
+    p.add_argument("--targets", help=argparse.SUPPRESS)
+    p.add_argument("--data-only", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    from pinn.chain import hindcast as hc
+    from pinn.config.schema import load_config
+    from pinn.data import arise
+    from pinn.emergence.ridge_model import density_grid
+
+    crs = targets(args.data_dir, args.first, args.last, args.n)
+    cfg = load_config(args.config, BASE)
+    lat, lon = density_grid(cfg.forecast)
+    table = arise.load_arise(hc.find_arise(args.data_dir))
+    t0 = time.perf_counter()
+    record = hc.data_only_record(table, lat, lon, max(crs))
+    data_only_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = args.keep or Path(tmp)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rec_path = Path(tmp) / "data_only.pkl"
+        rec_path.write_bytes(pickle.dumps(record))
+        arms = {arm: run_arm(arm, args, crs, rec_path, out_dir) for arm in ARMS}
+        scores = compare(out_dir)
+    cold, warm = arms["cold"], arms["warm"]
+    summary = {
+        "machine": {**machine(), "load_average_start": os.getloadavg(), "shared": "2-core machine shared with other engineers"},
+        "config": str(args.config.relative_to(REPO)), "targets": crs, "batch": args.batch,
+        "subset": None if args.n == 0 else f"first {len(crs)} targets from CR {args.first} (not the full 38)",
+        "full_run_command": ("PYTHONPATH=. python experiments/bench/bench_warm.py --data-dir "
+                             "../shared/data/raw/hmi_synoptic_mr_small --n 0 --batch 19 "
+                             "--out experiments/bench/hindcast_warm_cpu_full.json"),
+        "data_only_record_s": data_only_s, "arms": arms,
+        "steps_per_case_reduction": cold["training_steps_per_case"] / warm["training_steps_per_case"],
+        "training_time_reduction": cold["phases_s"]["training_s"] / warm["phases_s"]["training_s"],
+        "cases_per_min_ratio": warm["cases_per_min"] / cold["cases_per_min"],
+        "scores_warm_minus_cold": scores,
+        "rerun_noise_bits_per_ar": 0.006,
+    }
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
