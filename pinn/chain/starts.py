@@ -21,14 +21,14 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from pinn.chain.diagnostics import classical_start
+from pinn.config.physics import solver_for
 from pinn.config.schema import Config
+from pinn.training.state_cache import pinn_state, pinn_states
 
 
 def classical_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
     """The classical balanced band of ``toroids`` at ``strength_kG`` (kG) on the solver's Gaussian grid."""
-    from pinn.chain.diagnostics import classical_start
-    from pinn.config.physics import solver_for
-
     solver = solver_for(config)
     state = classical_start(solver, toroids, strength_kG, config.physics)
     nodal = solver.to_nodal(state)
@@ -46,7 +46,6 @@ def start_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
     """The start state of a forecast from ``toroids`` at ``strength_kG`` (kG), as ``forecast.start`` asks."""
     if config.forecast.start == "classical":
         return classical_state(toroids, config, strength_kG)
-    from pinn.training.state_cache import pinn_state
 
     return pinn_state(toroids, config, strength_kG)
 
@@ -55,7 +54,6 @@ def start_states(toroids_list: Sequence, config: Config, strength_kG: float, mes
     """:func:`start_state` of many toroids; PINN states are trained together (:func:`pinn.training.state_cache.pinn_states`)."""
     if config.forecast.start == "classical":
         return [classical_state(t, config, strength_kG) for t in toroids_list]
-    from pinn.training.state_cache import pinn_states
 
     return pinn_states(toroids_list, config, strength_kG, mesh,
                        toroids_crs=[getattr(t, "cr", None) for t in toroids_list])

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import yaml
 
 from pinn.errors import ConfigError
+from pinn.io import write_text
 
 # ---------------------------------------------------------------------------------------------
 # Domains of numeric keys: kept in the field metadata, checked on loading, shown in the reference
@@ -499,8 +500,6 @@ def dump_yaml(cfg: Config) -> str:
 
 def write_resolved(cfg: Config, out_dir: str | os.PathLike) -> Path:
     """Write ``resolved_config.yaml`` into ``out_dir`` atomically."""
-    from pinn.io import write_text
-
     return write_text(Path(out_dir) / "resolved_config.yaml", dump_yaml(cfg))
 
 

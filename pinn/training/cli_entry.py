@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pinn.config.schema import Config, write_resolved
+from pinn.io import write_json, write_netcdf
 from pinn.training.loop import TrainResult, train
 from pinn.training.program import TrainState
 from pinn.training.toroid_io import load_toroids
@@ -23,8 +24,6 @@ def train_from_config(
 
     ``toroids`` (a :class:`pinn.toroids.fit.Toroids`) defaults to :func:`load_toroids` of the config.
     """
-    from pinn.io import write_json, write_netcdf
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if toroids is None:

@@ -55,8 +55,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pinn.config.physics import zonal_flow
+from pinn.config.physics import band_strength, zonal_flow
 from pinn.config.schema import Config
+from pinn.errors import InputError
 from pinn.physics.bands import gaussian_profile
 from pinn.physics.equations import (
     Fields,
@@ -112,8 +113,6 @@ _CENTRE_TABLE = 720  # tabulation of the toroid centre lines (0.5 deg; linear in
 
 def band_strength_model(config: Config, strength_kG: float | None = None) -> float:
     """Peak toroidal field a0 in model units (``physics.band_strength_kG`` unless given)."""
-    from pinn.config.physics import band_strength
-
     return band_strength(config.physics, strength_kG)
 
 
@@ -139,8 +138,6 @@ def make_problem(config: Config, toroids, strength_kG: float | None = None) -> P
             sign.append(float(hemi.sign))
             has.append(1.0)
     if not any(has):
-        from pinn.errors import InputError
-
         raise InputError(None, "no toroid in either hemisphere: nothing for the PINN data term")
     lat_grid = np.linspace(-0.5 * np.pi, 0.5 * np.pi, 721)
     flow = zonal_flow(ph)

@@ -19,6 +19,7 @@ import optax
 
 from pinn.config.schema import Config
 from pinn.errors import TrainingDiverged
+from pinn.io import write_text
 from pinn.training.checkpoints import Checkpoints
 from pinn.training.losses import GROUP_NAMES, TERM_NAMES, group_losses
 
@@ -68,7 +69,6 @@ def truncate_metrics(path: Path, before_step: int) -> None:
                 keep.append(text)
         except (ValueError, KeyError, TypeError):
             continue  # a line cut by a kill
-    from pinn.io import write_text
 
     write_text(path, "".join(t + "\n" for t in keep))
 

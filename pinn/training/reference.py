@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from pinn.config.physics import physics_bands, swt_params, zonal_flow
 from pinn.config.schema import Config
-from pinn.physics.bands import DEFAULT_LAT0_DEG, DEFAULT_SIGN_NORTH, DEFAULT_WIDTH_DEG, antisymmetric_pair
+from pinn.physics.bands import (
+    DEFAULT_LAT0_DEG,
+    DEFAULT_SIGN_NORTH,
+    DEFAULT_WIDTH_DEG,
+    antisymmetric_pair,
+    flux_density,
+)
+from pinn.physics.equations import axisymmetric_thickness
+from pinn.toroids.fit import HemisphereToroid, Toroids
 from pinn.training.losses import make_problem
 from pinn.training.networks import SphereNet
 from pinn.training.schema import evaluate_fields, output_grid
@@ -15,8 +24,6 @@ def band_toroids(lat0_deg: float = DEFAULT_LAT0_DEG, width_deg: float = DEFAULT_
                  north_sign: int = DEFAULT_SIGN_NORTH):
     """Axisymmetric antisymmetric toroids at +-lat0 (no longitudinal modes), opposite signs N/S, as a
     :class:`pinn.toroids.fit.Toroids` (the form the PINN's data term takes)."""
-    from pinn.toroids.fit import HemisphereToroid, Toroids
-
     north, south = (HemisphereToroid(b.lat0_deg, b.width_deg, (), (), b.sign)
                     for b in antisymmetric_pair(lat0_deg, width_deg, north_sign))
     return Toroids(cr=0, threshold_G=0.0, north=north, south=south)
@@ -28,10 +35,6 @@ def axisymmetric_reference(config: Config, toroids, lat_deg: np.ndarray, strengt
     a = the data target (bands), u = u0 (prior), v = b = 0, h from the v-momentum balance
     (:func:`pinn.physics.equations.axisymmetric_thickness`) on a fine float64 grid, area mean 1.
     """
-    from pinn.config.physics import physics_bands, swt_params, zonal_flow
-    from pinn.physics.bands import flux_density
-    from pinn.physics.equations import axisymmetric_thickness
-
     prob = make_problem(config, toroids, strength_kG)
     fine = np.linspace(-np.pi / 2, np.pi / 2, 20001)
     bands = physics_bands(toroids, "uniform")  # the axisymmetric reference: s = 1

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pinn.config.physics import model_units
 from pinn.config.schema import Config
 from pinn.training.losses import Problem, toroid_target
 from pinn.training.networks import SphereNet, field_values
@@ -46,7 +47,6 @@ def state_dataset(model: SphereNet, problem: Problem, config: Config, steps: int
     import astropy.units as u
     import xarray as xr
 
-    from pinn.config.physics import model_units
 
     lat, lon = output_grid(config.train.output_nlat, config.train.output_nlon)
     f = evaluate_fields(model, lat, lon)

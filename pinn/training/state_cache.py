@@ -22,6 +22,10 @@ import numpy as np
 import xarray as xr
 
 from pinn.config.schema import Config, training_inputs
+from pinn.io import write_netcdf
+from pinn.training.batch import train_batch
+from pinn.training.cli_entry import train_from_config
+from pinn.training.losses import make_problem
 from pinn.training.warm import StopRule, mean_problem, problem_digest
 
 log = logging.getLogger(__name__)
@@ -77,7 +81,6 @@ def pinn_state(toroids, config: Config, strength_kG: float, work_dir: str | Path
     """
     from filelock import FileLock, Timeout
 
-    from pinn.training import train_from_config
 
     cfg = dataclasses.replace(config, physics=dataclasses.replace(config.physics, band_strength_kG=float(strength_kG)))
     cache = config.forecast.cache_dir if work_dir is None else work_dir
@@ -118,9 +121,6 @@ def pinn_states(toroids_list, config: Config, strength_kG: float, mesh=None,
     cached state keeps no optimiser state to continue from). No file lock: callers give each process its
     own cases (:mod:`pinn.chain.hindcast`).
     """
-    from pinn.io import write_netcdf
-    from pinn.training.losses import make_problem
-
     cfg = dataclasses.replace(config, physics=dataclasses.replace(config.physics, band_strength_kG=float(strength_kG)))
     mode = cfg.train.warm_start
     problems = [make_problem(cfg, t, strength_kG) for t in toroids_list]
@@ -158,8 +158,6 @@ def warm_keys(toroids_list, problems, config: Config, strength_kG: float) -> lis
 def train_states(config: Config, problems, mesh, crs, batch=None) -> list[xr.Dataset]:
     """Train the states of ``problems`` as ``train.warm_start`` says; ``batch``: the problems whose mean is
     the batch_mean source (default ``problems``)."""
-    from pinn.training import train_batch
-
     mode = config.train.warm_start
     if mode == "none":
         return list(train_batch(config, problems, mesh, crs).states)

@@ -7,21 +7,20 @@ import os
 from pathlib import Path
 
 from pinn.config.schema import Config
+from pinn.data.bundled import bundled_map
+from pinn.data.observations import load_synoptic
 from pinn.errors import ConfigError, InputError
+from pinn.toroids import fit as tor
 
 
 def load_toroids(config: Config):
     """Toroids named by ``loss.toroids``: a JSON file (``pinn toroids --json``) or ``cr:N`` (bundled map)."""
-    from pinn.toroids import fit as tor
-
     spec = config.loss.toroids
     if spec.startswith("cr:"):
         try:
             cr = int(spec[3:])
         except ValueError:
             raise ConfigError(f"config key 'loss.toroids': {spec!r} must be cr:N or a JSON path") from None
-        from pinn.data.bundled import bundled_map
-        from pinn.data.observations import load_synoptic
 
         ds = load_synoptic(bundled_map(cr), config.observations)
         return tor.fit_toroids(ds, config.toroids)
@@ -30,8 +29,6 @@ def load_toroids(config: Config):
 
 def read_toroids_json(path: str | os.PathLike):
     """Toroids from a JSON file written by ``pinn toroids --json``; InputError naming the file otherwise."""
-    from pinn.toroids import fit as tor
-
     path = Path(path)
     try:
         return tor.Toroids.from_json_dict(json.loads(path.read_text()))
