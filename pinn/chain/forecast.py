@@ -470,22 +470,19 @@ def emerged_ars(path: str | Path | None, target: int):
 
 def write_outputs(result: ForecastResult, out_dir: str | Path, config: Config,
                   arise: str | Path | None = None) -> dict[str, Path]:
-    """Write forecast.nc, forecast.png, summary.json and resolved_config.yaml into ``out_dir`` (atomically).
+    """Write forecast.nc, forecast.png, summary.json and resolved_config.yaml into ``out_dir`` all-or-nothing
+    (:func:`pinn.io.write_directory`: a reader sees the old complete set or the new one, never a mix).
 
     The figure marks the ARs of the forecast rotation from ``arise`` (default the bundled table) where known.
     """
-    from pinn.config.schema import write_resolved
-    from pinn.io import save_figure, write_json, write_netcdf
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "forecast.nc": write_netcdf(result.dataset, out / "forecast.nc"),
-        "summary.json": write_json(out / "summary.json", result.summary),
-        "resolved_config.yaml": write_resolved(config, out),
-    }
     from pinn.chain.plotting import plot_forecast
+    from pinn.config.schema import dump_yaml
+    from pinn.io import save_figure, write_directory, write_json, write_netcdf, write_text
 
     fig = plot_forecast(result, emerged_ars(arise, int(result.summary["forecast_rotation"])))
-    paths["forecast.png"] = save_figure(fig, out / "forecast.png", dpi=110, bbox_inches="tight")
-    return paths
+    return write_directory(out_dir, {
+        "forecast.nc": lambda p: write_netcdf(result.dataset, p),
+        "summary.json": lambda p: write_json(p, result.summary),
+        "resolved_config.yaml": lambda p: write_text(p, dump_yaml(config)),
+        "forecast.png": lambda p: save_figure(fig, p, dpi=110, bbox_inches="tight"),
+    })
