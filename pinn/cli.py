@@ -354,7 +354,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     from pinn.chain.forecast import HOTSPOT_RADIUS_DEG, run_forecast, write_outputs
-    from pinn.config.schema import ForecastConfig, PhysicsConfig, check_key
+    from pinn.config.schema import ForecastConfig, PhysicsConfig, check_key, replace
     from pinn.data.bundled import bundled_maps
     from pinn.io import check_replaceable_dir
 
@@ -363,10 +363,12 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     check_replaceable_dir(args.out)
     if cfg.forecast.cache_dir is not None:
         _probe_folder(Path(cfg.forecast.cache_dir), "config key 'forecast.cache_dir'")
-    if args.weeks is not None:
+    if args.weeks is not None:  # the flags set their keys, so resolved_config.yaml records what ran
         check_key(ForecastConfig, "weeks", args.weeks, "--weeks")
+        cfg = replace(cfg, forecast=replace(cfg.forecast, weeks=args.weeks))
     if args.strength_kG is not None:
         check_key(PhysicsConfig, "band_strength_kG", args.strength_kG, "--strength-kG")
+        cfg = replace(cfg, physics=replace(cfg.physics, band_strength_kG=args.strength_kG))
     paths = list(args.fits) or bundled_maps()
     result = run_forecast(paths, cfg, strength_kG=args.strength_kG, weeks=args.weeks)
     written = write_outputs(result, args.out, cfg)
