@@ -268,7 +268,7 @@ def test_hindcast_recomputes_cases_made_from_another_config_or_other_maps(tmp_pa
 
     assert hindcast("train.adam_steps=50") == [] and made == [[2280]]
     assert hindcast("train.adam_steps=50") == [] and made == [[2280]]  # same config and maps: reused
-    assert hindcast("forecast.floor=0.2") == [] and made == [[2280]]  # a scoring key: the cases still hold
+    assert hindcast("train.adam_steps=50", "forecast.floor=0.2") == [] and made == [[2280]]  # a scoring key: the cases still hold
     stale = hindcast("train.adam_steps=100")
     assert made == [[2280], [2280]]
     assert stale == [(f"1 saved case(s) in {out / 'cases'} were made from another config or other map files "
