@@ -32,6 +32,14 @@ def file_digest(path: str | Path) -> str:
     return _digest(str(p.resolve()), st.st_size, st.st_mtime_ns)
 
 
+def file_digest_or_none(path: str | Path) -> str | None:
+    """:func:`file_digest`, or None where the file cannot be read at all (it then never matches a saved key)."""
+    try:
+        return file_digest(path)
+    except OSError:
+        return None
+
+
 @functools.lru_cache(maxsize=4096)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
@@ -70,7 +78,7 @@ class CaseKeys:
         while cr in self.maps and len(crs) < self.config.toroids.window:
             crs.append(cr)
             cr -= 1
-        return {"config": self.parts_config, "maps": {str(c): file_digest(self.maps[c]) for c in sorted(crs)}}
+        return {"config": self.parts_config, "maps": {str(c): file_digest_or_none(self.maps[c]) for c in sorted(crs)}}
 
     def mismatch(self, n: int) -> str | None:
         """None if the saved case of N was made from what it would be made from now, else the first difference."""

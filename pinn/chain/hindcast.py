@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pinn.chain.case_keys import CaseKeys, file_digest
+from pinn.chain.case_keys import CaseKeys, file_digest_or_none
 from pinn.chain.forecast import (
     ForecastInputs,
     check_horizon,
@@ -132,10 +132,9 @@ class MapPool:
     def skip(self, cr: int, exc: InputError) -> None:
         """Drop CR ``cr`` and record why, with one warning line."""
         path = self.maps.pop(cr)
-        self.skipped[cr] = {"cr": cr, "file": str(path), "error": str(exc), "sha256": _digest_or_none(path)}
+        self.skipped[cr] = {"cr": cr, "file": str(path), "error": str(exc), "sha256": file_digest_or_none(path)}
         warnings.warn(f"skipped the map of CR {cr}: {exc} (windows use the remaining consecutive maps)",
                       InputWarning, stacklevel=2)
-
 
     def restore(self, records: dict[int, dict]) -> None:
         """Skips recorded by an earlier run (``skipped_maps.json``): a map stays skipped while its file is the
@@ -145,19 +144,11 @@ class MapPool:
             path = self.maps.get(cr)
             if path is None:
                 continue
-            if str(path) == rec.get("file") and rec.get("sha256") is not None and _digest_or_none(path) == rec["sha256"]:
+            if str(path) == rec.get("file") and rec.get("sha256") is not None and file_digest_or_none(path) == rec["sha256"]:
                 self.skipped[cr] = rec
                 self.maps.pop(cr)
             else:
                 log.info("the map of CR %d changed since it was skipped; reading it again", cr)
-
-
-def _digest_or_none(path: Path) -> str | None:
-    """SHA-256 of a map file, or None where it cannot be read at all."""
-    try:
-        return file_digest(path)
-    except OSError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
