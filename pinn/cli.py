@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from pinn.errors import InputWarning, OutputError, PinnError
+from pinn.errors import ConfigError, InputWarning, OutputError, PinnError
 
 log = logging.getLogger("pinn")
 
@@ -75,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_solve)
 
     p = sub.add_parser("train", help="train the PINN on observed toroids (writes state.nc, metrics, checkpoints)")
-    p.add_argument("config", metavar="CONFIG", help="YAML run config, e.g. configs/quick.yaml")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config value (repeatable)")
+    p.add_argument("config_arg", nargs="?", metavar="CONFIG",
+                   help="YAML run config, e.g. configs/quick.yaml (or give it as --config CONFIG)")
+    _add_config_args(p)
     p.add_argument("--out", type=Path, default=Path("pinn_run"), metavar="DIR")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in DIR")
     _add_strict_arg(p)
@@ -97,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("hindcast", help="forecast every rotation from earlier maps only and score against ARISE",
                        description="Forecast every rotation from earlier maps only and score against ARISE. Without "
-                                   "--config it uses pinn/config/forecast.yaml (see `pinn config --for hindcast`).")
+                                   "--config it uses pinn/config/forecast.yaml (see `pinn config --for hindcast`).",
+                       epilog=_score_names_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, metavar="DIR",
                    help="folder with maps *.<CR>.fits and the ARISE table (e.g. ../shared/data/raw)")
     p.add_argument("--crs", metavar="A-B", help="scored rotations (N+1) to include, e.g. 2250-2282")
@@ -129,6 +132,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_config)
     return parser
+
+
+# The names the hindcast prints (summary.json mean_bits / differences_bits), for `pinn hindcast --help`.
+SCORE_NAMES = {
+    "model": "the ridge emergence model: Gaussian bands about the PINN-started, integrated toroids (parameters "
+             "fitted on earlier rotations)",
+    "static": "the same model on the current toroids, not integrated (what the physics adds)",
+    "uniform": "uniform on the sphere: log2(1/(4 pi)) = -3.651 bits per AR",
+    "persistence": "the latest map's smoothed |Br| (ARs emerge where flux is now)",
+    "band": "Gaussian in latitude at the mean/sd of the ARs of the last 5 rotations, per hemisphere",
+    "data_only": "the causal choice among the data-only candidates (pinn.emergence.data_only): no physics",
+    "band_floor": "data-only family: latitude bands of recent ARs plus a uniform floor",
+    "band_hemi": "data-only family: band_floor with a per-hemisphere share",
+    "nests": "data-only family: activity nests, a kernel density of recent ARs in latitude and longitude",
+    "nests_hemi": "data-only family: nests with a per-hemisphere share",
+    "climatology": "data-only family: the long-term ARISE distribution of AR positions",
+    "nests_clim": "data-only family: nests over the climatology",
+    "hybrid": "data_only tilted by the integrated ridge's features (d2, log_strength, d2_change, warp): the "
+              "forecast's model",
+    "hybrid_static": "data_only tilted by the current toroids' features only (d2, warp)",
+    "hybrid_pinn": "data_only tilted by the integrated ridge's features without the change (d2, log_strength, warp)",
+}
+
+
+def _score_names_help() -> str:
+    """The epilog of `pinn hindcast --help`: what the printed score names mean."""
+    lines = [("printed scores: mean log2-likelihood per new AR in bits (higher is better; AUC of the density at the "
+             "ARs, 0.5 = no skill), one line per density:")]
+    lines += [f"  {name:14s} {text}" for name, text in SCORE_NAMES.items()]
+    lines += ["  (each data-only family is the candidate chosen causally, on rotations before the scored one)",
+              ("then A_minus_B  mean(bits of A - bits of B) per AR [95% paired bootstrap interval over rotations]; "
+              "an interval above 0 means A beats B")]
+    return "\n".join(lines)
 
 
 def _weeks_help() -> str:
@@ -168,6 +204,25 @@ def _load_config(args: argparse.Namespace, default_for: str | None = None):
     cfg = load_config(path, overrides)
     print(f"config: {path if path is not None else 'built-in defaults'}", file=sys.stderr)
     return cfg
+
+
+def _positive(flag: str, value: float | None) -> None:
+    """Refuse a CLI number that must be finite and > 0 (nan, inf, 0, negative), naming the flag."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{flag} = {value:g}: must be a finite number > 0")
+
+
+def _probe_folder(path: Path, label: str) -> None:
+    """Create folder ``path`` if needed and write a scratch file in it, so that a place where nothing can be
+    written (a regular file, /proc, no permission, even as root) is refused before any work, naming ``label``."""
+    if path.exists() and not path.is_dir():
+        raise OutputError(path, f"{label} names an existing file; it must be a folder (new or existing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise OutputError(path, f"{label}: cannot write there ({exc.strerror or exc})") from None
 
 
 def _check_out(path: Path, flag: str, folder: bool) -> None:
@@ -257,6 +312,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
     _check_out(args.out, "--out", folder=False)
     if args.trunc is not None:
         check_key(SolverConfig, "truncation", args.trunc, "--trunc")
+    _positive("--days", args.days)
+    _positive("--strength-kG", args.strength_kG)
     ds = run_case(
         args.case,
         days=args.days,
@@ -274,6 +331,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
     write_netcdf(ds, args.out)
     print(f"mass drift (relative): {ds.attrs['mass_drift']:.3e}")
     print(f"energy E' drift (relative): {ds.attrs['energy_drift']:.3e}")
+    if "h_l2_error" in ds.attrs:
+        print(f"l2 error of h vs the analytic steady solution: {ds.attrs['h_l2_error']:.3e}")
     print(f"wrote {args.out}")
     return 0
 
@@ -281,6 +340,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from pinn.training import train_from_config
 
+    if args.config_arg is not None and args.config is not None and args.config_arg != args.config:
+        raise ConfigError(f"two configs given: CONFIG {args.config_arg} and --config {args.config}; give one")
+    args.config = args.config if args.config is not None else args.config_arg
+    if args.config is None:
+        raise ConfigError("pinn train needs a config: --config CONFIG (or CONFIG), e.g. configs/quick.yaml")
     cfg = _load_config(args)
     _check_out(args.out, "--out", folder=True)
     result = train_from_config(cfg, out_dir=args.out, resume=args.resume)
@@ -290,15 +354,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     from pinn.chain.forecast import HOTSPOT_RADIUS_DEG, run_forecast, write_outputs
-    from pinn.config.schema import ForecastConfig, PhysicsConfig, check_key
+    from pinn.config.schema import ForecastConfig, PhysicsConfig, check_key, replace
     from pinn.data.bundled import bundled_maps
+    from pinn.io import check_replaceable_dir
 
     cfg = _load_config(args, default_for="forecast")
     _check_out(args.out, "--out", folder=True)
-    if args.weeks is not None:
+    check_replaceable_dir(args.out)
+    if cfg.forecast.cache_dir is not None:
+        _probe_folder(Path(cfg.forecast.cache_dir), "config key 'forecast.cache_dir'")
+    if args.weeks is not None:  # the flags set their keys, so resolved_config.yaml records what ran
         check_key(ForecastConfig, "weeks", args.weeks, "--weeks")
+        cfg = replace(cfg, forecast=replace(cfg.forecast, weeks=args.weeks))
     if args.strength_kG is not None:
         check_key(PhysicsConfig, "band_strength_kG", args.strength_kG, "--strength-kG")
+        cfg = replace(cfg, physics=replace(cfg.physics, band_strength_kG=args.strength_kG))
     paths = list(args.fits) or bundled_maps()
     result = run_forecast(paths, cfg, strength_kG=args.strength_kG, weeks=args.weeks)
     written = write_outputs(result, args.out, cfg)
@@ -361,13 +431,26 @@ def cmd_hindcast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_source(args: argparse.Namespace) -> str:
+    """The first line of `pinn config` (a YAML comment): which config it shows and how to see the main job's."""
+    sets = " + --set overrides" if args.overrides else ""
+    if args.config is not None:
+        return f"config: {args.config}{sets} (over the built-in defaults)"
+    if args.for_command is not None:
+        return f"config: {_DEFAULT_CONFIGS[args.for_command]()}{sets}, what `pinn {args.for_command}` uses without --config"
+    return (f"config: built-in defaults{sets}; `pinn forecast` and `pinn hindcast` use pinn/config/forecast.yaml "
+            "without --config: see `pinn config --for forecast`")
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from pinn.config.schema import dump_yaml, reference_markdown
 
     if args.reference:
         print(reference_markdown(), end="")
         return 0
-    print(dump_yaml(_load_config(args, default_for=args.for_command)), end="")
+    cfg = _load_config(args, default_for=args.for_command)
+    print(f"# {_config_source(args)}")
+    print(dump_yaml(cfg), end="")
     return 0
 
 
@@ -393,6 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.func(args)
     except PinnError as exc:
         print(f"pinn: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a write that failed after the up-front checks (pinn.io names the output path)
+        where = f"{os.fspath(exc.filename)}: " if exc.filename is not None else ""
+        print(f"pinn: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pinn: interrupted", file=sys.stderr)

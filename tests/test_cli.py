@@ -110,8 +110,10 @@ def test_each_command_says_which_config_it_uses(capsys):
     assert main(["config", "--for", "forecast"]) == 0
     captured = capsys.readouterr()
     assert captured.err.strip() == f"config: {default_forecast_config()}"
-    assert captured.out == dump_yaml(load_config(default_forecast_config()))  # what `pinn forecast` runs
-    assert captured.out != dump_yaml(load_config(None))
+    first, _, body = captured.out.partition("\n")  # a YAML comment naming the config shown, then the config
+    assert first.startswith(f"# config: {default_forecast_config()}")
+    assert body == dump_yaml(load_config(default_forecast_config()))  # what `pinn forecast` runs
+    assert body != dump_yaml(load_config(None))
 
 
 def _out_cases(tmp_path: Path) -> dict[str, list[str]]:

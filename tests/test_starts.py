@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,10 @@ def test_start_state_classical_trains_nothing(monkeypatch):
     monkeypatch.setattr(sc, "pinn_state", lambda *a, **k: pytest.fail("trained a PINN for the classical start"))
     monkeypatch.setattr(sc, "pinn_states", lambda *a, **k: pytest.fail("trained a PINN for the classical start"))
     cfg = load_config(REPO / "pinn" / "config" / "forecast.yaml", [*TINY, "forecast.start=classical"])
-    toroids = Toroids(2280, 100.0, NORTH, SOUTH)
+    # TINY's T21 grid (5.6 deg apart) does not resolve SOUTH's 5-deg half-width (pinn.physics.resolution: T >= 23)
+    with pytest.raises(ConfigError, match=r"'solver.truncation' = 21: .* minimum 23$"):
+        starts.start_state(Toroids(2280, 100.0, NORTH, SOUTH), cfg, 20.0)
+    toroids = Toroids(2280, 100.0, NORTH, dataclasses.replace(SOUTH, width_deg=6.0))  # resolved at T21
     one = starts.start_state(toroids, cfg, 20.0)
     many = starts.start_states([toroids, toroids], cfg, 30.0)
     assert one.attrs["start"] == "classical" and len(many) == 2

@@ -25,7 +25,7 @@ from pinn.chain.inputs import ForecastInputs, prepare_inputs
 from pinn.chain.integration import physical_state
 from pinn.chain.plotting import plot_forecast
 from pinn.config.physics import model_units
-from pinn.config.schema import Config, to_dict, write_resolved
+from pinn.config.schema import Config, dump_yaml, to_dict
 from pinn.data.arise import ars_of, load_arise
 from pinn.data.bundled import arise_table
 from pinn.emergence import counts as ct
@@ -36,7 +36,7 @@ from pinn.emergence.models import MODELS, ModelInputs
 from pinn.emergence.ridge_model import density_grid, hotspots
 from pinn.emergence.ridges import SYNODIC_DAYS, ridge_in_carrington_frame
 from pinn.errors import ConfigError
-from pinn.io import save_figure, write_json, write_netcdf
+from pinn.io import save_figure, write_directory, write_json, write_netcdf, write_text
 from pinn.physics.constants import HEMISPHERES
 
 log = logging.getLogger(__name__)
@@ -239,17 +239,15 @@ def emerged_ars(path: str | Path | None, target: int) -> pd.DataFrame:
 
 def write_outputs(result: ForecastResult, out_dir: str | Path, config: Config,
                   arise: str | Path | None = None) -> dict[str, Path]:
-    """Write forecast.nc, forecast.png, summary.json and resolved_config.yaml into ``out_dir`` (atomically).
+    """Write forecast.nc, forecast.png, summary.json and resolved_config.yaml into ``out_dir`` all-or-nothing
+    (:func:`pinn.io.write_directory`: a reader sees the old complete set or the new one, never a mix).
 
     The figure marks the ARs of the forecast rotation from ``arise`` (default the bundled table) where known.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "forecast.nc": write_netcdf(result.dataset, out / "forecast.nc"),
-        "summary.json": write_json(out / "summary.json", result.summary),
-        "resolved_config.yaml": write_resolved(config, out),
-    }
     fig = plot_forecast(result, emerged_ars(arise, int(result.summary["forecast_rotation"])))
-    paths["forecast.png"] = save_figure(fig, out / "forecast.png", dpi=110, bbox_inches="tight")
-    return paths
+    return write_directory(out_dir, {
+        "forecast.nc": lambda p: write_netcdf(result.dataset, p),
+        "summary.json": lambda p: write_json(p, result.summary),
+        "resolved_config.yaml": lambda p: write_text(p, dump_yaml(config)),
+        "forecast.png": lambda p: save_figure(fig, p, dpi=110, bbox_inches="tight"),
+    })

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pinn.chain.case import Case, build_case, build_cases, check_horizon
+from pinn.chain.case import Case, build_case, build_cases, case_strength, check_horizon
+from pinn.chain.case_keys import CaseKeys, file_digest_or_none
 from pinn.chain.plotting import plot_hindcast
 from pinn.config.schema import Config
 from pinn.data import arise
@@ -104,7 +105,8 @@ def trailing_run(maps: dict[int, Path], n: int, window: int) -> list[int]:
 @dataclass
 class MapPool:
     """The maps by rotation; each is read once when a window first needs it, and one that is unreadable or
-    refused (:class:`InputError`) is dropped, so every window treats it as a gap."""
+    refused (:class:`InputError`) is dropped, so every window treats it as a gap. A skip records the file's
+    SHA-256, so a resumed hindcast reads a map again once its file has changed (:meth:`restore`)."""
 
     maps: dict[int, Path]
     skipped: dict[int, dict] = dataclasses.field(default_factory=dict)  # CR -> file and error
@@ -131,9 +133,23 @@ class MapPool:
     def skip(self, cr: int, exc: InputError) -> None:
         """Drop CR ``cr`` and record why, with one warning line."""
         path = self.maps.pop(cr)
-        self.skipped[cr] = {"cr": cr, "file": str(path), "error": str(exc)}
+        self.skipped[cr] = {"cr": cr, "file": str(path), "error": str(exc), "sha256": file_digest_or_none(path)}
         warnings.warn(f"skipped the map of CR {cr}: {exc} (windows use the remaining consecutive maps)",
                       InputWarning, stacklevel=2)
+
+    def restore(self, records: dict[int, dict]) -> None:
+        """Skips recorded by an earlier run (``skipped_maps.json``): a map stays skipped while its file is the
+        one skipped (same path and SHA-256); a changed (fixed) file, or a record without a hash, is read again
+        when a window needs it; a record whose file is gone is dropped."""
+        for cr, rec in records.items():
+            path = self.maps.get(cr)
+            if path is None:
+                continue
+            if str(path) == rec.get("file") and rec.get("sha256") is not None and file_digest_or_none(path) == rec["sha256"]:
+                self.skipped[cr] = rec
+                self.maps.pop(cr)
+            else:
+                log.info("the map of CR %d changed since it was skipped; reading it again", cr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +211,14 @@ def produce_cases(maps: dict[int, Path], ns: Sequence[int], config: Config, stre
     from tqdm import tqdm
 
     share = process_share(ns, *process)
-    done = {n: Case.load(case_path(cases_dir, n)) for n in share if case_path(cases_dir, n).exists()}
+    keys = CaseKeys(cases_dir, maps, config, case_strength(config, strength_kG))
+    stale = {n: why for n in share if case_path(cases_dir, n).exists() and (why := keys.mismatch(n)) is not None}
+    if stale:
+        n, why = next(iter(stale.items()))
+        warnings.warn(f"{len(stale)} saved case(s) in {cases_dir} were made from another config or other map files "
+                      f"(CR {n}: {why}); recomputing them", InputWarning, stacklevel=2)
+    done = {n: Case.load(case_path(cases_dir, n)) for n in share if case_path(cases_dir, n).exists()
+            and n not in stale}
     todo = [n for n in share if n not in done]
     with tqdm(total=len(share), initial=len(done), desc="hindcast", unit="case", disable=not progress) as bar:
         for batch in batches(todo, batch_size):
@@ -205,6 +228,7 @@ def produce_cases(maps: dict[int, Path], ns: Sequence[int], config: Config, stre
                 cases = forecast_batch(maps, batch, config, strength_kG)
             for case in cases:
                 case.save(case_path(cases_dir, case.cr))
+                keys.write(case.cr)  # after the case: a kill in between leaves a case without key (recomputed)
                 done[case.cr] = case
             bar.update(len(cases))
     return done
@@ -467,12 +491,13 @@ def run_hindcast(
         config, forecast=dataclasses.replace(config.forecast, cache_dir=str(out / "pinn_cache")))
 
     skipped_path = cases_dir / "skipped_maps.json"
-    if skipped_path.exists():  # maps skipped before a resume stay skipped
-        pool.skipped.update({int(k): v for k, v in json.loads(skipped_path.read_text()).items()})
-        for cr in pool.skipped:
-            maps.pop(cr, None)
-    # every map a window needs is read once here; an unreadable one becomes a gap (and N itself, no case)
-    eligible = [n for n in eligible if case_path(cases_dir, n).exists() or pool.run(n, cfg)]
+    if skipped_path.exists():  # maps skipped before a resume stay skipped, unless their file changed
+        pool.restore({int(k): v for k, v in json.loads(skipped_path.read_text()).items()})
+    # every map a window needs is read once here; an unreadable one becomes a gap (and N itself, no case);
+    # a saved case made from the same config and map files needs no reading
+    keys = CaseKeys(cases_dir, maps, cfg, case_strength(cfg, strength_kG))
+    eligible = [n for n in eligible if (case_path(cases_dir, n).exists() and keys.mismatch(n) is None)
+                or pool.run(n, cfg)]
     _write_skipped(skipped_path, pool.skipped)
     if not eligible:
         raise InputError(data_dir, "no rotation could be forecast: every selected map was skipped")
@@ -493,7 +518,7 @@ def run_hindcast(
     result.summary.update({
         "data_dir": str(data_dir),
         "arise_table": arise.table_record(arise_path),  # which truth scored it (path, sha256)
-        "strength_kG": config.physics.band_strength_kG if strength_kG is None else strength_kG,
+        "strength_kG": case_strength(config, strength_kG),
         "start": config.forecast.start,
         "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],
         "map_repairs": {str(c.cr): list(c.map_notes) for c in cases

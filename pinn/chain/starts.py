@@ -12,6 +12,7 @@
   any start (``solver.balance_start``).
 
 Both return the state as the PINN writes it: u, v, h, A (and a, b) on (lat, lon) in degrees, model units.
+Both first refuse a ``solver.truncation`` whose grid does not resolve the toroids (:func:`check_resolution`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,29 @@ import xarray as xr
 from pinn.chain.diagnostics import classical_start
 from pinn.config.physics import solver_for
 from pinn.config.schema import Config
+from pinn.errors import ConfigError
+from pinn.physics import resolution as rs
 from pinn.training.state_cache import pinn_state, pinn_states
+
+
+def check_resolution(toroids_list: Sequence, config: Config) -> None:
+    """Refuse (:class:`ConfigError` naming ``solver.truncation`` and its minimum) a solver grid coarser than
+    the narrowest toroid's half-width w (:mod:`pinn.physics.resolution`), before any training or integration."""
+    widths = [(getattr(t, "cr", None), hemi, h.width_deg) for t in toroids_list
+              for hemi in ("north", "south") if (h := getattr(t, hemi, None)) is not None]
+    if not widths:
+        return
+    cr, hemi, w = min(widths, key=lambda x: x[2])
+    trunc = config.solver.truncation
+    if rs.resolves(trunc, w):
+        return
+    need = rs.minimum_truncation(w)
+    where = f"CR {cr} {hemi}" if cr is not None else hemi
+    raise ConfigError(
+        f"config key 'solver.truncation' = {trunc}: its grid ({rs.gaussian_latitudes(trunc)} latitudes, "
+        f"{rs.latitude_spacing_deg(trunc):.2f} deg apart) does not resolve the toroid of {where} (half-width "
+        f"{w:.2f} deg, {rs.POINTS_PER_HALF_WIDTH:g} latitude per half-width needed): minimum "
+        f"{need if need is not None else 'above 425'}")
 
 
 def classical_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
@@ -44,16 +67,16 @@ def classical_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
 
 def start_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
     """The start state of a forecast from ``toroids`` at ``strength_kG`` (kG), as ``forecast.start`` asks."""
+    check_resolution([toroids], config)
     if config.forecast.start == "classical":
         return classical_state(toroids, config, strength_kG)
-
     return pinn_state(toroids, config, strength_kG)
 
 
 def start_states(toroids_list: Sequence, config: Config, strength_kG: float, mesh=None) -> list[xr.Dataset]:
     """:func:`start_state` of many toroids; PINN states are trained together (:func:`pinn.training.state_cache.pinn_states`)."""
+    check_resolution(toroids_list, config)
     if config.forecast.start == "classical":
         return [classical_state(t, config, strength_kG) for t in toroids_list]
-
     return pinn_states(toroids_list, config, strength_kG, mesh,
                        toroids_crs=[getattr(t, "cr", None) for t in toroids_list])

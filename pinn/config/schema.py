@@ -191,7 +191,7 @@ class PhysicsConfig:
 class SolverConfig:
     """Spectral MHD-SWT solver (dinosaur spherical-harmonic grid, IMEX time stepping)."""
 
-    truncation: int = bounded(42, ge=4, le=425)  # triangular truncation T (21..170)
+    truncation: int = bounded(42, ge=4, le=425)  # triangular truncation T (21..170); a forecast refuses T whose Gaussian grid (2 ceil((3T+1)/4) latitudes, spacing 180/that deg) is coarser than the narrowest fitted toroid's half-width w (pinn.physics.resolution: T21 needs w >= 5.6 deg, T42 w >= 2.8 deg)
     dt: float = bounded(0.05, gt=0)  # time step in model time units (1/Omega)
     dissipation_efold_rotations: float | None = bounded(0.1, gt=0)  # e-folding time of the highest wavenumber, rotations; None = off
     hyperdiffusion_order: int = bounded(4, ge=1)  # power of the Laplacian in the hyperdiffusion (2 = del^4)
@@ -342,9 +342,12 @@ def load_config(path: str | os.PathLike | None = None, overrides: typing.Sequenc
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            text = Path(path).read_text()
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: config is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                              f"{exc.start})") from None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
