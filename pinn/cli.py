@@ -2,6 +2,9 @@
 
 No science lives here: every command is a thin wrapper over functions that notebooks can call too.
 User errors (bad files, bad config) end with a one-line message and exit status 2, never a traceback.
+
+Each command imports what it runs inside its own function, on purpose: ``pinn config`` and ``pinn inspect``
+must answer without starting JAX (seconds), and a command pays only for the stages it uses.
 """
 
 from __future__ import annotations
