@@ -27,7 +27,7 @@ from pinn.config.physics import solver_for
 from pinn.config.schema import Config
 from pinn.errors import ConfigError
 from pinn.physics import resolution as rs
-from pinn.training.state_cache import pinn_state, pinn_states
+from pinn.training import state_cache
 
 
 def check_resolution(toroids_list: Sequence, config: Config) -> None:
@@ -70,7 +70,7 @@ def start_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
     check_resolution([toroids], config)
     if config.forecast.start == "classical":
         return classical_state(toroids, config, strength_kG)
-    return pinn_state(toroids, config, strength_kG)
+    return state_cache.pinn_state(toroids, config, strength_kG)
 
 
 def start_states(toroids_list: Sequence, config: Config, strength_kG: float, mesh=None) -> list[xr.Dataset]:
@@ -78,5 +78,5 @@ def start_states(toroids_list: Sequence, config: Config, strength_kG: float, mes
     check_resolution(toroids_list, config)
     if config.forecast.start == "classical":
         return [classical_state(t, config, strength_kG) for t in toroids_list]
-    return pinn_states(toroids_list, config, strength_kG, mesh,
+    return state_cache.pinn_states(toroids_list, config, strength_kG, mesh,
                        toroids_crs=[getattr(t, "cr", None) for t in toroids_list])

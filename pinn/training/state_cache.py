@@ -20,11 +20,11 @@ from pathlib import Path
 import jax
 import numpy as np
 import xarray as xr
+from filelock import FileLock, Timeout
 
+from pinn import training  # the package's train_from_config / train_batch, read at call time (patchable)
 from pinn.config.schema import Config, training_inputs
 from pinn.io import write_netcdf
-from pinn.training.batch import train_batch
-from pinn.training.cli_entry import train_from_config
 from pinn.training.losses import make_problem
 from pinn.training.warm import StopRule, mean_problem, problem_digest
 
@@ -79,14 +79,11 @@ def pinn_state(toroids, config: Config, strength_kG: float, work_dir: str | Path
     The cache folder is ``work_dir`` or else ``config.forecast.cache_dir``; with neither, the state
     is trained in a temporary folder and not kept. Safe to call from several processes at once.
     """
-    from filelock import FileLock, Timeout
-
-
     cfg = dataclasses.replace(config, physics=dataclasses.replace(config.physics, band_strength_kG=float(strength_kG)))
     cache = config.forecast.cache_dir if work_dir is None else work_dir
     if cache is None:
         with tempfile.TemporaryDirectory() as tmp:
-            return train_from_config(cfg, toroids, out_dir=tmp).state.load()
+            return training.train_from_config(cfg, toroids, out_dir=tmp).state.load()
     run_dir, lock_path = cache_paths(cache, state_cache_key(toroids, cfg, strength_kG))
     state_path = run_dir / "state.nc"
     if not state_path.exists():
@@ -100,7 +97,7 @@ def pinn_state(toroids, config: Config, strength_kG: float, work_dir: str | Path
         try:
             if not state_path.exists():  # the run that held the lock may have written it
                 resume = has_checkpoint(run_dir)
-                train_from_config(cfg, toroids, out_dir=run_dir, resume=resume)
+                training.train_from_config(cfg, toroids, out_dir=run_dir, resume=resume)
         finally:
             lock.release()
     else:
@@ -160,18 +157,18 @@ def train_states(config: Config, problems, mesh, crs, batch=None) -> list[xr.Dat
     the batch_mean source (default ``problems``)."""
     mode = config.train.warm_start
     if mode == "none":
-        return list(train_batch(config, problems, mesh, crs).states)
+        return list(training.train_batch(config, problems, mesh, crs).states)
     rw = config.loss.residual_weights
     if mode == "batch_mean":
-        source = train_batch(config, [mean_problem(problems if batch is None else batch)], mesh)
+        source = training.train_batch(config, [mean_problem(problems if batch is None else batch)], mesh)
         rule = StopRule(np.asarray(source.levels[0]), config.train.warm_tolerance, rw)
         start = jax.tree.map(lambda x: x[0], source.train_state)
-        return list(train_batch(config, problems, mesh, crs, start=start, stop=rule).states)
-    first = train_batch(config, problems[:1], mesh, crs[:1])  # previous: the chain's first case, cold
+        return list(training.train_batch(config, problems, mesh, crs, start=start, stop=rule).states)
+    first = training.train_batch(config, problems[:1], mesh, crs[:1])  # previous: the chain's first case, cold
     rule = StopRule(np.asarray(first.levels[0]), config.train.warm_tolerance, rw)
     out, prev = list(first.states), first.train_state
     for i in range(1, len(problems)):
-        res = train_batch(config, problems[i:i + 1], mesh, crs[i:i + 1], start=jax.tree.map(lambda x: x[0], prev),
+        res = training.train_batch(config, problems[i:i + 1], mesh, crs[i:i + 1], start=jax.tree.map(lambda x: x[0], prev),
                           stop=rule)
         out.extend(res.states)
         prev = res.train_state
