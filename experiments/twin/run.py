@@ -17,6 +17,9 @@ Forecasts of rotation N + L (L = 1, 2) from information up to N, scored in bits 
              same emergence law (floor 0.05): kinematic, from the field;
   kin_fit    the same with each hemisphere's rate measured from the observations (the shift that best
              correlates the ridge |a| of N with that of N - 1, over one rotation; the truth's rate for N = 0);
+  kin_state  the TRUE |a| at the last save before the end of N (the physics' own start, perfectly known)
+             carried at the truth's flow rate, through the same law: kinematic with perfect knowledge of the
+             field, so physics - kin_state is what the dynamics alone add;
   physics    the truth state at the last save before the end of N integrated by the same solver to N + L,
              through the same law (floor 0.05): perfect model and perfect initial condition (upper bound);
   classical  the classical start (band_state, pressure balance: pinn.chain.diagnostics.classical_start) of a
@@ -69,8 +72,8 @@ EXPECTED = 10.0  # new ARs per rotation (both hemispheres)
 FLOOR = 0.05  # uniform share of every forecast density
 BAND_BACK = 5  # rotations of ARs in the band forecast
 SETTINGS = ["solver.truncation=42", "solver.dt=0.05"]
-MODELS = ("band", "nests", "kin_field", "kin_fit", "physics", "classical")
-PAIRS = (("physics", "kin_field"), ("physics", "kin_fit"), ("classical", "kin_fit"), ("kin_fit", "band"), ("physics", "nests"), ("nests", "band"), ("kin_field", "band"),
+MODELS = ("band", "nests", "kin_field", "kin_fit", "kin_state", "physics", "classical")
+PAIRS = (("physics", "kin_state"), ("kin_state", "kin_field"), ("physics", "kin_field"), ("physics", "kin_fit"), ("classical", "kin_fit"), ("kin_fit", "band"), ("physics", "nests"), ("nests", "band"), ("kin_field", "band"),
          ("physics", "band"), ("classical", "kin_field"), ("classical", "band"), ("physics", "classical"))
 HERE = Path(__file__).resolve().parent
 
@@ -182,7 +185,7 @@ def run_flow(flow_name: str, seeds: int, fc, spinup_rotations: int) -> tuple[pd.
         except ValueError:
             return dn.uniform_density(lat, lon)
 
-    physics_fc, field_fc, fit_fc, fitted_rates, pattern_corr = {}, {}, {}, {}, {}
+    physics_fc, field_fc, fit_fc, fitted_rates, pattern_corr, state_fc = {}, {}, {}, {}, {}, {}
     for k, n in enumerate(origins):
         for lead in (1, 2):
             target = n + lead
@@ -199,6 +202,9 @@ def run_flow(flow_name: str, seeds: int, fc, spinup_rotations: int) -> tuple[pd.
                 "carried_at_flow_rate": float(np.corrcoef(carried[band_rows].ravel(), views[target][band_rows].ravel())[0, 1]),
                 "not_carried": float(np.corrcoef(views[n][band_rows].ravel(), views[target][band_rows].ravel())[0, 1]),
             }
+            t_i = days[i_start[k]]
+            snap = twin.periodic_interp(abs_a[i_start[k]], solver.lon, lon - drift * t_i)  # Carrington frame at t_i
+            state_fc[(n, lead)] = law_or_uniform(twin.carry_field(snap, lat, lon, rate_rows, t_obs(target) - t_i))
             fit_rows = rate_rows.copy()
             if n > 0:
                 for sgn in (1, -1):
@@ -231,6 +237,7 @@ def run_flow(flow_name: str, seeds: int, fc, spinup_rotations: int) -> tuple[pd.
                                               true_rate),
                     "kin_field": field_fc[(n, lead)],
                     "kin_fit": fit_fc[(n, lead)],
+                    "kin_state": state_fc[(n, lead)],
                     "physics": physics_fc[("physics", n, lead)],
                     "classical": physics_fc[("classical", n, lead)],
                 }
@@ -306,7 +313,7 @@ def main() -> None:
     summary = summarise(df)
     args.out.mkdir(parents=True, exist_ok=True)
     result = {
-        "command": "PYTHONPATH=. /work/main/.venv/bin/python experiments/twin/run.py --out experiments/twin --flow "
+        "command": f"PYTHONPATH=. /work/main/.venv/bin/python experiments/twin/run.py --out {args.out} --flow "
                    + " ".join(args.flow) + f" --seeds {args.seeds} --spinup {args.spinup}",
         "machine": f"{platform.machine()} CPU, 2 cores shared (Python {platform.python_version()}, JAX {jax.__version__})",
         "settings": SETTINGS, "cr0": CR0, "n_rotations": N_ROT, "lat0_deg": LAT0_DEG, "width_deg": WIDTH_DEG,
