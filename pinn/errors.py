@@ -30,6 +30,10 @@ class InputWarning(UserWarning):
     """A data file was read after a documented repair or after masking bad pixels; names the file."""
 
 
+class TrainingWarning(UserWarning):
+    """A trained state that the forecast uses although it ended far from convergence; names the rotation."""
+
+
 class OutputError(PinnError):
     """An output path cannot be written (an existing file where a folder is needed, no permission)."""
 

@@ -27,7 +27,7 @@ Forecasts of rotation N + L (L = 1, 2) from information up to N, scored in bits 
              the same way (physics with an imperfect, observable start).
 Paired differences with 95 % paired bootstrap intervals over (rotation, realisation) clusters.
 
-    PYTHONPATH=. /work/main/.venv/bin/python experiments/twin/run.py --out experiments/twin --flow surface_features tachocline --seeds 30 --spinup 2
+    python experiments/twin/run.py --out experiments/twin --flow surface_features tachocline --seeds 30 --spinup 2
     (experiments/twin/no_spinup: the same with --spinup 0 --out experiments/twin/no_spinup)
 """
 
@@ -313,7 +313,7 @@ def main() -> None:
     summary = summarise(df)
     args.out.mkdir(parents=True, exist_ok=True)
     result = {
-        "command": f"PYTHONPATH=. /work/main/.venv/bin/python experiments/twin/run.py --out {args.out} --flow "
+        "command": f"python experiments/twin/run.py --out {args.out} --flow "
                    + " ".join(args.flow) + f" --seeds {args.seeds} --spinup {args.spinup}",
         "machine": f"{platform.machine()} CPU, 2 cores shared (Python {platform.python_version()}, JAX {jax.__version__})",
         "settings": SETTINGS, "cr0": CR0, "n_rotations": N_ROT, "lat0_deg": LAT0_DEG, "width_deg": WIDTH_DEG,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,10 @@ from pinn.config.schema import Config, ForecastConfig, check_key
 from pinn.emergence.hybrid import static_ridge
 from pinn.emergence.ridge_model import density_grid
 from pinn.emergence.ridges import minimum_horizon_days, predicted_toroids, toroids_at_observation
-from pinn.errors import ConfigError
+from pinn.errors import ConfigError, TrainingWarning
 from pinn.io import write_netcdf
 from pinn.training import case_mesh
+from pinn.training.convergence import unconverged_message
 
 DAYS_PER_WEEK = 7.0
 
@@ -123,6 +125,15 @@ def finish_case(paths: Sequence[str | Path], inputs: ForecastInputs, state: xr.D
     return CaseRun(case, inputs, state, trajectory, predicted, float(drift))
 
 
+def warn_unconverged(runs: Sequence[CaseRun]) -> None:
+    """One :class:`TrainingWarning` for the PINN states of ``runs`` that ended far from convergence
+    (:func:`pinn.training.convergence.unconverged_message`), naming the first and counting the rest."""
+    messages = [m for r in runs if (m := unconverged_message(r.state.attrs, r.inputs.toroids)) is not None]
+    if messages:
+        more = f" (and {len(messages) - 1} more of {len(runs)} cases)" if len(messages) > 1 else ""
+        warnings.warn(messages[0] + more, TrainingWarning, stacklevel=3)
+
+
 def build_case(paths: Sequence[str | Path], config: Config, strength_kG: float | None = None,
                weeks: float | None = None, inputs: ForecastInputs | None = None) -> CaseRun:
     """The case of the consecutive maps ``paths`` (latest last; nothing after it is read); ``inputs``: the
@@ -130,7 +141,9 @@ def build_case(paths: Sequence[str | Path], config: Config, strength_kG: float |
     inputs = prepare_inputs(paths, config) if inputs is None else inputs
     state = start_state(inputs.toroids, config, case_strength(config, strength_kG))
     trajectory = integrate_state(state, config, horizon_days(config, weeks))
-    return finish_case(paths, inputs, state, trajectory, config)
+    run = finish_case(paths, inputs, state, trajectory, config)
+    warn_unconverged([run])
+    return run
 
 
 def static_case(paths: Sequence[str | Path], config: Config) -> Case:
@@ -153,4 +166,6 @@ def build_cases(path_lists: Sequence[Sequence[str | Path]], config: Config, stre
     inputs = [prepare_inputs(paths, config) for paths in path_lists]
     states = start_states([i.toroids for i in inputs], config, case_strength(config, strength_kG), mesh)
     trajectories = integrate_states(states, config, horizon_days(config), mesh)
-    return [finish_case(paths, i, s, t, config) for paths, i, s, t in zip(path_lists, inputs, states, trajectories)]
+    runs = [finish_case(paths, i, s, t, config) for paths, i, s, t in zip(path_lists, inputs, states, trajectories)]
+    warn_unconverged(runs)
+    return runs
