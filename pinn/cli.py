@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from pinn.emergence.models import MODELS  # the registry (no JAX): the hindcast's --help lists its models
 from pinn.errors import ConfigError, InputWarning, OutputError, PinnError
 
 log = logging.getLogger("pinn")
@@ -137,33 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The names the hindcast prints (summary.json mean_bits / differences_bits), for `pinn hindcast --help`.
-SCORE_NAMES = {
-    "model": "the ridge emergence model: Gaussian bands about the PINN-started, integrated toroids (parameters "
-             "fitted on earlier rotations)",
-    "static": "the same model on the current toroids, not integrated (what the physics adds)",
-    "uniform": "uniform on the sphere: log2(1/(4 pi)) = -3.651 bits per AR",
-    "persistence": "the latest map's smoothed |Br| (ARs emerge where flux is now)",
-    "band": "Gaussian in latitude at the mean/sd of the ARs of the last 5 rotations, per hemisphere",
-    "data_only": "the causal choice among the data-only candidates (pinn.emergence.data_only): no physics",
-    "band_floor": "data-only family: latitude bands of recent ARs plus a uniform floor",
-    "band_hemi": "data-only family: band_floor with a per-hemisphere share",
-    "nests": "data-only family: activity nests, a kernel density of recent ARs in latitude and longitude",
-    "nests_hemi": "data-only family: nests with a per-hemisphere share",
-    "climatology": "data-only family: the long-term ARISE distribution of AR positions",
-    "nests_clim": "data-only family: nests over the climatology",
-    "hybrid": "data_only tilted by the integrated ridge's features (d2, log_strength, d2_change, warp): the "
-              "forecast's model",
-    "hybrid_static": "data_only tilted by the current toroids' features only (d2, warp)",
-    "hybrid_pinn": "data_only tilted by the integrated ridge's features without the change (d2, log_strength, warp)",
-}
-
-
 def _score_names_help() -> str:
     """The epilog of `pinn hindcast --help`: what the printed score names mean."""
     lines = [("printed scores: mean log2-likelihood per new AR in bits (higher is better; AUC of the density at the "
              "ARs, 0.5 = no skill), one line per density:")]
-    lines += [f"  {name:14s} {text}" for name, text in SCORE_NAMES.items()]
+    lines += [f"  {name:16s} {model.description}" for name, model in MODELS.models.items()]
     lines += ["  (each data-only family is the candidate chosen causally, on rotations before the scored one)",
               ("then A_minus_B  mean(bits of A - bits of B) per AR [95% paired bootstrap interval over rotations]; "
               "an interval above 0 means A beats B")]

@@ -266,11 +266,21 @@ REFERENCES = ("band", "data_only")
 register(RidgeModel("ridge", "Gaussian bands about the predicted (integrated) toroids"))
 register(RidgeModel("ridge_static", "the ridge model on the current toroids with the ridge model's parameters, no "
                     "integration (what the physics adds)", source="static", params_from="ridge"))
-register(FixedModel("uniform", "uniform over the sphere", lambda i: dn.uniform_density(i.lat, i.lon)))
+register(FixedModel("uniform", "uniform on the sphere: log2(1/(4 pi)) = -3.651 bits per AR",
+                    lambda i: dn.uniform_density(i.lat, i.lon)))
 register(FixedModel("persistence", "the latest map's smoothed |Br|", _persistence))
 register(FixedModel("band", "latitude band of the last 5 rotations' ARs, per hemisphere", _band))
-for _method in do.FAMILIES:  # every data-only family, with its causal choice of candidate
-    register(FixedModel(_method, f"data-only method {_method} with its causal choice", _reference(_method)))
+DATA_ONLY_FAMILIES = {  # what each data-only family is (pinn.emergence.data_only); each with its causal choice
+    "band_floor": "data-only family: latitude bands of recent ARs plus a uniform floor",
+    "band_hemi": "data-only family: band_floor with a per-hemisphere share",
+    "nests": "data-only family: activity nests, a kernel density of recent ARs carried at the surface rate",
+    "nests_hemi": "data-only family: nests with a per-hemisphere share",
+    "climatology": "data-only family: the long-term ARISE distribution of AR positions",
+    "nests_clim": "data-only family: nests over the climatology",
+}
+for _method in do.FAMILIES:
+    register(FixedModel(_method, DATA_ONLY_FAMILIES.get(_method, f"data-only family {_method}") +
+                        " (candidate chosen causally)", _reference(_method)))
 register(FixedModel("data_only", "the causal data-only forecast (pinn.emergence.data_only)", lambda i: i.prior))
 register(HybridModel("hybrid", "data-only prior tilted by the predicted ridge and its change",
                      ("d2", "log_strength", "d2_change", "warp")))
