@@ -169,10 +169,10 @@ def test_forecast_killed_while_writing_leaves_the_old_complete_set(tmp_path):
     out = tmp_path / "out"
     maps = [str(bundled_map(c)) for c in (2279, 2280)]
     common = tiny_args(*CLASSICAL, "forecast.cache_dir=null")
-    proc = run_cli("forecast", *maps, "--out", str(out), *common)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    out.mkdir()
+    for name in OUTPUTS:  # a previous complete set (its content does not matter, only that it stays whole)
+        (out / name).write_bytes(f"previous {name}\n".encode())
     old = {name: (out / name).read_bytes() for name in OUTPUTS}
-    assert json.loads(old["summary.json"])["horizon_weeks"] == 6.0
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, "forecast", *maps, "--out", str(out), *common,
