@@ -152,11 +152,14 @@ SLOW_WRITER = """
 import os, sys, time
 real_replace = os.replace
 OUTPUTS = ("forecast.nc", "summary.json", "resolved_config.yaml", "forecast.png")
+renamed = []
 def slow_replace(src, dst, *a, **k):  # every output file is renamed into its final name by pinn.io.atomic_path
     real_replace(src, dst, *a, **k)
     if os.path.basename(dst) in OUTPUTS:
+        renamed.append(dst)
         print("renamed", os.path.basename(dst), flush=True)
-        time.sleep(60)
+        if len(renamed) == 2:
+            time.sleep(60)  # hold here, two of the four files written, until the test kills the run
 os.replace = slow_replace
 from pinn.cli import main
 sys.exit(main(sys.argv[1:]))
