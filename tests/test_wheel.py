@@ -34,7 +34,9 @@ def test_wheel_installed_outside_the_tree_runs_a_forecast(tmp_path):
     where = subprocess.run([str(python), "-c", "import pinn; print(pinn.__file__)"], cwd=work, check=True,
                            capture_output=True, text=True).stdout.strip()
     assert Path(where).is_relative_to(site), where  # the installed copy, not the source tree
-    overrides = [a for item in [*TINY, "forecast.cache_dir=null"] for a in ("--set", item)]
+    # the classical start: this checks the installed package's wiring and data, not the PINN (tested elsewhere)
+    overrides = [a for item in [*TINY, "forecast.cache_dir=null", "forecast.start=classical"]
+                 for a in ("--set", item)]
     proc = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pinn.cli", "forecast", "--out", "out", *overrides],
                           cwd=work, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
