@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pinn.config.schema import Config, to_dict, training_inputs
-from pinn.io import write_json
+from pinn.io import file_sha256, write_json
 
 # forecast.* and emergence.* keys that change a saved case (the rest only change how saved cases are scored, or
 # where caches live)
@@ -43,11 +43,7 @@ def file_digest_or_none(path: str | Path) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def case_config(config: Config, strength_kG: float) -> dict:

@@ -20,6 +20,7 @@ case is saved under ``OUT/cases`` so an interrupted hindcast resumes where it st
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -41,7 +42,7 @@ from pinn.data.observations import load_synoptic
 from pinn.emergence import counts as ct
 from pinn.emergence import data_only as do
 from pinn.emergence import data_only_cache as dc
-from pinn.emergence.fit_artifact import FitArtifact, file_sha256, write_fit
+from pinn.emergence.fit_artifact import FitArtifact, write_fit
 from pinn.emergence.models import MODELS, REFERENCES, Example, ModelInputs
 from pinn.emergence.ridge_model import density_grid
 from pinn.errors import InputError, InputWarning
@@ -285,7 +286,8 @@ def case_model_inputs(case: Case, table: pd.DataFrame, record: do.DataOnlyResult
     def reference(method: str) -> xr.DataArray:
         return do.method_density(table, record, target, method, lat, lon)
 
-    def latest_br() -> xr.DataArray:
+    @functools.cache
+    def latest_br() -> xr.DataArray:  # read once per case, whichever models need it (persistence, map channel)
         return load_synoptic(case.latest_path, config.observations)["Br"]
 
     return ModelInputs(target, lat, lon, case.ridge, case.static_ridge, case.hemisphere_weights,
@@ -349,10 +351,12 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
     observed = [cal.cell_observed(t["lat"], t["lon"]) for t in truths]
     probabilities: dict[str, list[np.ndarray]] = {}
     params_of: dict[str, list] = {}
+    examples_of: dict[str, list[Example]] = {}
     for name in names:
         model = MODELS.get(name)
         prepared = [model.prepare(i) for i in inputs]
         examples = [Example(i, p, t["lat"].values, t["lon"].values) for i, p, t in zip(inputs, prepared, truths)]
+        examples_of[name] = examples
         shared = getattr(model, "params_from", None)
         params = params_of[shared] if shared in params_of else causal_params(model, examples, config, min_fit_rotations)
         params_of[name] = params
@@ -378,7 +382,7 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
     summary = summarise(per_ar_df, per_rot_df, names)
     counts = ct.count_record([(c.target, c.ridge) for c in cases], table, min_fit_rotations)
     calibration, reliability = cal.calibration_summary(probabilities, observed) if probabilities else ({}, {})
-    fit = final_fit(cases, inputs, truths, record, config, names, min_fit_rotations)
+    fit = final_fit(cases, examples_of, record, config, min_fit_rotations)
     summary.update({"n_cases": len(cases), "min_fit_rotations": min_fit_rotations,
                     "maps_per_case": {str(c.cr): len(c.maps) for c in cases}, "data_only_from": data_only_from,
                     "default_model": config.emergence.model,
@@ -388,20 +392,20 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
     return HindcastResult(per_ar_df, per_rot_df, summary, counts, reliability, fit)
 
 
-def final_fit(cases: Sequence[Case], inputs: Sequence[ModelInputs], truths: Sequence[pd.DataFrame],
-              record: do.DataOnlyResult, config: Config, names: Sequence[str], min_fit_rotations: int) -> FitArtifact:
-    """The fit artifact for the rotation after the last one scored: every fitted model on all scored rotations,
-    and the data-only candidate of the causal choice for the last scored rotation (made on the rotations before
-    it, so causal for every later one)."""
+def final_fit(cases: Sequence[Case], examples_of: dict[str, list[Example]], record: do.DataOnlyResult, config: Config,
+              min_fit_rotations: int) -> FitArtifact:
+    """The fit artifact for the rotation after the last one scored: every fitted model on all scored rotations
+    (``examples_of``: each scored model's prepared examples, as :func:`rescore` made them), and the data-only
+    candidate of the causal choice for the last scored rotation (made on the rotations before it, so causal for
+    every later one)."""
     last = cases[-1].target
     method = record.choices.loc[last, "choice_data_only"]
     candidate = method if method == do.BAND else record.choices.loc[last, f"choice_{method}"]
     models = {}
-    for name in names:
+    for name, examples in examples_of.items():
         model = MODELS.get(name)
         if not model.fitted or getattr(model, "params_from", None):
             continue
-        examples = [Example(i, model.prepare(i), t["lat"].values, t["lon"].values) for i, t in zip(inputs, truths)]
         params = model.fit(examples, config) if len(examples) >= min_fit_rotations else model.unfitted(config)
         models[name] = model.to_json(params)
     return FitArtifact(last + 1, tuple(c.target for c in cases), str(candidate), models)
@@ -513,11 +517,12 @@ def run_hindcast(
     cases = [produced[n] if n in produced else Case.load(case_path(cases_dir, n)) for n in eligible]
 
     result = rescore(cases, table, config, min_fit_rotations, data_only_from=data_only_from, data_only=data_only)
-    result.fit.made_by.update({"data_dir": str(data_dir), "arise_sha256": file_sha256(arise_path),
+    table_record = arise.table_record(arise_path)  # which truth scored it (path, sha256)
+    result.fit.made_by.update({"data_dir": str(data_dir), "arise_sha256": table_record["sha256"],
                                "start": config.forecast.start, "adam_steps": str(config.train.adam_steps)})
     result.summary.update({
         "data_dir": str(data_dir),
-        "arise_table": arise.table_record(arise_path),  # which truth scored it (path, sha256)
+        "arise_table": table_record,
         "strength_kG": case_strength(config, strength_kG),
         "start": config.forecast.start,
         "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],

@@ -14,7 +14,6 @@ is dropped, since the table is the truth and a partial truth scores a forecast w
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import math
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pinn.errors import InputError
+from pinn.io import file_sha256
 
 ARISE_COLUMNS = {
     "CR": "cr",
@@ -106,7 +106,7 @@ def _row_problems(text: pd.DataFrame, values: pd.DataFrame, max_cr: int) -> list
 def table_record(path: str | Path) -> dict[str, str]:
     """Which ARISE table was used: its absolute path and the sha256 of its bytes (hex)."""
     path = Path(path)
-    return {"path": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"path": str(path.resolve()), "sha256": file_sha256(path)}
 
 
 def ars_of(table: pd.DataFrame, crs) -> pd.DataFrame:

@@ -9,7 +9,6 @@ by hand: the artifact is the record.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -68,8 +67,3 @@ def read_fit(path: str | Path) -> FitArtifact:
                            str(record["data_only_candidate"]), dict(record["models"]), dict(record.get("made_by", {})))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"config key 'emergence.fit' = {path}: malformed fit artifact ({exc!r})") from None
-
-
-def file_sha256(path: str | Path) -> str:
-    """Content hash of a file (what an artifact records of the inputs that made it)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
