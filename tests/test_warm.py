@@ -143,3 +143,28 @@ def test_previous_chain_keys_follow_the_whole_chain(cfg):
     moved = [band_toroids(14.0), *chain[1:]]
     other = warm_keys(moved, [make_problem(prev, t, 20.0) for t in moved], prev, 20.0)
     assert all(a != b for a, b in zip(keys, other))
+
+
+def test_a_batch_of_one_is_trained_cold_under_its_cold_key(cfg, monkeypatch):
+    """batch_mean with one case: the case is its own mean, so no source is trained and no fine-tune runs; the
+    state is the cold one, under the cold key (a single forecast costs what it cost before warm starts)."""
+    from types import SimpleNamespace
+
+    from pinn.training import state_cache
+    from pinn.training.state_cache import train_states, warm_keys
+
+    warm = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, warm_start="batch_mean"))
+    one = [band_toroids(15.0)]
+    problems = [make_problem(warm, t, 20.0) for t in one]
+    assert warm_keys(one, problems, warm, 20.0) == [state_cache_key(one[0], cfg, 20.0)]
+    calls = []
+
+    def fake_train_batch(config, probs, mesh=None, crs=None, **kwargs):
+        calls.append((len(probs), kwargs))
+        return SimpleNamespace(states=["state"] * len(probs))
+
+    monkeypatch.setattr(state_cache.training, "train_batch", fake_train_batch)
+    assert train_states(warm, problems, None, [2280]) == ["state"]
+    assert calls == [(1, {})]  # one cold training, no start, no stopping rule
+    two = [band_toroids(15.0), band_toroids(16.0)]
+    assert warm_keys(two, [make_problem(warm, t, 20.0) for t in two], warm, 20.0)[0] != state_cache_key(two[0], cfg, 20.0)

@@ -141,7 +141,7 @@ def pinn_states(toroids_list, config: Config, strength_kG: float, mesh=None,
 def warm_keys(toroids_list, problems, config: Config, strength_kG: float) -> list[str]:
     """The cache key of each state of a batch, its warm-start source included (``train.warm_start``)."""
     mode = config.train.warm_start
-    if mode == "none":
+    if mode == "none" or len(toroids_list) == 1:  # a batch of one is its own mean: its state is the cold one
         return [state_cache_key(t, config, strength_kG) for t in toroids_list]
     if mode == "batch_mean":
         source = "batch_mean:" + problem_digest(mean_problem(problems))
@@ -156,7 +156,7 @@ def train_states(config: Config, problems, mesh, crs, batch=None) -> list[xr.Dat
     """Train the states of ``problems`` as ``train.warm_start`` says; ``batch``: the problems whose mean is
     the batch_mean source (default ``problems``)."""
     mode = config.train.warm_start
-    if mode == "none":
+    if mode == "none" or (len(problems) == 1 and (batch is None or len(batch) == 1)):  # one case: cold (no source)
         return list(training.train_batch(config, problems, mesh, crs).states)
     rw = config.loss.residual_weights
     if mode == "batch_mean":
