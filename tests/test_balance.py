@@ -140,3 +140,24 @@ def test_nearest_steady_state_reduces_the_residual_and_stays_close(solver, zonal
 def test_bad_arguments_are_refused(solver, zonal_band, kwargs, match):
     with pytest.raises(PinnError, match=match):
         refine_steady_state(solver, zonal_band, 0.0, **kwargs)
+
+
+def test_balance_compiles_once_per_solver_settings():
+    """The hindcast balances one start per case, each on its own float32 solver: the float64 twin and the
+    jitted residual are shared by equal settings, and a shared compilation gives the answer of a fresh one."""
+    from pinn.physics import balance as bal
+
+    bal._float64_twin.cache_clear()
+    bal._compiled_residual.cache_clear()
+    first, second = _solver(x64=False), _solver(x64=False)  # equal settings, distinct instances
+    band = S.band_state(first, antisymmetric_pair(20.0, 10.0), S.strength_from_kG(20.0), "pressure")
+    start = _unbalanced(first, band)
+    a = balance_start(first, start, 0.01)
+    b = balance_start(second, start, 0.01)
+    assert bal._float64_twin.cache_info().misses == 1 and bal._compiled_residual.cache_info().misses == 1
+    bal._float64_twin.cache_clear()
+    bal._compiled_residual.cache_clear()
+    fresh = balance_start(second, start, 0.01)
+    for f in BALANCE_FIELDS:
+        np.testing.assert_array_equal(np.asarray(getattr(a.state, f)), np.asarray(getattr(b.state, f)))
+        np.testing.assert_array_equal(np.asarray(getattr(a.state, f)), np.asarray(getattr(fresh.state, f)))

@@ -43,6 +43,7 @@ The normal equations with a Cholesky factorisation (:func:`scipy.linalg.cho_fact
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -54,8 +55,8 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from pinn.errors import PinnError
-from pinn.physics.equations import drift_frame_tendency
-from pinn.physics.solver import MHDShallowWaterEquations, Solver, State, make_solver
+from pinn.physics.equations import SWTParams, drift_frame_tendency
+from pinn.physics.solver import MHDShallowWaterEquations, Solver, SolverSettings, State, make_solver
 
 FIELDS = ("vorticity", "divergence", "h", "A")
 BALANCE_FIELDS = ("divergence", "h")
@@ -146,6 +147,53 @@ def _layout(solver: Solver) -> _Layout:
     return _Layout(index, lam, (1 / np.sqrt(lam), 1 / np.sqrt(lam), np.full(lam.shape, math.sqrt(G)), np.sqrt(lam)))
 
 
+@functools.lru_cache(maxsize=8)
+def _float64_twin(config: SolverSettings, params: SWTParams, dt: float) -> Solver:
+    """The float64 solver of a float32 one, built once per settings (its jitted functions then compile once)."""
+    return make_solver(dataclasses.replace(config, x64=True), params, dt=dt)
+
+
+class _CompiledResidual(NamedTuple):
+    """The drift residual of the unknowns ``y`` given the start's other fields and c, and its jitted forms.
+
+    The start and c are arguments, not captured constants, so one compilation serves every start on the
+    same solver (the hindcast balances one start per case).
+    """
+
+    unpack: Callable
+    residual: Callable
+    residual_jit: Callable
+    jvp_jit: Callable
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_residual(solver: Solver, which: tuple[int, ...], fit_pattern_speed: bool) -> _CompiledResidual:
+    """Residual functions of the unknown fields ``which`` (indices into FIELDS) on ``solver`` (float64)."""
+    layout = _layout(solver)
+    eqn = solver.equation
+    shape = solver.grid.modal_shape
+    k = len(layout.index)
+    n_state = k * len(which)
+    scale = [np.asarray(x, np.float64) for x in layout.scales]
+    idx = np.asarray(layout.index)
+
+    def unpack(y, start, c0):
+        full = list(start)
+        for j, i in enumerate(which):
+            full[i] = start[i].ravel().at[idx].set(y[j * k:(j + 1) * k] / scale[i]).reshape(shape)
+        return State(*full), (y[n_state] if fit_pattern_speed else c0)
+
+    def residual(y, start, c0):
+        s, c = unpack(y, start, c0)
+        r = drift_residual(eqn, s, c)
+        return jnp.concatenate([getattr(r, FIELDS[i]).ravel()[idx] * scale[i] for i in which])
+
+    def jvp(y, v, start, c0):
+        return jax.jvp(lambda x: residual(x, start, c0), (y,), (v,))[1]
+
+    return _CompiledResidual(unpack, residual, jax.jit(residual), jax.jit(jvp))
+
+
 def refine_steady_state(
     solver: Solver,
     state: State,
@@ -193,34 +241,33 @@ def refine_steady_state(
                         "fit_pattern_speed=False)")
     out_dtype = solver.dtype
     if not solver.x64:  # a float64 twin: the grid's transform matrices are built in the precision of first use
-        solver = make_solver(dataclasses.replace(solver.config, x64=True), solver.params, dt=solver.dt)
+        solver = _float64_twin(solver.config, solver.params, solver.dt)
     layout = _layout(solver)
-    eqn = solver.equation
     g = solver.grid
-    shape = g.modal_shape
     k = len(layout.index)
-    which = [FIELDS.index(f) for f in fields]
-    n_state = k * len(fields)
+    which = tuple(FIELDS.index(f) for f in fields)
+    n_state = k * len(which)
+    compiled = _compiled_residual(solver, which, fit_pattern_speed)
     with jax.enable_x64(True):
-        start = [jnp.asarray(getattr(state, f), jnp.float64) for f in FIELDS]
-        scale = [jnp.asarray(s) for s in layout.scales]
-        idx = jnp.asarray(layout.index)
+        start = tuple(jnp.asarray(getattr(state, f), jnp.float64) for f in FIELDS)
+        c0 = jnp.asarray(float(pattern_speed), jnp.float64)
 
         def unpack(y):
-            full = list(start)
-            for j, i in enumerate(which):
-                full[i] = start[i].ravel().at[idx].set(y[j * k:(j + 1) * k] / scale[i]).reshape(shape)
-            return State(*full), (y[n_state] if fit_pattern_speed else pattern_speed)
+            return compiled.unpack(y, start, c0)
 
         def residual(y):
-            s, c = unpack(y)
-            r = drift_residual(eqn, s, c)
-            return jnp.concatenate([getattr(r, FIELDS[i]).ravel()[idx] * scale[i] for i in which])
+            return compiled.residual(y, start, c0)
+
+        def residual_fn(y):
+            return compiled.residual_jit(y, start, c0)
+
+        def jvp_fn(y, v):
+            return compiled.jvp_jit(y, v, start, c0)
 
         scaled_start = [np.asarray(start[i]).ravel()[layout.index] * layout.scales[i] for i in range(len(FIELDS))]
         y0 = np.concatenate([scaled_start[i] for i in which] + ([[float(pattern_speed)]] if fit_pattern_speed else []))
-        residual_fn = jax.jit(residual)
         weights_area = jnp.asarray(g.quadrature_weights)
+        eqn = solver.equation
 
         def rms_div(y):
             s, c = unpack(jnp.asarray(y))
@@ -231,7 +278,7 @@ def refine_steady_state(
         res0 = float(np.linalg.norm(r) / math.sqrt(r.size))
         history = [res0]
         if method == "krylov":
-            y, it = _newton_krylov(residual, residual_fn, y0, r, history, layout, float(solver.params.gravity),
+            y, it = _newton_krylov(jvp_fn, residual_fn, y0, r, history, layout, float(solver.params.gravity),
                                    max_iter, rtol, progress)
         else:
             y, it = _gauss_newton(residual, residual_fn, y0, r, history, anchor, fit_pattern_speed, max_iter, rtol,
@@ -262,7 +309,7 @@ def balance_start(solver: Solver, state: State, pattern_speed: float = 0.0, *, m
                                fit_pattern_speed=False, max_iter=max_iter, rtol=rtol, method="krylov")
 
 
-def _newton_krylov(residual, residual_fn, y, r, history, layout: _Layout, gravity: float, max_iter: int, rtol: float,
+def _newton_krylov(jvp, residual_fn, y, r, history, layout: _Layout, gravity: float, max_iter: int, rtol: float,
                    progress) -> tuple[np.ndarray, int]:
     """Newton-GMRES for the balance problem (unknowns and residuals ordered divergence, h; energy-scaled).
 
@@ -273,7 +320,6 @@ def _newton_krylov(residual, residual_fn, y, r, history, layout: _Layout, gravit
     k = len(layout.index)
     wave = np.sqrt(gravity * layout.lam)
     n = y.size
-    jvp = jax.jit(lambda y, v: jax.jvp(residual, (y,), (v,))[1])
     precondition = scipy.sparse.linalg.LinearOperator(
         (n, n), matvec=lambda v: np.concatenate([-np.ravel(v)[k:] / wave, np.ravel(v)[:k] / wave]), dtype=np.float64)
     res0 = history[0]
