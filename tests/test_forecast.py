@@ -118,6 +118,33 @@ def test_fit_emergence_params_recovers_floor_direction():
     assert p_on.floor < 0.05 < p_off.floor
 
 
+def test_stacked_likelihood_is_the_density_at_the_ars():
+    """The fit's vectorised likelihood (all cases at once, hemisphere rows only) equals log2 of
+    emergence_density sampled at each case's ARs, for warped, unequally strong ridges, unequal hemisphere
+    weights and a NaN stretch of ridge (counted as zero density, as normalise does)."""
+    traj = band_trajectory(lat0=18.0, width=8.0)
+    lon = np.arange(1.0, 360.0, 2.0)
+    base = rd.toroids_at_observation(rd.predicted_toroids(traj), lon, 0.0)
+    lat = -90 + (np.arange(180) + 0.5)
+    rng = np.random.default_rng(3)
+    cases = []
+    for k in range(3):
+        ridge = base.copy(deep=True)
+        ridge["ridge_lat"] = ridge["ridge_lat"] + 4.0 * np.sin(np.radians(lon) * (k + 1))[None, :]
+        strength = ridge["ridge_strength"].values * (1.0 + 0.5 * rng.random((2, lon.size)))
+        if k == 2:
+            strength[1, 20:30] = np.nan
+        ridge["ridge_strength"] = (("hemisphere", "lon"), strength)
+        n = 5 + k
+        cases.append((ridge, {"north": 0.3 + 0.2 * k, "south": 0.7 - 0.2 * k},
+                      rng.uniform(-40.0, 40.0, n), rng.uniform(0.0, 360.0, n)))
+    stacked = em.StackedCases.of(cases, lat)
+    for params in (em.EmergenceParams(), em.EmergenceParams(0.3, 0.5, 2.0), em.EmergenceParams(0.02, 3.0, 0.0)):
+        expected = np.concatenate([ev.log2_likelihood(em.emergence_density(r, lat, w, params), a, b)
+                                   for r, w, a, b in cases])
+        np.testing.assert_allclose(stacked.log2_likelihood(params), expected, rtol=1e-12, atol=1e-12)
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pinn.cli", *args], check=False, capture_output=True, text=True,
                           cwd=REPO, timeout=900)

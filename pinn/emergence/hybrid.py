@@ -158,11 +158,12 @@ def _centred(case: FitCase) -> np.ndarray:
     return centred_features(case.features, _prior_weights(case))
 
 
-def standardise(cases: Sequence[FitCase]) -> np.ndarray:
-    """Pooled prior-weighted sd of each feature over ``cases`` (0 where a feature has no spread)."""
+def standardise(cases: Sequence[FitCase], centred: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Pooled prior-weighted sd of each feature over ``cases`` (0 where a feature has no spread);
+    ``centred``: their :func:`_centred` features, if already computed."""
     var = np.zeros(cases[0].features.shape[0])
-    for c in cases:
-        var += (_centred(c) ** 2) @ _prior_weights(c)
+    for k, c in enumerate(cases):
+        var += ((_centred(c) if centred is None else centred[k]) ** 2) @ _prior_weights(c)
     sd = np.sqrt(var / len(cases))
     return np.where(sd > 1e-9, sd, 0.0)
 
@@ -224,14 +225,22 @@ def fit_hybrid(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, prior_
 
     if not cases:
         return zero_fit(names)
-    scale = standardise(cases)
+    centred = [_centred(c) for c in cases]
+    scale = standardise(cases, centred)
     active = scale > 0
-    zs = [standard_scores(_centred(c)[active], scale[active]) for c in cases]
+    zs = [standard_scores(x[active], scale[active]) for x in centred]
     beta = np.zeros(len(names))
     sd = np.full(len(names), prior_sd)
     if active.any():
-        res = minimize(lambda b: _objective(b, zs, cases, prior_sd)[:2], np.zeros(int(active.sum())), jac=True,
-                       hess=lambda b: _objective(b, zs, cases, prior_sd)[2], method="trust-exact")
+        last: dict = {}
+
+        def objective(b):  # trust-exact asks for value and gradient, then the Hessian, at the same beta: one pass
+            if last.get("beta") is None or not np.array_equal(last["beta"], b):
+                last.update(beta=np.array(b, copy=True), value=_objective(b, zs, cases, prior_sd))
+            return last["value"]
+
+        res = minimize(lambda b: objective(b)[:2], np.zeros(int(active.sum())), jac=True,
+                       hess=lambda b: objective(b)[2], method="trust-exact")
         beta[active] = res.x
         sd[active] = np.sqrt(np.diag(np.linalg.inv(_objective(res.x, zs, cases, prior_sd)[2])))
     return HybridFit(tuple(names), beta, sd, scale, tuple(c.cr for c in cases), prior_sd)

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from pinn.config.schema import EmergenceConfig, ForecastConfig
+from pinn.data import grid
 from pinn.emergence import density as dn
 from pinn.emergence.ridges import HEMISPHERES
 from pinn.scoring import scores as ev
@@ -75,26 +76,97 @@ def fit_emergence_params(cases: Sequence[tuple], lat_deg: np.ndarray, start: Eme
     """Maximum-likelihood (floor, width_scale, strength_power) over past cases, bounded.
 
     Each case is ``(ridge, hemisphere_weights, ar_lat, ar_lon)`` from rotations BEFORE the one to be
-    scored (the caller guarantees this; see :mod:`pinn.chain.hindcast`).
+    scored (the caller guarantees this; see :mod:`pinn.chain.hindcast`). The likelihood is
+    :func:`emergence_density` at the ARs, evaluated for all cases at once (:class:`StackedCases`).
     """
     from scipy.optimize import minimize
 
     start = start or EmergenceParams()
     if not cases:
         return start
+    stacked = StackedCases.of(cases, lat_deg)
 
     def nll(x):
-        p = EmergenceParams(float(x[0]), float(x[1]), float(x[2]), start.min_sigma_deg)
-        total = 0.0
-        for ridge, weights, ar_lat, ar_lon in cases:
-            d = emergence_density(ridge, lat_deg, weights, p)
-            total -= float(np.sum(ev.log2_likelihood(d, ar_lat, ar_lon)))
-        return total
+        return -float(np.sum(stacked.log2_likelihood(EmergenceParams(float(x[0]), float(x[1]), float(x[2]),
+                                                                      start.min_sigma_deg))))
 
     x0 = np.array([start.floor, start.width_scale, start.strength_power])
     res = minimize(nll, x0, method="L-BFGS-B", bounds=[(0.01, 0.9), (0.2, 4.0), (0.0, 4.0)],
                    options={"maxiter": 60})
     return EmergenceParams(float(res.x[0]), float(res.x[1]), float(res.x[2]), start.min_sigma_deg)
+
+
+@dataclass(frozen=True)
+class StackedCases:
+    """Ridges of several cases as arrays, for the likelihood of :func:`emergence_density` at their ARs.
+
+    The same density, evaluated without building each case's grid as an xarray object: per hemisphere only
+    the rows of that hemisphere (the density is zero elsewhere), all cases in one array operation, and the
+    normalised, floored density read at the ARs' cells (nearest cell, as :func:`pinn.scoring.scores.sample`).
+    Arrays: centre, sigma, rel (case, hemisphere, lon); weights (case, hemisphere); per AR its case,
+    hemisphere, row within the hemisphere's rows and column.
+    """
+
+    lat: np.ndarray
+    rows: tuple[np.ndarray, np.ndarray]  # row indices of the north (lat > 0) and south (lat < 0) cells
+    row_areas: tuple[np.ndarray, np.ndarray]  # solid angle of one cell in each of those rows (sr)
+    centre: np.ndarray
+    sigma: np.ndarray
+    rel: np.ndarray
+    weights: np.ndarray
+    ar_case: np.ndarray
+    ar_hemi: np.ndarray
+    ar_row: np.ndarray
+    ar_col: np.ndarray
+
+    @classmethod
+    def of(cls, cases: Sequence[tuple], lat_deg: np.ndarray) -> StackedCases:
+        lat = np.asarray(lat_deg, float)
+        lon = cases[0][0]["lon"].values
+        areas = grid.cell_areas(lat, lon)[:, 0]
+        rows = (np.flatnonzero(lat > 0), np.flatnonzero(lat < 0))
+        centre, sigma, rel, weights, ar = [], [], [], [], []
+        for k, (ridge, hemisphere_weights, ar_lat, ar_lon) in enumerate(cases):
+            if not np.array_equal(ridge["lon"].values, lon):
+                raise ValueError("the cases' ridges must share one longitude grid")
+            r = [ridge.sel(hemisphere=h) for h in HEMISPHERES]
+            centre.append([x["ridge_lat"].values for x in r])
+            sigma.append([x["ridge_sigma"].values for x in r])
+            rel.append([x["ridge_strength"].values / np.maximum(x["mean_strength"].values, 1e-30) for x in r])
+            weights.append([hemisphere_weights[h] for h in HEMISPHERES])
+            i, j = ev.cell_indices(lat, lon, ar_lat, ar_lon)
+            ar.append(np.stack([np.full(i.size, k), i, j]))
+        case_, i, j = np.concatenate(ar, axis=1) if ar else np.zeros((3, 0), int)
+        hemi = np.where(lat[i] > 0, 0, np.where(lat[i] < 0, 1, -1))
+        row = np.array([np.searchsorted(rows[h], ii) if h >= 0 else 0 for h, ii in zip(hemi, i)], int)
+        return cls(lat, rows, (areas[rows[0]], areas[rows[1]]), np.asarray(centre, float), np.asarray(sigma, float),
+                   np.asarray(rel, float), np.asarray(weights, float), case_.astype(int), hemi, row, j.astype(int))
+
+    def log2_likelihood(self, params: EmergenceParams) -> np.ndarray:
+        """log2 of each case's density at each of its ARs (bits), in the order the cases and ARs were given."""
+        sigma = np.maximum(params.width_scale * math.sqrt(2.0) * self.sigma, params.min_sigma_deg)
+        along = np.power(np.maximum(self.rel, 1e-6), params.strength_power)
+        n = self.centre.shape[0]
+        # emergence_density adds each hemisphere's term times a 0/1 row mask over the whole column, so a NaN in
+        # either hemisphere's ridge blanks that longitude in both (normalise counts NaN as 0): the same here
+        blank = np.any(np.isnan(self.centre) | np.isnan(sigma) | np.isnan(along), axis=1)[:, None, :]
+        mass = np.zeros(n)
+        at_ars = np.zeros(self.ar_case.size)
+        for h in (0, 1):
+            lat = self.lat[self.rows[h]][None, :, None]
+            s = sigma[:, h, None, :]
+            gauss = np.exp(-0.5 * ((lat - self.centre[:, h, None, :]) / s) ** 2) / (np.radians(s) * math.sqrt(2 * math.pi))
+            total = np.where(blank, 0.0, np.nan_to_num(self.weights[:, h, None, None] * along[:, h, None, :] * gauss,
+                                                       nan=0.0))
+            if np.any(total < 0):
+                raise ValueError("a density must be non-negative")
+            mass += np.einsum("kij,i->k", total, self.row_areas[h])
+            mine = self.ar_hemi == h
+            at_ars[mine] = total[self.ar_case[mine], self.ar_row[mine], self.ar_col[mine]]
+        if not np.all(mass > 0):
+            raise ValueError("a density must have positive total mass")
+        density = dn.with_floor(at_ars / mass[self.ar_case], params.floor)
+        return np.log2(density)
 
 
 MIN_SEPARATION_DEG = 20.0  # great-circle distance between reported hotspots

@@ -19,15 +19,19 @@ from pinn.data.grid import FOUR_PI, cell_areas
 UNIFORM_BITS = -math.log2(FOUR_PI)
 
 
-def sample(density: xr.DataArray, lat_deg, lon_deg) -> np.ndarray:
-    """Density at points (nearest cell; longitude wraps)."""
-    lat_grid = density["lat"].values
-    lon_grid = density["lon"].values
+def cell_indices(lat_grid, lon_grid, lat_deg, lon_deg) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the cell nearest each point (longitude wraps)."""
+    lat_grid, lon_grid = np.asarray(lat_grid, float), np.asarray(lon_grid, float)
     lat_deg = np.asarray(lat_deg, float)
     lon_deg = np.mod(np.asarray(lon_deg, float), 360.0)
     i = np.abs(lat_grid[None, :] - lat_deg[:, None]).argmin(axis=1)
     dlon = np.abs(((lon_grid[None, :] - lon_deg[:, None]) + 180.0) % 360.0 - 180.0)
-    j = dlon.argmin(axis=1)
+    return i, dlon.argmin(axis=1)
+
+
+def sample(density: xr.DataArray, lat_deg, lon_deg) -> np.ndarray:
+    """Density at points (nearest cell; longitude wraps)."""
+    i, j = cell_indices(density["lat"].values, density["lon"].values, lat_deg, lon_deg)
     return density.values[i, j]
 
 
