@@ -36,6 +36,7 @@ The state handed downstream (state.nc, the forecast's start) is the network at t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -281,6 +282,29 @@ def series_loss_terms(model: SphereNet, problem: SeriesProblem, batch: SeriesBat
     return jnp.stack([*pde, data, prior, flow_dev, mean_h, gauge, zero]), pde_group
 
 
+def drifting_bump_series(config: Config, rate_model: float, n_maps: int = 3, lat0_deg: float = 20.0,
+                         width_deg: float = 8.0, bump: float = 0.5, bump_lon_deg: float = 180.0,
+                         samples: int = 360, period_days: float = CARRINGTON_SYNODIC_DAYS) -> ToroidSeries:
+    """Synthetic per-map toroids with a KNOWN drift: antisymmetric zonal bands at +-``lat0_deg`` whose
+    strength s(lon) = 1 + ``bump`` cos(lon - lon_k) has its maximum at model longitude ``bump_lon_deg`` at
+    the latest map and moves eastward at ``rate_model`` (rad per model time unit, in the model frame).
+    Map k (time t_k <= 0) gives the Carrington longitude lon_k = bump_lon + deg((rate - (Omega_C -
+    Omega_f)) t_k), i.e. what a synoptic map of a pattern drifting at that rate in the model frame shows."""
+    north, south = (tor.HemisphereToroid(s * lat0_deg, width_deg, (), (), -s) for s in (1, -1))
+    mu = model_units(config.physics)
+    delta = mu.carrington_minus_frame_rate
+    grid = np.arange(samples) * (360.0 / samples)
+    days = tuple(float(-k * period_days) for k in range(n_maps - 1, -1, -1))
+    maps = []
+    for d in days:
+        t = mu.time_to_model(d * u.day)
+        lon_k = bump_lon_deg + np.degrees((rate_model - delta) * t)
+        prof = tuple(1.0 + bump * np.cos(np.radians(grid - lon_k)))
+        hemi = {h.sign: dataclasses.replace(h, strength_profile=prof) for h in (north, south)}
+        maps.append(tor.Toroids(cr=2300 + len(maps), threshold_G=0.0, north=hemi[-1], south=hemi[1]))
+    return ToroidSeries(tuple(maps), days)
+
+
 def latest_time(problem: SeriesProblem) -> float:
     """t_N, the time of the state handed downstream (model units; 0 by construction)."""
     return float(problem.window[1])
@@ -302,21 +326,43 @@ def pattern_drift_deg(a_first, a_last, lon_deg) -> float:
     return float((shift + 180.0) % 360.0 - 180.0)
 
 
+def network_drift(model: SphereNet, lat_deg: float, t_first: float, t_last: float, nlon: int = 360) -> float:
+    """Drift rate (rad per model time unit, eastward positive, model frame) of the toroidal field pattern
+    a(lat_deg, lon) of a time-dependent network between times ``t_first`` and ``t_last``."""
+    lon = np.arange(nlon) * (360.0 / nlon)
+    lat = np.full(lon.shape, np.radians(lat_deg), np.float32)
+    rows = [np.asarray(field_values(model, jnp.asarray(lat), jnp.asarray(np.radians(lon), jnp.float32), "forward",
+                                    jnp.full(lon.shape, t, jnp.float32)).fields.a) for t in (t_first, t_last)]
+    return np.radians(pattern_drift_deg(rows[0], rows[1], lon)) / (t_last - t_first)
+
+
+def zonal_angular_rate(model: SphereNet, lat_deg: float, t: float | None = None, nlon: int = 360) -> float:
+    """Zonal-mean u / cos(lat) at ``lat_deg`` (rad per model time unit, model frame) at time ``t`` (None: a
+    steady network): the angular rate at which the flow carries a pattern along the band."""
+    lon = jnp.asarray(np.radians(np.arange(nlon) * (360.0 / nlon)), jnp.float32)
+    lat = jnp.full(lon.shape, np.radians(lat_deg), jnp.float32)
+    uu = flow_and_scalars(model, lat, lon, None if t is None else jnp.full(lon.shape, t, jnp.float32))[0]
+    return float(np.mean(np.asarray(uu)) / np.cos(np.radians(lat_deg)))
+
+
 __all__ = [
     "SeriesBatch",
     "SeriesProblem",
     "ToroidSeries",
     "causal_pde",
     "check_formulation",
+    "drifting_bump_series",
     "field_derivatives_t",
     "fit_series",
     "latest_time",
     "make_series_problem",
     "map_targets",
+    "network_drift",
     "pattern_drift_deg",
     "problem_for",
     "sample_series_batch",
     "series_loss_terms",
     "series_residuals",
     "window_series",
+    "zonal_angular_rate",
 ]
