@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import math
 import os
 import signal
@@ -25,7 +26,7 @@ from pinn.config.schema import load_config
 from pinn.errors import ConfigError
 from pinn.physics.constants import CARRINGTON_SYNODIC_DAYS
 from pinn.physics.equations import SWTParams, primitive_residuals
-from pinn.training import TrainingProgram, build_model, train
+from pinn.training import TrainingProgram, build_model, train_from_config
 from pinn.training.networks import field_values
 from pinn.training.timedep import (
     SeriesProblem,
@@ -41,12 +42,12 @@ from pinn.training.timedep import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
+TINY = [  # tests/test_training.py's tiny network, time-dependent (the wiring and resume tests share programs)
     "network.width=16", "network.depth=2", "network.fourier_features=8", "network.fourier_sigma=1.0",
     "loss.collocation_points=128", "loss.quadrature_lats=8", "loss.quadrature_lons=4",
     "train.steps_per_call=5", "train.checkpoint_every=10", "train.log_every=5", "train.progress=false",
     "train.xla_opt_level=0", "train.formulation=time_dependent", "physics.strength_profile=observed",
-    "physics.band_strength_kG=2.0", "network.flow_scale=0.05", "train.warmup_steps=0",
+    "physics.band_strength_kG=2.0", "network.flow_scale=0.05", "train.warmup_steps=0", "train.learning_rate=3e-3",
 ]
 RATE = 0.03  # known drift of the synthetic bump, rad per model time unit (model frame)
 
@@ -151,45 +152,34 @@ def test_pattern_drift_reads_a_known_shift():
     assert pattern_drift_deg(g, f, lon) == pytest.approx(-17.4, abs=0.1)
 
 
-def test_time_dependent_training_lowers_the_loss_and_hands_over_the_t_N_state():
+def test_time_dependent_training_lowers_the_loss_and_hands_over_the_t_N_state(tmp_path):
     """A few Adam steps lower the loss; state.nc is the network at t_N (finite, formulation attr, no pattern
     speed), and its a_obs is the latest map's band (bump at model lon 180, not where earlier maps had it)."""
-    cfg = load_config(None, [*TINY, "train.adam_steps=40", "train.learning_rate=3e-3"])
+    cfg = load_config(None, [*TINY, "train.adam_steps=40", "train.checkpoint_every=40"])
     series = _series(cfg)
-    res = train(cfg, series)
-    lines = res.state
+    res = train_from_config(cfg, series, tmp_path)
+    state = res.state
     assert res.steps == 40
-    assert lines.attrs["formulation"].startswith("time-dependent") and lines.attrs["pattern_speed_model"] == 0.0
+    assert state.attrs["formulation"].startswith("time-dependent") and state.attrs["pattern_speed_model"] == 0.0
     for name in ("u", "v", "h", "a", "b", "A"):
-        assert lines[name].dims == ("lat", "lon") and np.all(np.isfinite(lines[name].values))
-    row = lines.a_obs.sel(lat=19.0, method="nearest").values
-    assert abs(float(lines.lon.values[np.argmax(np.abs(row))]) - 180.0) < 2.5
+        assert state[name].dims == ("lat", "lon") and np.all(np.isfinite(state[name].values))
+    row = state.a_obs.sel(lat=19.0, method="nearest").values
+    assert abs(float(state.lon.values[np.argmax(np.abs(row))]) - 180.0) < 2.5
     # the state is the network at t = 0 (not at another time of the window)
     prob = problem_for(cfg, series)
-    la, lo = np.meshgrid(np.radians(lines.lat.values), np.radians(lines.lon.values), indexing="ij")
-    at0 = field_values(res.model, jnp.asarray(la, jnp.float32), jnp.asarray(lo, jnp.float32), "forward",
-                       jnp.zeros(la.shape, jnp.float32)).fields.a
-    np.testing.assert_allclose(lines.a.values, np.asarray(at0), rtol=1e-5, atol=1e-7)
-    early = field_values(res.model, jnp.asarray(la, jnp.float32), jnp.asarray(lo, jnp.float32), "forward",
-                         jnp.full(la.shape, float(prob.window[0]), jnp.float32)).fields.a
-    assert not np.allclose(np.asarray(early), lines.a.values)
+    la, lo = np.meshgrid(np.radians(state.lat.values), np.radians(state.lon.values), indexing="ij")
+    values = jax.jit(lambda m, tt: field_values(m, jnp.asarray(la, jnp.float32), jnp.asarray(lo, jnp.float32),
+                                                "forward", jnp.full(la.shape, tt, jnp.float32)).fields.a)
+    np.testing.assert_allclose(state.a.values, np.asarray(values(res.model, 0.0)), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(np.asarray(values(res.model, float(prob.window[0]))), state.a.values)
     # the data term pulled a toward the bands: the north band has the north sign (a < 0) at the state
-    north = lines.a.sel(lat=slice(12, 28)).mean().item()
-    south = lines.a.sel(lat=slice(-28, -12)).mean().item()
+    north = state.a.sel(lat=slice(12, 28)).mean().item()
+    south = state.a.sel(lat=slice(-28, -12)).mean().item()
     assert north < 0 < south
-    # the loss went down (first chunk vs last chunk of the run, from the metrics of a second identical run)
-    first = _loss_history(cfg, series)
-    assert np.mean(first[-5:]) < 0.7 * np.mean(first[:5])
-
-
-def _loss_history(cfg, series) -> np.ndarray:
-    from pinn.training import run_chunks
-    from pinn.training.setup import chunk_plan
-
-    prob = problem_for(cfg, series)
-    program = TrainingProgram.create(cfg, prob)
-    losses = [ch.loss for ch in run_chunks(program, chunk_plan(0, cfg), program.init_state(), program.statics, prob)]
-    return np.concatenate(losses)
+    # the loss went down (metrics.jsonl: steps 0, 5, ..., 35 and the last, 39)
+    lines = [json.loads(t) for t in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [ln["step"] for ln in lines] == [*range(0, 40, 5), 39]
+    assert lines[-1]["loss"] < 0.1 * lines[0]["loss"], [ln["loss"] for ln in lines]
 
 
 # ---------------------------------------------------------------------------------------------
