@@ -28,7 +28,7 @@ def run(rate: float = 0.03, config_path: Path = HERE / "drift.yaml", overrides: 
     cfg = load_config(config_path, list(overrides))
     series = drifting_bump_series(cfg, rate)
     lat = abs(series.latest.north.lat0_deg)
-    out: dict = {"true_rate": rate, "maps": len(series.toroids), "days": list(series.days)}
+    out: dict = {"overrides": list(overrides), "true_rate": rate, "maps": len(series.toroids), "days": list(series.days)}
     td = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, formulation="time_dependent"))
     t0 = time.perf_counter()
     res = train(td, series)
