@@ -77,6 +77,8 @@ def test_config_selects_the_formulation_and_the_network_takes_time():
                      ("train.warm_start=previous", "train.warm_start")):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             problem_for(load_config(None, [*TINY, bad]), series)
+    with pytest.raises(ConfigError, match=r"train\.formulation"):
+        problem_for(steady, series)
     with pytest.raises(ConfigError, match=r"toroids\.window"):
         problem_for(load_config(None, [*TINY, "toroids.window=1", "toroids.causal_weights=[1]",
                                        "toroids.combine_weights=[1]"]), series.latest)

@@ -179,6 +179,9 @@ def problem_for(config: Config, toroids, strength_kG: float | None = None):
     """The loss inputs of the configured formulation: :class:`Problem` (steady) or :class:`SeriesProblem`
     (time_dependent; ``toroids`` a :class:`ToroidSeries`, or one window fit, see :func:`window_series`)."""
     if config.train.formulation == "steady":
+        if isinstance(toroids, ToroidSeries):
+            raise ConfigError("config key 'train.formulation' is steady but the toroids are a series of map times: "
+                              "set it to time_dependent, or give one window fit")
         return make_problem(config, toroids, strength_kG)
     check_formulation(config)
     series = toroids if isinstance(toroids, ToroidSeries) else window_series(toroids, config)
