@@ -249,12 +249,15 @@ class LossConfig:
     adaptive_every: int = bounded(100, ge=1)  # steps between weight updates
     adaptive_alpha: float = bounded(0.9, ge=0, le=1)  # moving-average factor of the weights (Wang et al.: 0.9)
     adaptive_bounds: tuple[float, float] = bounded((1e-2, 1e4), gt=0, increasing=True)  # clip of the adaptive weights
+    time_slices: int = bounded(4, ge=1)  # train.formulation = time_dependent: residual points are stratified over this many equal slices of the map window (the causal-weighting slices)
+    causal_epsilon: float = bounded(0.0, ge=0)  # time_dependent: causal weighting of the residual slices, w_j = exp(-eps * sum of the earlier slices' residual losses) (Wang et al. 2022); 0 = off (every slice weight 1)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """PINN optimisation: Adam with a schedule, then optional L-BFGS; checkpoints; logging."""
 
+    formulation: Literal["steady", "time_dependent"] = "steady"  # PINN formulation (docs/science.md section 4): steady = steady in a frame drifting at a trainable pattern speed c, one toroid fit; time_dependent = the network takes time too, full d/dt residual over the window of maps (no c), a data term at each map's time, state = the network at the latest map's time (pinn.training.timedep)
     adam_steps: int = bounded(20000, ge=0)  # Adam steps (assumption; see experiments/ for convergence)
     learning_rate: float = bounded(1e-3, gt=0)  # peak Adam learning rate
     lr_schedule: Literal["constant", "exponential", "cosine"] = "exponential"  # after warmup

@@ -5,6 +5,8 @@ dataset and the axisymmetric test oracle.
 Modules, one job each:
 
 * :mod:`~pinn.training.setup`: config checks, device mesh, network, learning-rate schedule, chunk plan.
+* :mod:`~pinn.training.timedep`: the time-dependent formulation (``train.formulation: time_dependent``): toroid
+  series, loss inputs, time batches and the full d/dt residual; :func:`problem_for` picks the formulation.
 * :mod:`~pinn.training.program`: :class:`TrainingProgram` (set-up + step and chunk functions), :class:`TrainState`.
 * :mod:`~pinn.training.checkpoints`: orbax checkpoints and the resume hash.
 * :mod:`~pinn.training.metrics`: metrics.jsonl lines, progress bar, divergence errors.

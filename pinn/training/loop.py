@@ -30,7 +30,7 @@ import numpy as np
 from pinn.config.schema import Config
 from pinn.errors import ConfigError
 from pinn.training.checkpoints import Checkpoints, config_hash
-from pinn.training.losses import TERM_NAMES, Problem, make_problem
+from pinn.training.losses import TERM_NAMES, Problem
 from pinn.training.metrics import (
     append_lines,
     bar_postfix,
@@ -44,6 +44,7 @@ from pinn.training.networks import SphereNet
 from pinn.training.program import TrainingProgram, TrainState
 from pinn.training.schema import state_dataset
 from pinn.training.setup import chunk_plan, learning_rate_schedule
+from pinn.training.timedep import problem_for
 
 log = logging.getLogger("pinn.training")
 
@@ -149,7 +150,7 @@ def train(
     ``problem`` overrides the loss inputs built from (config, toroids) (tests, custom targets).
     Raises :class:`TrainingDiverged` on a non-finite loss or parameter.
     """
-    problem = make_problem(config, toroids) if problem is None else problem
+    problem = problem_for(config, toroids) if problem is None else problem
     program = TrainingProgram.create(config, problem)
     tc = config.train
     total = tc.adam_steps + tc.lbfgs_steps
@@ -238,7 +239,7 @@ def train_ensemble(
     if len(seeds) != len(strengths):
         raise ConfigError("train_ensemble: give one seed per strength (or one strength and several seeds)")
     steps = config.train.adam_steps if steps is None else steps
-    problems = [make_problem(config, toroids, s) for s in strengths]
+    problems = [problem_for(config, toroids, s) for s in strengths]
     programs = [TrainingProgram.create(dataclasses.replace(config, seed=int(seed)), prob)
                 for prob, seed in zip(problems, seeds)]
     statics = [p.statics for p in programs]

@@ -6,6 +6,8 @@ radians of longitude per 1/Omega, relative to the core-rate model frame): every 
 longitude of the fitted toroids (the map's reference time; docs/science.md section 2 'frames and time' is applied
 downstream when the state is advanced or compared with later maps). An axisymmetric state leaves c
 undetermined (its gradient is then zero and c stays at its initial value).
+The other formulation, time-dependent over the window of maps (``train.formulation: time_dependent``), is
+:mod:`pinn.training.timedep`; it reuses this module's Problem, sampling and data target.
 
 Terms (every one logged unweighted, each normalised by a scale so that O(1) means 'as large as the
 problem's own magnitudes'):

@@ -121,7 +121,11 @@ class RWFLinear(nnx.Module):
 class SphereNet(nnx.Module):
     """MLP on the Cartesian sphere embedding with outputs (h, A, W); see the module docstring."""
 
-    def __init__(self, config: NetworkConfig, scales: OutputScales, *, rngs: nnx.Rngs):
+    def __init__(self, config: NetworkConfig, scales: OutputScales, *, rngs: nnx.Rngs,
+                 time_window: tuple[float, float] | None = None):
+        """``time_window`` (t_first, t_last), model time units: the network also takes time t, fed to the
+        trunk as tau = (t - t_mid) / t_half in [-1, 1] over the window (time-dependent formulation); None:
+        (lat, lon) only (steady formulation)."""
         self.activation = config.activation
         self.precision = config.matmul_precision
         din = 3
@@ -131,6 +135,12 @@ class SphereNet(nnx.Module):
             din = 3 + 2 * config.fourier_features
         else:
             self.fourier = None
+        if time_window is not None:
+            t0, t1 = (float(x) for x in time_window)
+            self.time_norm = Buffer(jnp.asarray([0.5 * (t0 + t1), max(0.5 * (t1 - t0), 1e-6)], jnp.float32))
+            din += 1
+        else:
+            self.time_norm = None
         kw = {"factorize": config.weight_factorization, "rwf_mean": config.rwf_mean, "rwf_std": config.rwf_std,
               "precision": config.matmul_precision, "rngs": rngs}
         layers = []
@@ -149,10 +159,15 @@ class SphereNet(nnx.Module):
         z = 2.0 * jnp.pi * _matmul(x, self.fourier[...], self.precision)
         return jnp.concatenate([x, jnp.cos(z), jnp.sin(z)], axis=-1)
 
-    def __call__(self, x):
-        """Raw physical outputs at embedded points x (..., 3): (h, A, W) with W of shape (..., 3)."""
+    def __call__(self, x, t=None):
+        """Raw physical outputs at embedded points x (..., 3) [and times t (...), model units, for a network
+        built with a time window]: (h, A, W) with W of shape (..., 3)."""
         act = _ACTIVATIONS[self.activation]
         z = self.features(x)
+        if t is not None:
+            tn = self.time_norm[...]
+            tau = (jnp.broadcast_to(t, x.shape[:-1]) - tn[0]) / tn[1]
+            z = jnp.concatenate([z, tau[..., None]], axis=-1)
         for layer in self.layers:
             z = act(layer(z))
         o = self.head(z)
@@ -171,25 +186,35 @@ class FieldValues(NamedTuple):
     A: jnp.ndarray
 
 
-def flow_and_scalars(model: SphereNet, lat, lon):
-    """(u, v, h, A) at points, without the field (no derivatives needed): for priors and integrals."""
+def flow_and_scalars(model: SphereNet, lat, lon, t=None):
+    """(u, v, h, A) at points [at times t], without the field (no derivatives needed): for priors and integrals."""
     x = sphere_embedding(lat, lon)
     e_lon, e_lat = tangent_basis(lat, lon)
-    h, A, W = model(x)
+    h, A, W = model(x) if t is None else model(x, t)
     return jnp.sum(W * e_lon, -1), jnp.sum(W * e_lat, -1), h, A
 
 
-def field_values(model: SphereNet, lat, lon, mode: str = "forward") -> FieldValues:
-    """(u, v, h, a, b) and A at points (arrays of the same shape, radians; 1-D for ``reverse``)."""
+def field_values(model: SphereNet, lat, lon, mode: str = "forward", t=None) -> FieldValues:
+    """(u, v, h, a, b) and A at points (arrays of the same shape, radians; 1-D for ``reverse``) [at times t,
+    model units, ``forward`` only: for a network with a time input]."""
+    if t is not None:
+        if mode != "forward":
+            raise ValueError("field values at times t are built in forward mode only")
+        return _values_at(lambda xx: model(xx, t), lat, lon)
     if mode == "reverse":
         return jax.vmap(lambda la, lo: _point_values(model, la, lo))(lat, lon)
+    return _values_at(model, lat, lon)
+
+
+def _values_at(net, lat, lon) -> FieldValues:
+    """Forward-mode :func:`field_values` of ``net`` (embedded points -> (h, A, W))."""
     x = sphere_embedding(lat, lon)
     e_lon, e_lat = tangent_basis(lat, lon)
 
     def net_A(xx):
-        return model(xx)[1]
+        return net(xx)[1]
 
-    (h, A, W) = model(x)
+    (h, A, W) = net(x)
     # directional derivatives of A(x) along e_lat (= dA/dlat) and e_lon (= dA/dlon / cos lat); two plain
     # jvps, not one vmapped over the two tangents: the vmapped form differentiates (reverse, for the
     # parameter gradient) into 4-D intermediates that XLA:CPU runs ~8x slower (bench_training.py)

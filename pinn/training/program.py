@@ -36,6 +36,7 @@ from pinn.training.losses import (
 )
 from pinn.training.networks import SphereNet
 from pinn.training.setup import build_model, check_config, learning_rate_schedule, make_mesh
+from pinn.training.timedep import SeriesBatch, sample_series_batch, series_loss_terms
 
 
 class TrainState(NamedTuple):
@@ -134,9 +135,24 @@ class TrainingProgram:
 
     # -- loss ----------------------------------------------------------------------------------
 
-    def batch(self, key: jax.Array) -> Batch:
-        """Collocation batch drawn from ``key``, its points sharded over the mesh's 'batch' axis."""
+    @property
+    def time_dependent(self) -> bool:
+        """True for ``train.formulation: time_dependent`` (:mod:`pinn.training.timedep`)."""
+        return self.config.train.formulation == "time_dependent"
+
+    def batch(self, key: jax.Array, problem: Problem | None = None) -> Batch | SeriesBatch:
+        """Collocation batch drawn from ``key``, its points sharded over the mesh's 'batch' axis (time-dependent:
+        with the times of ``problem``'s window, default the program's)."""
         lc = self.config.loss
+        if self.time_dependent:
+            sb = sample_series_batch(key, self.problem if problem is None else problem, lc.collocation_points,
+                                     lc.quadrature_lats, lc.quadrature_lons, lc.time_slices)
+            if not self.shard_points:
+                return sb
+            shard = NamedSharding(self.mesh, P("batch"))
+            c = lambda x: jax.lax.with_sharding_constraint(x, shard)
+            return sb._replace(space=sb.space._replace(lat=c(sb.space.lat), lon=c(sb.space.lon)), t=c(sb.t),
+                               t_data=c(sb.t_data))
         b = sample_batch(key, lc.collocation_points, lc.quadrature_lats, lc.quadrature_lons)
         if not self.shard_points:
             return b
@@ -152,6 +168,11 @@ class TrainingProgram:
                          batch: Batch) -> tuple[jnp.ndarray, jnp.ndarray]:
         """Unweighted loss terms (T,) and the group losses (G,) built from them, as the config asks."""
         lc = self.config.loss
+        if self.time_dependent:
+            terms, pde = series_loss_terms(self.network(params, statics), problem, batch,
+                                           cos_power=float(lc.residual_cos_power), residual_weights=lc.residual_weights,
+                                           slices=lc.time_slices, epsilon=lc.causal_epsilon)
+            return terms, group_losses(terms, lc.residual_weights).at[0].set(pde)
         terms = loss_terms(self.network(params, statics), problem, batch, lc.derivatives,
                            **loss_options(self.config))
         return terms, group_losses(terms, lc.residual_weights)
@@ -177,7 +198,7 @@ class TrainingProgram:
     def adam_step(self, statics: Any, problem: Problem, state: TrainState) -> tuple[TrainState, StepLog]:
         """One Adam update on the step's batch (adaptive weights refreshed every loss.adaptive_every)."""
         lc = self.config.loss
-        batch = self.batch(self.step_key(state, state.step))
+        batch = self.batch(self.step_key(state, state.step), problem)
         weights = state.weights
         if lc.adaptive:
             def update_weights():
@@ -195,7 +216,7 @@ class TrainingProgram:
 
     def lbfgs_step(self, statics: Any, problem: Problem, state: TrainState) -> tuple[TrainState, StepLog]:
         """One L-BFGS update on one fixed objective: the first L-BFGS step's batch, weights frozen."""
-        batch = self.batch(self.step_key(state, jnp.int32(self.config.train.adam_steps)))
+        batch = self.batch(self.step_key(state, jnp.int32(self.config.train.adam_steps)), problem)
 
         def value_fn(p):
             return self.loss(p, statics, problem, batch, state.weights)[0]

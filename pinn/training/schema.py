@@ -16,9 +16,16 @@ from pinn.config.physics import model_units
 from pinn.config.schema import Config
 from pinn.training.losses import Problem, toroid_target
 from pinn.training.networks import SphereNet, field_values
+from pinn.training.timedep import SeriesProblem, latest_time
 
 FORMULATION = (
     "steady in a frame drifting at a trainable pattern speed c (d/dt -> -c d/dlon); "
+    "field from flux function A (h a = -dA/dlat, h b = dA/dlon / cos lat); flow = tangent projection of a "
+    "3-D network vector; residuals x cos(lat)"
+)
+FORMULATION_TIME_DEPENDENT = (
+    "time-dependent over the window of maps (network input t; full d/dt residual in the core-rate model frame, "
+    "no pattern speed; data term at each map's time); state = the network at the latest map's time t_N = 0; "
     "field from flux function A (h a = -dA/dlat, h b = dA/dlon / cos lat); flow = tangent projection of a "
     "3-D network vector; residuals x cos(lat)"
 )
@@ -31,11 +38,17 @@ def output_grid(nlat: int, nlon: int) -> tuple[np.ndarray, np.ndarray]:
     return lat, lon
 
 
-def evaluate_fields(model: SphereNet, lat_deg: np.ndarray, lon_deg: np.ndarray) -> dict[str, np.ndarray]:
-    """u, v, h, a, b, A (model units) on the (lat, lon) grid in degrees; arrays of shape (nlat, nlon)."""
+def evaluate_fields(model: SphereNet, lat_deg: np.ndarray, lon_deg: np.ndarray,
+                    t: float | None = None) -> dict[str, np.ndarray]:
+    """u, v, h, a, b, A (model units) on the (lat, lon) grid in degrees; arrays of shape (nlat, nlon); at model
+    time ``t`` for a network with a time input (time-dependent formulation)."""
     la, lo = np.meshgrid(np.radians(lat_deg), np.radians(lon_deg), indexing="ij")
-    fv = jax.jit(lambda m, x, y: field_values(m, x, y))(model, jnp.asarray(la, jnp.float32),
-                                                           jnp.asarray(lo, jnp.float32))
+    if t is None:
+        fv = jax.jit(lambda m, x, y: field_values(m, x, y))(model, jnp.asarray(la, jnp.float32),
+                                                               jnp.asarray(lo, jnp.float32))
+    else:
+        fv = jax.jit(lambda m, x, y, tt: field_values(m, x, y, "forward", tt))(
+            model, jnp.asarray(la, jnp.float32), jnp.asarray(lo, jnp.float32), jnp.full(la.shape, t, jnp.float32))
     out = {k: np.asarray(v) for k, v in zip(("u", "v", "h", "a", "b"), fv.fields)}
     out["A"] = np.asarray(fv.A)
     return out
@@ -43,19 +56,28 @@ def evaluate_fields(model: SphereNet, lat_deg: np.ndarray, lon_deg: np.ndarray) 
 
 def state_dataset(model: SphereNet, problem: Problem, config: Config, steps: int | None = None,
                   toroids_cr: int | None = None):
-    """The trained state on the output grid as an xarray Dataset (model units, factors in attrs)."""
+    """The trained state on the output grid as an xarray Dataset (model units, factors in attrs).
+
+    Time-dependent formulation (``problem`` a :class:`SeriesProblem`): the network at the latest map's
+    time t_N, with the latest map's toroids as ``a_obs``; every other reader of the state is unchanged.
+    """
     import astropy.units as u
     import xarray as xr
 
-
+    formulation = FORMULATION
+    t_state = None
+    if isinstance(problem, SeriesProblem):
+        t_state = latest_time(problem)
+        problem = problem.latest
+        formulation = FORMULATION_TIME_DEPENDENT
     lat, lon = output_grid(config.train.output_nlat, config.train.output_nlon)
-    f = evaluate_fields(model, lat, lon)
+    f = evaluate_fields(model, lat, lon, t_state)
     la, lo = np.meshgrid(np.radians(lat), np.radians(lon), indexing="ij")
     target, _ = toroid_target(problem, jnp.asarray(la.ravel(), jnp.float32), jnp.asarray(lo.ravel(), jnp.float32))
     mu = model_units(config.physics)
     vel = mu.velocity_unit.to_value(u.m / u.s)
     fld = mu.field_unit.to_value(u.G)
-    c = float(model.pattern_speed[...])
+    c = 0.0 if t_state is not None else float(model.pattern_speed[...])  # time-dependent: no drifting frame
     meta = {
         "u": ("eastward velocity", "r0*Omega", vel, "m s-1"),
         "v": ("northward velocity", "r0*Omega", vel, "m s-1"),
@@ -76,7 +98,7 @@ def state_dataset(model: SphereNet, problem: Problem, config: Config, steps: int
     )
     ds.attrs.update({
         "title": "PINN MHD-SWT state (PINNBARDS)",
-        "formulation": FORMULATION,
+        "formulation": formulation,
         "velocity_unit_m_s": vel,
         "field_unit_G": fld,
         "field_unit_kG": fld / 1e3,

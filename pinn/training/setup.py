@@ -15,12 +15,18 @@ from pinn.config.schema import Config
 from pinn.errors import ConfigError
 from pinn.training.losses import Problem
 from pinn.training.networks import OutputScales, SphereNet
+from pinn.training.timedep import SeriesProblem, check_formulation
 
 
 def build_model(config: Config, problem: Problem, seed: int | None = None) -> SphereNet:
-    """The network for ``problem`` (output scales from it), initialised from ``seed`` (config.seed)."""
+    """The network for ``problem`` (output scales from it), initialised from ``seed`` (config.seed); for a
+    :class:`SeriesProblem` (time-dependent formulation) it also takes time, over the problem's map window."""
+    window = None
+    if isinstance(problem, SeriesProblem):
+        window = (float(problem.window[0]), float(problem.window[1]))
+        problem = problem.latest
     scales = OutputScales(h=float(problem.h_scale), A=float(problem.A_scale), flow=float(problem.flow_scale))
-    return SphereNet(config.network, scales, rngs=nnx.Rngs(config.seed if seed is None else seed))
+    return SphereNet(config.network, scales, rngs=nnx.Rngs(config.seed if seed is None else seed), time_window=window)
 
 
 def learning_rate_schedule(config: Config) -> optax.Schedule:
@@ -62,6 +68,7 @@ def check_config(config: Config, n_devices: int = 1) -> None:
         raise ConfigError(f"config key 'loss.residual_weights' must be >= 0, got {list(lc.residual_weights)}")
     if lc.resample_every < 1 or lc.adaptive_every < 1 or tc.log_every < 1:
         raise ConfigError("config keys 'loss.resample_every', 'loss.adaptive_every', 'train.log_every' must be >= 1")
+    check_formulation(config)
 
 
 def chunk_plan(start: int, config: Config) -> list[tuple[str, int, int]]:

@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 from pinn import training  # the package's train_from_config / train_batch, read at call time (patchable)
 from pinn.config.schema import Config, training_inputs
 from pinn.io import write_netcdf
-from pinn.training.losses import make_problem
+from pinn.training.timedep import problem_for
 from pinn.training.warm import StopRule, mean_problem, problem_digest
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def pinn_states(toroids_list, config: Config, strength_kG: float, mesh=None,
     """
     cfg = dataclasses.replace(config, physics=dataclasses.replace(config.physics, band_strength_kG=float(strength_kG)))
     mode = cfg.train.warm_start
-    problems = [make_problem(cfg, t, strength_kG) for t in toroids_list]
+    problems = [problem_for(cfg, t, strength_kG) for t in toroids_list]
     keys = warm_keys(toroids_list, problems, cfg, strength_kG)
     cache = config.forecast.cache_dir
     paths = [None if cache is None else cache_paths(cache, k)[0] / "state.nc" for k in keys]

@@ -11,6 +11,7 @@ from pinn.data.bundled import bundled_map
 from pinn.data.observations import load_synoptic
 from pinn.errors import ConfigError, InputError
 from pinn.toroids import fit as tor
+from pinn.training.timedep import ToroidSeries
 
 
 def load_toroids(config: Config):
@@ -28,10 +29,12 @@ def load_toroids(config: Config):
 
 
 def read_toroids_json(path: str | os.PathLike):
-    """Toroids from a JSON file written by ``pinn toroids --json``; InputError naming the file otherwise."""
+    """Toroids from a JSON file written by ``pinn toroids --json`` (or a :class:`ToroidSeries`' JSON, with
+    ``maps`` and ``days``: the time-dependent formulation's per-map fits); InputError naming the file otherwise."""
     path = Path(path)
     try:
-        return tor.Toroids.from_json_dict(json.loads(path.read_text()))
+        d = json.loads(path.read_text())
+        return ToroidSeries.from_json_dict(d) if isinstance(d, dict) and "maps" in d else tor.Toroids.from_json_dict(d)
     except OSError as exc:
         raise InputError(path, f"cannot read toroids JSON ({exc.strerror})") from None
     except (ValueError, KeyError, TypeError) as exc:
