@@ -168,3 +168,59 @@ def test_case_with_lead_ridges_saves_and_loads(tmp_path):
         np.testing.assert_allclose(back.ridge[name].values, ridges[1][name].values, rtol=1e-6)
     with pytest.raises(ValueError, match="lead-1 case"):
         view.save(tmp_path / "v.nc")
+
+
+LEAD_CONFIG = ["forecast.start=classical", "forecast.weeks=10", "forecast.leads=[1, 2]", "forecast.cache_dir=null"]
+
+
+def _hindcast_dir(root, maps: tuple[int, ...], rows: pd.DataFrame):
+    """A data folder with the bundled maps of ``maps`` and an ARISE table of ``rows`` (the raw CSV's rows)."""
+    import shutil
+
+    from pinn.data.bundled import bundled_map
+
+    (root / "maps").mkdir(parents=True)
+    for cr in maps:
+        shutil.copy(bundled_map(cr), root / "maps" / f"hmi.Synoptic_Mr_small.{cr}.fits")
+    rows.to_csv(root / "ARISE_database_remove_repeat_ARs.csv", index=False)
+    return root
+
+
+def test_hindcast_lead_2_row_of_n_ignores_maps_and_ars_after_n(tmp_path):
+    """The lead-2 forecast of N = 2279 (scoring 2281) is the same whether or not the map of 2280 and the ARISE rows
+    of 2280 (and after 2281) exist: every model, the data-only choice and every causal fit (min_fit_rotations=1, so
+    the fits run) use maps and ARs up to N only. Classical start, tiny grids: no PINN is trained."""
+    from test_forecast import TINY
+
+    from pinn.chain import hindcast as hc
+
+    raw = pd.read_csv(arise_table())
+    cfg = load_config(cs.Path(__file__).resolve().parents[1] / "pinn" / "config" / "forecast.yaml", TINY + LEAD_CONFIG)
+    known = _hindcast_dir(tmp_path / "known", (2277, 2278, 2279), raw[(raw["CR"] <= 2279) | (raw["CR"] == 2281)])
+    more = _hindcast_dir(tmp_path / "more", (2277, 2278, 2279, 2280), raw)
+    runs = {name: hc.run_hindcast(root, cfg, tmp_path / f"out_{name}", crs=[2279, 2280, 2281], progress=False,
+                                  data_only_from=2255, min_fit_rotations=1)
+            for name, root in (("known", known), ("more", more))}
+
+    def row(result, table, cr, lead):
+        frame = getattr(result, table)
+        return frame[(frame["cr"] == cr) & (frame["lead"] == lead)].reset_index(drop=True)
+
+    a, b = runs["known"], runs["more"]
+    assert sorted(zip(b.per_rotation["cr"], b.per_rotation["lead"])) == [(2279, 1), (2279, 2), (2280, 1), (2280, 2),
+                                                                         (2281, 1), (2281, 2)]
+    assert sorted(zip(a.per_rotation["cr"], a.per_rotation["lead"])) == [(2279, 1), (2279, 2), (2281, 2)]
+    for table in ("per_ar", "per_rotation"):
+        pd.testing.assert_frame_equal(row(a, table, 2281, 2), row(b, table, 2281, 2))
+    assert len(row(b, "per_ar", 2281, 2)) == int((raw["CR"] == 2281).sum()) > 0
+    # the fits ran: the lead-2 fit for 2281 saw the target 2279 (N = 2277), never 2280
+    assert row(b, "per_rotation", 2281, 2)["hybrid_beta_d2"].item() != 0.0
+    # and the lead-1 forecast of 2281 (from N = 2280) is another forecast
+    assert not np.allclose(row(b, "per_ar", 2281, 1)["bits_ridge"], row(b, "per_ar", 2281, 2)["bits_ridge"])
+    # summary.json: lead 1 at the top (as before leads), every lead under 'leads', paired against data-only
+    s = b.summary
+    assert s["n_rotations"] == 3 and set(s["leads"]) == {"1", "2"} and s["leads"]["2"]["n_rotations"] == 3
+    assert s["leads"]["1"]["mean_bits"] == s["mean_bits"]
+    assert "band_minus_data_only" in s["leads"]["2"]["differences_bits"]
+    written = pd.read_csv(tmp_path / "out_more" / "per_ar.csv")
+    assert written.columns[:2].tolist() == ["cr", "lead"] and sorted(set(written["lead"])) == [1, 2]
