@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,7 +172,7 @@ def test_case_with_lead_ridges_saves_and_loads(tmp_path):
         view.save(tmp_path / "v.nc")
 
 
-LEAD_CONFIG = ["forecast.start=classical", "forecast.weeks=10", "forecast.leads=[1, 2]", "forecast.cache_dir=null"]
+LEAD_CONFIG = ["forecast.start=classical", "solver.balance_start=false", "forecast.weeks=10", "forecast.leads=[1, 2]", "forecast.cache_dir=null"]
 
 
 def _hindcast_dir(root, maps: tuple[int, ...], rows: pd.DataFrame):
@@ -224,3 +226,23 @@ def test_hindcast_lead_2_row_of_n_ignores_maps_and_ars_after_n(tmp_path):
     assert "band_minus_data_only" in s["leads"]["2"]["differences_bits"]
     written = pd.read_csv(tmp_path / "out_more" / "per_ar.csv")
     assert written.columns[:2].tolist() == ["cr", "lead"] and sorted(set(written["lead"])) == [1, 2]
+
+
+@pytest.mark.parametrize(("leads", "message"), [
+    ("1,x", r"--leads '1,x' must look like 1,2,3"),
+    ("1,0", r"--leads"),
+    ("2,3", r"'forecast.leads' = \[2, 3\]: must start with 1"),
+    ("1,2", r"'forecast.weeks' = 6: shorter than the minimum 9.74 weeks .* N\+2 .*forecast.leads = \[1, 2\]"),
+])
+def test_cli_leads_flag_refuses_bad_values_in_one_line(tmp_path, capsys, leads, message):
+    from pinn.cli import main
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    code = main(["hindcast", "--data-dir", str(raw), "--out", str(tmp_path / "o"), "--leads", leads,
+                 "--set", "forecast.output_nlon=180"])
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if x.startswith("pinn: error:")]
+    assert code == 2 and "Traceback" not in err
+    assert re.search(message, line), line
+    assert not (tmp_path / "o" / "cases").exists()  # refused before any work
