@@ -246,3 +246,19 @@ def test_cli_leads_flag_refuses_bad_values_in_one_line(tmp_path, capsys, leads, 
     assert code == 2 and "Traceback" not in err
     assert re.search(message, line), line
     assert not (tmp_path / "o" / "cases").exists()  # refused before any work
+
+
+def test_climatology_without_analogs_scores_finite_bits(table):
+    # lead 3 of CR 1913: the ARs up to N = 1910 are one southern AR (CR 1909) and no analog rotation exists yet, so the
+    # climatology falls back to the band (410 climatology candidates scored NaN bits before)
+    assert arise.ars_of(table, range(1906, 1911))["lat"].lt(0).all()
+    scores = _target_scores(table, 1913, 3)
+    assert np.isfinite(scores.iloc[:, 3:].values).all()
+    truth = arise.ars_of(table, 1913)
+    for text in ("b0 f0.05 s0.8", "bw3.0 K3 d0.5 m0.3 f0.03 s0.5"):
+        dens = do.candidate_density(table, 1913, LAT, LON, text, lead=3)
+        np.testing.assert_allclose(ev.log2_likelihood(dens, truth["lat"], truth["lon"]), scores[text], atol=1e-9)
+    # no analog yet: the climatology is the band of N-4..N with the climatology's floor (it was the band without a
+    # floor, which its callers then unfloored again: negative densities, NaN bits for floors under 0.05)
+    clim = bl.climatology_density(table, 1911, LAT, LON)
+    np.testing.assert_allclose(clim.values, dn.band_density(arise.ars_of(table, range(1906, 1911)), LAT, LON).values)
