@@ -10,6 +10,7 @@ must answer without starting JAX (seconds), and a command pays only for the stag
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import os
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, required=True, metavar="DIR",
                    help="folder with maps *.<CR>.fits and the ARISE table (e.g. ../shared/data/raw)")
     p.add_argument("--crs", metavar="A-B", help="scored rotations (N+1) to include, e.g. 2250-2282")
+    p.add_argument("--leads", metavar="L,...", default=None,
+                   help="rotations ahead to score, starting with 1, e.g. 1,2,3: lead L scores N+L from maps and ARs up to "
+                        "N (forecast.leads; forecast.weeks must reach N+max(L): about 9.8 weeks for 2, 13.6 for 3)")
     p.add_argument("--strength-kG", type=float, default=None)
     p.add_argument("--out", type=Path, default=Path("hindcast_out"), metavar="DIR")
     mode = p.add_mutually_exclusive_group()
@@ -382,11 +386,27 @@ def _parse_range(text: str | None) -> list[int] | None:
     return list(range(first, last + 1))
 
 
+def _parse_leads(text: str | None) -> tuple[int, ...] | None:
+    """``--leads 1,2,3`` as a tuple of ints (None when not given); a malformed list is a ConfigError naming the flag."""
+    from pinn.config.schema import ForecastConfig, check_key
+
+    if text is None:
+        return None
+    try:
+        leads = tuple(int(k) for k in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--leads {text!r} must look like 1,2,3 (rotations ahead, starting with 1)") from None
+    check_key(ForecastConfig, "leads", leads, "--leads")
+    return leads
+
+
 def cmd_hindcast(args: argparse.Namespace) -> int:
     from pinn.chain.hindcast import run_hindcast
     from pinn.config.schema import PhysicsConfig, check_key
 
     cfg = _load_config(args, default_for="hindcast")
+    if (leads := _parse_leads(args.leads)) is not None:
+        cfg = dataclasses.replace(cfg, forecast=dataclasses.replace(cfg.forecast, leads=leads))
     _check_out(args.out, "--out", folder=True)
     if args.strength_kG is not None:
         check_key(PhysicsConfig, "band_strength_kG", args.strength_kG, "--strength-kG")
@@ -409,6 +429,11 @@ def cmd_hindcast(args: argparse.Namespace) -> int:
         print(f"  {name:14s} {bits:+.3f}   AUC {s['mean_auc'][name]:.3f}{mark}")
     for name, iv in s["differences_bits"].items():
         print(f"  {name:24s} {iv['mean']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]")
+    for lead, part in s["leads"].items():
+        if lead != "1":
+            print(f"lead {lead} (N+{lead} from maps and ARs up to N): {part['n_rotations']} rotations, {part['n_ars']} ARs; "
+                  + ", ".join(f"{n} {b:+.3f}" for n, b in part["mean_bits"].items() if n in (s["default_model"], "band",
+                                                                                              "data_only")))
     print(f"wrote {args.out} (fit.json: the fitted parameters for CR {result.fit.for_rotation} on)")
     return 0
 

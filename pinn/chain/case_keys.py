@@ -51,8 +51,14 @@ def case_config(config: Config, strength_kG: float) -> dict:
     forecast, emergence = to_dict(config.forecast), to_dict(config.emergence)
     return {**training_inputs(config), "observations": to_dict(config.observations),
             "toroids": to_dict(config.toroids), "solver": to_dict(config.solver),
-            "forecast": {k: forecast[k] for k in CASE_FORECAST_KEYS},
+            "forecast": {k: forecast[k] for k in CASE_FORECAST_KEYS} | _leads_part(forecast["leads"]),
             "emergence": {k: emergence[k] for k in CASE_EMERGENCE_KEYS}, "strength_kG": float(strength_kG)}
+
+
+def _leads_part(leads: list[int]) -> dict:
+    """``forecast.leads`` in a case's key where a case holds further leads' ridges; nothing for the default [1],
+    so cases saved before leads existed keep their key."""
+    return {} if list(leads) == [1] else {"leads": list(leads)}
 
 
 def key_path(cases_dir: Path, n: int) -> Path:

@@ -15,6 +15,10 @@ Nothing from N+1 or later is read when forecasting N: maps are selected by rotat
 file is opened, and the ARISE rows given to the models are those of rotations <= N. Each finished
 case is saved under ``OUT/cases`` so an interrupted hindcast resumes where it stopped; a rerun on the same
 ``OUT`` rescores the saved cases without retraining.
+
+Lead time (``forecast.leads``, default [1]): at lead L the case of N scores N+L, every model from maps and ARs up
+to N only (:mod:`pinn.chain.leads`); per_ar.csv and per_rotation.csv carry a ``lead`` column and summary.json a
+summary per lead. The counts, the calibration and the fit artifact are those of lead 1.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pinn.chain.case import Case, build_case, build_cases, case_strength, check_horizon
+from pinn.chain import leads as ld
+from pinn.chain.case import Case, build_case, build_cases, case_strength, check_leads
 from pinn.chain.case_keys import CaseKeys, file_digest_or_none
 from pinn.chain.plotting import plot_hindcast
 from pinn.config.schema import Config
@@ -160,7 +165,7 @@ class MapPool:
 def forecast_case(maps: dict[int, Path], n: int, config: Config, strength_kG: float | None) -> Case:
     """The case of rotation N from the maps of rotations <= N (trailing run; nothing after N is opened)."""
     crs = trailing_run(maps, n, config.toroids.window)
-    return build_case([maps[c] for c in crs], config, strength_kG).case
+    return build_case([maps[c] for c in crs], config, strength_kG, leads=config.forecast.leads).case
 
 
 def forecast_batch(maps: dict[int, Path], ns: Sequence[int], config: Config, strength_kG: float | None,
@@ -168,7 +173,7 @@ def forecast_batch(maps: dict[int, Path], ns: Sequence[int], config: Config, str
     """:func:`forecast_case` of every rotation in ``ns`` with the heavy steps batched
     (:func:`pinn.chain.case.build_cases`); equal to the per-case path up to float32 round-off."""
     runs = [[maps[c] for c in trailing_run(maps, n, config.toroids.window)] for n in ns]
-    return [r.case for r in build_cases(runs, config, strength_kG, mesh)]
+    return [r.case for r in build_cases(runs, config, strength_kG, mesh, leads=config.forecast.leads)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,29 +282,30 @@ def _ridge_error(ridge: xr.Dataset, lat: np.ndarray, lon: np.ndarray) -> np.ndar
 
 
 def case_model_inputs(case: Case, table: pd.DataFrame, record: do.DataOnlyResult, config: Config) -> ModelInputs:
-    """What the models may know when forecasting the case's target: ARISE rows before it, the causal data-only
-    prior and methods of ``record``, the latest map (read on demand)."""
+    """What the models may know when forecasting the case's target N+lead: ARISE rows up to N, the causal data-only
+    prior and methods of ``record`` (made at the case's lead), the latest map (read on demand)."""
     lat, _ = density_grid(config.forecast)
     lon = case.ridge["lon"].values
     target = case.target
 
     def reference(method: str) -> xr.DataArray:
-        return do.method_density(table, record, target, method, lat, lon)
+        return do.method_density(table, record, target, method, lat, lon, case.lead)
 
     @functools.cache
     def latest_br() -> xr.DataArray:  # read once per case, whichever models need it (persistence, map channel)
         return load_synoptic(case.latest_path, config.observations)["Br"]
 
     return ModelInputs(target, lat, lon, case.ridge, case.static_ridge, case.hemisphere_weights,
-                       table[table["cr"] < target], reference("data_only"), reference, latest_br)
+                       table[table["cr"] <= case.cr], reference("data_only"), reference, latest_br, case.lead)
 
 
-def causal_params(model, examples: Sequence[Example], config: Config, min_fit_rotations: int) -> list:
-    """Per example, the model's parameters fitted on the examples of earlier targets only (unfitted until
-    ``min_fit_rotations`` of them exist)."""
+def causal_params(model, examples: Sequence[Example], config: Config, min_fit_rotations: int, lead: int = 1) -> list:
+    """Per example, the model's parameters fitted on the examples whose target was scored by the time this one is
+    forecast ``lead`` rotations ahead (targets <= this target - lead; unfitted until ``min_fit_rotations`` of them
+    exist)."""
     out = []
     for e in examples:
-        earlier = [x for x in examples if x.inputs.target < e.inputs.target]
+        earlier = [x for x in examples if x.inputs.target <= e.inputs.target - lead]
         fit = model.fitted and len(earlier) >= min_fit_rotations
         out.append(model.fit(earlier, config) if fit else model.unfitted(config))
     return out
@@ -316,38 +322,68 @@ class HindcastResult:
 
 
 def data_only_record(table: pd.DataFrame, lat: np.ndarray, lon: np.ndarray, last: int, first: int | None = None,
-                     cache: bool = True, cache_dir: str | Path | None = None) -> do.DataOnlyResult:
-    """The causal data-only record (:func:`pinn.emergence.data_only.score_methods`) of the targets ``first..last``
-    (None: from the start of the ARISE table) on the density grid ``lat``, ``lon`` (degrees); what
-    :func:`rescore` computes when not given one. ``cache``: load it from / save it to the content-hash cache
-    (:mod:`pinn.emergence.data_only_cache`, folder ``cache_dir``, None: ``~/.cache/pinn/data_only``), keyed on
-    the table, the grid, the targets and the code that scores them."""
-    rows, targets = table[table["cr"] <= last], do.default_targets(table, first, last)
+                     cache: bool = True, cache_dir: str | Path | None = None, lead: int = 1) -> do.DataOnlyResult:
+    """The causal data-only record (:func:`pinn.emergence.data_only.score_methods`, ``lead`` rotations ahead) of the
+    targets ``first..last`` (None: from the start of the ARISE table) on the density grid ``lat``, ``lon``
+    (degrees); what :func:`rescore` computes when not given one. ``cache``: load it from / save it to the
+    content-hash cache (:mod:`pinn.emergence.data_only_cache`, folder ``cache_dir``, None:
+    ``~/.cache/pinn/data_only``), keyed on the table, the grid, the targets, the lead and the code that scores them."""
+    rows, targets = table[table["cr"] <= last], do.default_targets(table, first, last, lead)
     if cache:
-        return dc.cached_score_methods(rows, lat, lon, targets, cache_dir)
-    return do.score_methods(rows, lat, lon, targets)
+        return dc.cached_score_methods(rows, lat, lon, targets, cache_dir, lead)
+    return do.score_methods(rows, lat, lon, targets, lead)
 
 
 def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_rotations: int = 5,
-            data_only_from: int | None = None, data_only=None, models: Sequence[str] | None = None) -> HindcastResult:
-    """Score saved cases (no retraining) with every registered model (or ``models``), counts and calibration.
+            data_only_from: int | None = None, data_only=None, models: Sequence[str] | None = None,
+            crs: Sequence[int] | None = None) -> HindcastResult:
+    """Score saved cases (no retraining) at every lead of ``forecast.leads`` with every registered model (or
+    ``models``), counts and calibration (lead 1).
 
-    Every fitted parameter used for N+1 (emergence parameters, data-only choices, hybrid betas) comes from
-    rotations scored before N+1. ``data_only_from``: first target of the data-only causal record (None: the whole
-    ARISE table, as in ``experiments/baselines``); ``data_only``: a precomputed :func:`data_only_record` of the
-    same targets, to save recomputing it.
+    At lead L the case of N scores N+L if it has ARs (and is in ``crs``, None: any), each model from maps and ARs
+    up to N (:mod:`pinn.chain.leads`). ``data_only``: a precomputed :func:`data_only_record` of the lead-1 targets
+    (or a mapping lead -> record), to save recomputing it; see :func:`rescore_lead` for the rest.
+    """
+    leads = tuple(config.forecast.leads)
+    records = data_only if isinstance(data_only, dict) else {1: data_only}
+    results = {}
+    for lead in leads:
+        views = ld.lead_cases(cases, lead, lambda cr: len(arise.ars_of(table, cr)) > 0, crs)
+        if views:
+            results[lead] = rescore_lead(views, table, config, min_fit_rotations, data_only_from, records.get(lead), models)
+    if 1 not in results:
+        raise ValueError("no case scores a rotation with ARs at lead 1")
+    first = results[1]
+    summary = first.summary | {"leads": ld.lead_summary({k: r.summary for k, r in results.items()})}
+    return dataclasses.replace(first, per_ar=ld.join_tables({k: r.per_ar for k, r in results.items()}),
+                               per_rotation=ld.join_tables({k: r.per_rotation for k, r in results.items()}),
+                               summary=summary)
+
+
+def rescore_lead(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_rotations: int = 5,
+                 data_only_from: int | None = None, data_only=None, models: Sequence[str] | None = None) -> HindcastResult:
+    """Score the cases of one lead L (:meth:`Case.at_lead` views, all of the same lead) with every registered model
+    (or ``models``); at lead 1 also the counts, calibration and fit artifact.
+
+    Every fitted parameter used for N+L (emergence parameters, data-only choices, hybrid betas) comes from
+    rotations whose target was scored by N (targets <= N). ``data_only_from``: first target of the data-only causal
+    record (None: the whole ARISE table, as in ``experiments/baselines``); ``data_only``: a precomputed
+    :func:`data_only_record` of the same targets and lead, to save recomputing it.
     """
     cases = sorted(cases, key=lambda c: c.cr)
+    lead = cases[0].lead
+    if any(c.lead != lead for c in cases):
+        raise ValueError("rescore_lead: cases of several leads")
     names = tuple(models) if models is not None else MODELS.names()
     lat, _ = density_grid(config.forecast)
     lon = cases[0].ridge["lon"].values
-    record = data_only or data_only_record(table, lat, lon, max(c.target for c in cases), data_only_from)
+    record = data_only or data_only_record(table, lat, lon, max(c.target for c in cases), data_only_from, lead=lead)
     inputs = [case_model_inputs(c, table, record, config) for c in cases]
     truths = [arise.ars_of(table, c.target) for c in cases]
     per_ar = [pd.DataFrame({"cr": c.target, "lat": t["lat"].values, "lon": t["lon"].values}) for c, t in zip(cases, truths)]
     per_rot = [{"cr": c.target, "n_ars": len(t), "n_maps": len(c.maps), **repair_columns(c.map_notes)}
                for c, t in zip(cases, truths)]
-    rates = [ct.ew_rates(table, c.target) for c in cases]
+    rates = [ct.ew_rates(table, c.cr + 1) for c in cases]  # the count rate known at N (lead 1: of the target)
     observed = [cal.cell_observed(t["lat"], t["lon"]) for t in truths]
     probabilities: dict[str, list[np.ndarray]] = {}
     params_of: dict[str, list] = {}
@@ -358,7 +394,8 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
         examples = [Example(i, p, t["lat"].values, t["lon"].values) for i, p, t in zip(inputs, prepared, truths)]
         examples_of[name] = examples
         shared = getattr(model, "params_from", None)
-        params = params_of[shared] if shared in params_of else causal_params(model, examples, config, min_fit_rotations)
+        params = params_of[shared] if shared in params_of else causal_params(model, examples, config, min_fit_rotations,
+                                                                             lead)
         params_of[name] = params
         for k, (e, p) in enumerate(zip(examples, params)):
             density = model.density(e.inputs, e.prepared, p)
@@ -380,6 +417,9 @@ def rescore(cases: Sequence[Case], table: pd.DataFrame, config: Config, min_fit_
     per_ar_df = pd.concat(per_ar, ignore_index=True)
     per_rot_df = pd.DataFrame(per_rot)
     summary = summarise(per_ar_df, per_rot_df, names)
+    if lead != 1:  # the counts, calibration and fit artifact are lead-1 products
+        summary.update({"n_cases": len(cases), "lead": lead})
+        return HindcastResult(per_ar_df, per_rot_df, summary)
     counts = ct.count_record([(c.target, c.ridge) for c in cases], table, min_fit_rotations)
     calibration, reliability = cal.calibration_summary(probabilities, observed) if probabilities else ({}, {})
     fit = final_fit(cases, examples_of, record, config, min_fit_rotations)
@@ -446,7 +486,9 @@ def write_results(result: HindcastResult, out: Path) -> None:
     if result.fit is not None:
         write_fit(out / "fit.json", result.fit)
     write_json(out / "summary.json", result.summary)
-    save_figure(plot_hindcast(result, [s for s in PLOTTED if f"bits_{s}" in result.per_rotation]), out / "hindcast.png",
+    rot = result.per_rotation
+    lead1 = dataclasses.replace(result, per_rotation=rot[rot["lead"] == 1] if "lead" in rot else rot)  # the figure: lead 1
+    save_figure(plot_hindcast(lead1, [s for s in PLOTTED if f"bits_{s}" in result.per_rotation]), out / "hindcast.png",
                 dpi=110, bbox_inches="tight")
     if result.reliability:
         save_figure(cal.plot_reliability(result.reliability), out / "reliability.png", dpi=110)
@@ -469,7 +511,8 @@ def run_hindcast(
     wait_s: float = 86400.0,
     data_only=None,
 ) -> HindcastResult | None:
-    """Forecast and score every eligible rotation N (N+1 scored) in ``crs`` (default: all available).
+    """Forecast and score every eligible rotation N (N+L scored at each lead L of ``forecast.leads``; targets in
+    ``crs``, default: all available).
 
     Cases are produced by :func:`produce_cases`, ``batch_size`` cases per batched program (None: all in
     one batch; 1: one case after another, the per-case path). Multi-host: started in every process of a
@@ -480,12 +523,12 @@ def run_hindcast(
     the result, the others return None. ``data_only``: a precomputed :func:`data_only_record` of the same
     targets (it is the slow part of scoring; the record does not depend on the forecast's config).
     """
-    check_horizon(config.forecast.weeks, config.forecast)  # before any work
+    leads = check_leads(config.forecast)  # before any work: the horizon must reach N+max(leads)
     pool = MapPool(find_maps(data_dir))
     maps = pool.maps
     arise_path = find_arise(data_dir)
     table = arise.load_arise(arise_path)
-    eligible = [n for n in sorted(maps) if len(arise.ars_of(table, n + 1)) > 0 and (crs is None or n + 1 in crs)]
+    eligible = ld.eligible_rotations(maps, lambda cr: len(arise.ars_of(table, cr)) > 0, leads, crs)
     if not eligible:
         raise InputError(data_dir, "no rotation N with a map and ARISE ARs in N+1 (empty ARISE selection)")
     out = Path(out_dir)
@@ -516,7 +559,7 @@ def run_hindcast(
     wait_for_cases(cases_dir, eligible, wait_s)
     cases = [produced[n] if n in produced else Case.load(case_path(cases_dir, n)) for n in eligible]
 
-    result = rescore(cases, table, config, min_fit_rotations, data_only_from=data_only_from, data_only=data_only)
+    result = rescore(cases, table, config, min_fit_rotations, data_only_from=data_only_from, data_only=data_only, crs=crs)
     table_record = arise.table_record(arise_path)  # which truth scored it (path, sha256)
     result.fit.made_by.update({"data_dir": str(data_dir), "arise_sha256": table_record["sha256"],
                                "start": config.forecast.start, "adam_steps": str(config.train.adam_steps)})

@@ -330,8 +330,8 @@ def climatology_density(table: pd.DataFrame, target: int, lat_deg, lon_deg, matc
         shape = np.where(sign * lat > 0, shape, 0.0)
         if shape.sum() > 0:
             profile += shares[hemi] * shape / np.sum(shape * row_area)
-    if not profile.sum() > 0:
-        return dn.density_dataarray(unfloored_band(table, target, lat, lon_deg), lat, lon_deg)
+    if not profile.sum() > 0:  # no analog yet (the start of the record): the band, with this density's floor
+        return dn.density_dataarray(dn.with_floor(unfloored_band(table, target, lat, lon_deg), floor), lat, lon_deg)
     values = np.repeat(profile[:, None], len(lon_deg), axis=1)
     return dn.density_dataarray(dn.with_floor(dn.normalise(values, lat, lon_deg), floor), lat, lon_deg)
 

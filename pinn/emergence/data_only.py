@@ -5,6 +5,11 @@ Moved from ``experiments/baselines/run.py`` so that the hindcast scores the same
 label (:func:`label`). Each *method* forecasts target M (the scored N+1) with the candidate of highest
 total bits over the targets before M; the *data-only baseline* forecasts M with the method whose own causal
 forecasts had the highest total before M (:func:`prequential`). Nothing about M or later is used for M.
+
+At lead L (rotations; default 1) target M = N+L is forecast from the rows of rotations <= N only: the band,
+hemisphere shares, climatology and recency weights are those of the rotation after N (:func:`issue_basis`), the
+kernels of recent ARs are carried to the observation times of M (L rotations), and the causal choices for M
+use only the targets <= N, whose outcome is known when M is forecast.
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ FAMILIES = {
 }
 DEFAULTS = {k: "b0 f0.05 sNone" for k in FAMILIES} | {"climatology": "c0 f0.05 sNone", "nests_clim": "c0 f0.05 sNone"}
 METHODS = (BAND, *FAMILIES)
+
+
+def issue_basis(target: int, lead: int = 1) -> int:
+    """The rotation after the last one known when ``target`` is forecast ``lead`` rotations ahead (N+1 for
+    target N+L): every history-based part of a forecast of ``target`` is that of this rotation."""
+    if lead < 1:
+        raise ValueError(f"lead must be >= 1 rotation, got {lead}")
+    return target - lead + 1
 
 
 def label(base, w, k, d, m, f, s) -> str:
@@ -86,22 +99,25 @@ def _floored_bits(mixed: np.ndarray, mass_n: np.ndarray, north: np.ndarray, shar
     return np.log2((1 - f) * p + f / grid.FOUR_PI)
 
 
-def target_bits(table, counts, library, target, lat, lon, index_da) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def target_bits(table, counts, library, target, lat, lon, index_da,
+                lead: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bits at every AR of ``target``: the band's (n_ar,), every candidate's (n_ar, n_candidate) in the
-    order of :func:`candidate_labels`, and the ARs' (lat, lon) (2, n_ar) in degrees.
+    order of :func:`candidate_labels`, and the ARs' (lat, lon) (2, n_ar) in degrees. ``lead``: rotations
+    ahead (the forecast reads rows of rotations < :func:`issue_basis` only).
 
     Factorised: the kernels are evaluated at the ARs' grid cells plus their normalisation and north mass
     only, once per (width, AR), and the rotations/decays/mixes/floors/shares are array operations on them.
     """
     truth = arise.ars_of(table, target)
+    basis = issue_basis(target, lead)
     flat = ev.sample(index_da, truth["lat"], truth["lon"]).astype(int)
     north = lat[flat // len(lon)] > 0
-    band_grid = bl.unfloored_band(table, target, lat, lon)
+    band_grid = bl.unfloored_band(table, basis, lat, lon)
     band_at, band_north = band_grid.ravel()[flat], bl.north_mass(band_grid, lat, lon)
-    past = table[(table["cr"] < target) & (table["cr"] >= target - max(ROTATIONS))]
-    shares = [None if s is None else bl.north_share(counts, target, s) for s in SHARE_DECAYS]
-    band = ev.log2_likelihood(dn.band_density(bl.band_history(table, target), lat, lon), truth["lat"], truth["lon"])
-    clim = bl.climatology_density(table, target, lat, lon, library=library).values
+    past = table[(table["cr"] < basis) & (table["cr"] >= basis - max(ROTATIONS))]
+    shares = [None if s is None else bl.north_share(counts, basis, s) for s in SHARE_DECAYS]
+    band = ev.log2_likelihood(dn.band_density(bl.band_history(table, basis), lat, lon), truth["lat"], truth["lon"])
+    clim = bl.climatology_density(table, basis, lat, lon, library=library).values
     clim = (clim - bl.BAND_FLOOR / grid.FOUR_PI) / (1 - bl.BAND_FLOOR)
     bases = {"b": (band_at, band_north, shares), "c": (clim.ravel()[flat], bl.north_mass(clim, lat, lon), [None])}
 
@@ -109,7 +125,7 @@ def target_bits(table, counts, library, target, lat, lon, index_da) -> tuple[np.
     widths = sorted({w for w, _, _ in settings})
     if len(past):
         kern_at, kern_north = bl.carried_kernels_at(past, target, lat, lon, widths, flat)
-    wts = np.array([bl.recency_weights(past["cr"].values, target, k, d) for _, k, d in settings]).reshape(
+    wts = np.array([bl.recency_weights(past["cr"].values, basis, k, d) for _, k, d in settings]).reshape(
         len(settings), len(past))
     mix = np.asarray(MIXES[1:])[None, :, None]
     blocks_base, blocks_kern = [], []
@@ -129,19 +145,24 @@ def target_bits(table, counts, library, target, lat, lon, index_da) -> tuple[np.
     return band, cand.T, np.array([truth["lat"].values, truth["lon"].values], float).reshape(2, -1)
 
 
-def target_scores(table, counts, library, target, lat, lon, index_da) -> pd.DataFrame:
+def target_scores(table, counts, library, target, lat, lon, index_da, lead: int = 1) -> pd.DataFrame:
     """Per-AR bits of every candidate for one target rotation (columns cr, lat, lon, band, labels)."""
-    band, cand, pos = target_bits(table, counts, library, target, lat, lon, index_da)
+    band, cand, pos = target_bits(table, counts, library, target, lat, lon, index_da, lead)
     head = pd.DataFrame({"cr": np.full(len(band), target), "lat": pos[0], "lon": pos[1], BAND: band})
     return pd.concat([head, pd.DataFrame(cand, columns=candidate_labels())], axis=1)
 
 
 def prequential(scores: pd.DataFrame, columns: list[str], default: str,
-                min_rotations: int = MIN_ROTATIONS) -> tuple[np.ndarray, pd.Series]:
-    """Bits of the causally chosen column at every AR, and the column chosen per target."""
+                min_rotations: int = MIN_ROTATIONS, lead: int = 1) -> tuple[np.ndarray, pd.Series]:
+    """Bits of the causally chosen column at every AR, and the column chosen per target.
+
+    The choice for target M maximises the total over the targets <= M - ``lead`` (those scored by the time
+    M is forecast ``lead`` rotations ahead); ``default`` until ``min_rotations`` of them exist."""
     per_rot = scores.groupby("cr")[columns].sum()
-    before = per_rot.cumsum().shift(1).fillna(0.0)
-    n_before = pd.Series(np.arange(len(per_rot)), index=per_rot.index)
+    known = np.searchsorted(per_rot.index.values, per_rot.index.values - lead, side="right")  # targets <= M - lead
+    cum = np.vstack([np.zeros((1, len(columns))), per_rot.cumsum().values])
+    before = pd.DataFrame(cum[known], index=per_rot.index, columns=per_rot.columns)
+    n_before = pd.Series(known, index=per_rot.index)
     chosen = before.idxmax(axis=1).where(n_before >= min_rotations, default)
     pick = scores["cr"].map(chosen)
     col_idx = pd.Index(columns).get_indexer(pick)
@@ -156,23 +177,25 @@ class DataOnlyResult:
     choices: pd.DataFrame  # index cr; choice_<method> (candidate label, or method name for data_only)
 
 
-def default_targets(table: pd.DataFrame, first: int | None = None, last: int | None = None) -> list[int]:
-    """Targets with ARs and a non-empty band history, optionally within first..last."""
-    return [int(m) for m in np.unique(table["cr"]) if len(bl.band_history(table, int(m))) > 0
+def default_targets(table: pd.DataFrame, first: int | None = None, last: int | None = None, lead: int = 1) -> list[int]:
+    """Targets with ARs and a non-empty band history (at ``lead``: of the rotations up to N), optionally within
+    first..last."""
+    return [int(m) for m in np.unique(table["cr"]) if len(bl.band_history(table, issue_basis(int(m), lead))) > 0
             and (first is None or m >= first) and (last is None or m <= last)]
 
 
-def score_methods(table: pd.DataFrame, lat, lon, targets: list[int]) -> DataOnlyResult:
-    """Causal forecasts of every method and of the data-only baseline on ``targets`` (ascending).
+def score_methods(table: pd.DataFrame, lat, lon, targets: list[int], lead: int = 1) -> DataOnlyResult:
+    """Causal forecasts of every method and of the data-only baseline on ``targets`` (ascending), each made
+    ``lead`` rotations ahead (from the rows of rotations <= target - lead).
 
-    The causal choice for target M uses the targets of this list before M only, so pass the whole record
+    The causal choice for target M uses the targets of this list <= M - lead only, so pass the whole record
     (:func:`default_targets`) to reproduce ``experiments/baselines``.
     """
     index_da = dn.density_dataarray(np.arange(len(lat) * len(lon), dtype=float).reshape(len(lat), len(lon)), lat, lon)
     counts = bl.hemisphere_counts(table, int(table["cr"].min()), int(table["cr"].max()), UNOBSERVED)
     library = bl.analog_library(table, int(table["cr"].max()) + 1)
     bl.rotation_start_jd(np.arange(int(table["cr"].min()), max(targets, default=0) + 2))  # one sunpy call for all
-    per_target = [target_bits(table, counts, library, m, lat, lon, index_da) for m in targets]
+    per_target = [target_bits(table, counts, library, m, lat, lon, index_da, lead) for m in targets]
     scores = pd.concat([pd.DataFrame({"cr": np.repeat(np.asarray(targets, int), [len(b) for b, _, _ in per_target]),
                                       "lat": np.concatenate([p[0] for _, _, p in per_target]),
                                       "lon": np.concatenate([p[1] for _, _, p in per_target]),
@@ -182,9 +205,9 @@ def score_methods(table: pd.DataFrame, lat, lon, targets: list[int]) -> DataOnly
     chosen = {}
     for fam, keep in FAMILIES.items():
         cols = [c for c in scores.columns if c not in ("cr", "lat", "lon", BAND) and keep(c)]
-        methods[fam], chosen[fam] = prequential(scores, cols, DEFAULTS[fam])
+        methods[fam], chosen[fam] = prequential(scores, cols, DEFAULTS[fam], lead=lead)
     mdf = pd.DataFrame({"cr": scores["cr"], **methods})
-    methods["data_only"], chosen["data_only"] = prequential(mdf, list(methods), BAND)
+    methods["data_only"], chosen["data_only"] = prequential(mdf, list(methods), BAND, lead=lead)
     bits = pd.DataFrame({"cr": scores["cr"], "lat": scores["lat"], "lon": scores["lon"], **methods})
     choices = pd.DataFrame({f"choice_{k}": v for k, v in chosen.items()})
     choices.index.name = "cr"
@@ -203,32 +226,36 @@ def parse_label(text: str) -> dict:
     return out
 
 
-def candidate_density(table: pd.DataFrame, target: int, lat, lon, text: str) -> xr.DataArray:
-    """The density (per sr, integrating to 1) of the candidate ``text`` for ``target``, from rows cr < target."""
+def candidate_density(table: pd.DataFrame, target: int, lat, lon, text: str, lead: int = 1) -> xr.DataArray:
+    """The density (per sr, integrating to 1) of the candidate ``text`` for ``target`` forecast ``lead``
+    rotations ahead, from rows cr <= target - lead (kernels carried to the observation times of ``target``)."""
     p = parse_label(text)
-    past_all = table[table["cr"] < target]
+    basis = issue_basis(target, lead)
+    past_all = table[table["cr"] < basis]
     if p["base"] == "b":
-        base = bl.unfloored_band(past_all, target, lat, lon)
+        base = bl.unfloored_band(past_all, basis, lat, lon)
     else:
-        clim = bl.climatology_density(past_all, target, lat, lon).values
+        clim = bl.climatology_density(past_all, basis, lat, lon).values
         base = (clim - bl.BAND_FLOOR / grid.FOUR_PI) / (1 - bl.BAND_FLOOR)
     mixed = base
     if p["mix"] > 0:
-        past = past_all[past_all["cr"] >= target - p["K"]]
-        wt = bl.recency_weights(past["cr"].values, target, p["K"], p["decay"])
+        past = past_all[past_all["cr"] >= basis - p["K"]]
+        wt = bl.recency_weights(past["cr"].values, basis, p["K"], p["decay"])
         if len(past) and wt.sum() > 0:
             kern = np.tensordot(wt / wt.sum(), bl.carried_kernels(past, target, lat, lon, p["width"]), 1)
             mixed = (1 - p["mix"]) * base + p["mix"] * kern
     if p["share_decay"] is not None:
-        counts = bl.hemisphere_counts(past_all, int(table["cr"].min()), target - 1, UNOBSERVED)
-        mixed = bl.split_hemispheres(mixed, lat, lon, bl.north_share(counts, target, p["share_decay"]))
+        counts = bl.hemisphere_counts(past_all, int(table["cr"].min()), basis - 1, UNOBSERVED)
+        mixed = bl.split_hemispheres(mixed, lat, lon, bl.north_share(counts, basis, p["share_decay"]))
     return dn.density_dataarray(dn.with_floor(mixed, p["floor"]), lat, lon)
 
 
-def method_density(table: pd.DataFrame, result: DataOnlyResult, target: int, method: str, lat, lon) -> xr.DataArray:
-    """Density of ``method`` (a family, ``band`` or ``data_only``) for ``target`` with its causal choice."""
+def method_density(table: pd.DataFrame, result: DataOnlyResult, target: int, method: str, lat, lon,
+                   lead: int = 1) -> xr.DataArray:
+    """Density of ``method`` (a family, ``band`` or ``data_only``) for ``target`` with its causal choice;
+    ``result`` and ``lead`` must match (the record of :func:`score_methods` at that lead)."""
     if method == "data_only":
         method = result.choices.loc[target, "choice_data_only"]
     if method == BAND:
-        return dn.band_density(bl.band_history(table, target), lat, lon)
-    return candidate_density(table, target, lat, lon, result.choices.loc[target, f"choice_{method}"])
+        return dn.band_density(bl.band_history(table, issue_basis(target, lead)), lat, lon)
+    return candidate_density(table, target, lat, lon, result.choices.loc[target, f"choice_{method}"], lead)

@@ -67,12 +67,13 @@ def _sha256(values: np.ndarray) -> str:
     return hashlib.sha256(f"{values.dtype.str}{values.shape}".encode() + values.tobytes()).hexdigest()
 
 
-def record_inputs(table: pd.DataFrame, lat, lon, targets: list[int]) -> dict:
-    """Everything the record of ``targets`` is made from, as JSON-able hashes and values."""
+def record_inputs(table: pd.DataFrame, lat, lon, targets: list[int], lead: int = 1) -> dict:
+    """Everything the record of ``targets`` (forecast ``lead`` rotations ahead) is made from, as JSON-able hashes
+    and values (``lead`` only when not 1, so the lead-1 keys are those of records made before leads)."""
     rows = table[["cr", "lat", "lon"]].to_numpy(float)  # the only columns the data-only methods read
     return {"table_sha256": _sha256(rows), "n_rows": len(rows), "lat_sha256": _sha256(np.asarray(lat, float)),
             "lon_sha256": _sha256(np.asarray(lon, float)), "targets": [int(t) for t in targets],
-            "method_grid": method_grid_version()}
+            "method_grid": method_grid_version()} | ({} if lead == 1 else {"lead": int(lead)})
 
 
 def record_key(inputs: dict) -> str:
@@ -114,15 +115,16 @@ def load_record(path: str | Path, inputs: dict | None = None) -> do.DataOnlyResu
 
 
 def cached_score_methods(table: pd.DataFrame, lat, lon, targets: list[int],
-                         cache_dir: str | Path | None = None) -> do.DataOnlyResult:
-    """:func:`pinn.emergence.data_only.score_methods`, computed once per content key and loaded afterwards.
+                         cache_dir: str | Path | None = None, lead: int = 1) -> do.DataOnlyResult:
+    """:func:`pinn.emergence.data_only.score_methods` (at ``lead`` rotations ahead), computed once per content key
+    and loaded afterwards.
 
     ``cache_dir``: folder of the entries (None: :func:`default_cache_dir`). Safe to call from several
     processes at once. An unreadable entry (truncated by a full disk, say) is recomputed and replaced.
     """
     root = default_cache_dir() if cache_dir is None else Path(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
-    inputs = record_inputs(table, lat, lon, targets)
+    inputs = record_inputs(table, lat, lon, targets, lead)
     key = record_key(inputs)
     path = root / f"data_only-{key}.npz"
     with FileLock(root / f"data_only-{key}.lock"):
@@ -133,6 +135,6 @@ def cached_score_methods(table: pd.DataFrame, lat, lon, targets: list[int],
                 return result
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
                 log.warning("recomputing the unreadable data-only record %s (%s)", path, exc)
-        result = do.score_methods(table, lat, lon, targets)
+        result = do.score_methods(table, lat, lon, targets, lead)
         save_record(result, path, inputs)
     return result

@@ -4,7 +4,7 @@ Flux that is not (or not yet) in the AR catalogue (decaying regions, plage, grow
 ARs are likely to rise. Each pixel of the latest map (rotation N) is carried in Carrington longitude at the
 surface magnetic-feature rate (Snodgrass 1983, the rate AR nests move: experiments/carrier) for the time
 between its observation in N and the observation of its longitude in N+1 (one synodic rotation, to within
-a fraction of a day), then smoothed with a Gaussian and put on the density grid. Settings are fixed a priori
+a fraction of a day; L rotations for N+L at lead L), then smoothed with a Gaussian and put on the density grid. Settings are fixed a priori
 (below), not fitted: the hybrid (:mod:`pinn.emergence.hybrid`) fits how much the feature tilts the prior.
 """
 
@@ -67,7 +67,8 @@ def carried_flux(br: xr.DataArray, lat: np.ndarray, lon: np.ndarray, days: float
     return gaussian_filter(gridded, sigma=(smooth_deg / dlat, smooth_deg / dlon), mode=("nearest", "wrap"))
 
 
-def log_flux_feature(br: xr.DataArray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """log of :func:`carried_flux` with a floor of ``FLOOR_FRACTION`` x its mean (a hybrid feature, lat x lon)."""
-    flux = carried_flux(br, lat, lon)
+def log_flux_feature(br: xr.DataArray, lat: np.ndarray, lon: np.ndarray, lead: int = 1) -> np.ndarray:
+    """log of :func:`carried_flux` with a floor of ``FLOOR_FRACTION`` x its mean (a hybrid feature, lat x lon);
+    carried ``lead`` synodic rotations (to the observation of each longitude in rotation N+lead)."""
+    flux = carried_flux(br, lat, lon, lead * CARRINGTON_SYNODIC_DAYS)
     return np.log(flux + FLOOR_FRACTION * max(float(flux.mean()), 1e-12))

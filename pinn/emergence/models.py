@@ -34,7 +34,7 @@ from pinn.emergence.ridge_model import EmergenceParams, emergence_density, fit_e
 class ModelInputs:
     """What an emergence model may know when it forecasts rotation ``target`` (nothing from ``target`` on)."""
 
-    target: int  # the forecast rotation N+1
+    target: int  # the forecast rotation N+lead
     lat: np.ndarray  # density grid: cell-centre latitudes (deg)
     lon: np.ndarray  # and Carrington longitudes (deg)
     ridge: xr.Dataset  # predicted toroids at the observation times of the target (pinn.emergence.ridges)
@@ -44,6 +44,7 @@ class ModelInputs:
     prior: xr.DataArray  # the causal data-only density of the target (pinn.emergence.data_only)
     reference: Callable[[str], xr.DataArray] | None = None  # a data-only method's density with its causal choice
     latest_br: Callable[[], xr.DataArray] | None = None  # the latest map's Br(lat, lon), G, read on demand
+    lead: int = 1  # rotations ahead: the target is N+lead, and nothing after N is known (history: cr <= N)
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def _map_flux(inputs: ModelInputs) -> np.ndarray:
     """log strong-field flux of the latest map carried to the target (:mod:`pinn.emergence.map_channel`)."""
     if inputs.latest_br is None:
         raise ValueError("the map channel needs the latest map (ModelInputs.latest_br)")
-    return map_channel.log_flux_feature(inputs.latest_br(), inputs.lat, inputs.lon)
+    return map_channel.log_flux_feature(inputs.latest_br(), inputs.lat, inputs.lon, inputs.lead)
 
 
 # Features that are not read off a ridge (pinn.emergence.hybrid.ridge_features reads the others), by name.
@@ -219,8 +220,9 @@ def _persistence(inputs: ModelInputs) -> xr.DataArray:
 
 
 def _band(inputs: ModelInputs) -> xr.DataArray:
-    """The latitude band of the ARs of the last 5 rotations N-4..N (docs/science.md section 5)."""
-    recent = inputs.history[inputs.history["cr"] >= inputs.target - 5]
+    """The latitude band of the ARs of the last 5 known rotations N-4..N (docs/science.md section 5)."""
+    basis = do.issue_basis(inputs.target, inputs.lead)
+    recent = inputs.history[(inputs.history["cr"] >= basis - 5) & (inputs.history["cr"] < basis)]
     return dn.band_density(recent, inputs.lat, inputs.lon)
 
 

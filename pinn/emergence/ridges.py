@@ -5,7 +5,8 @@ solver trajectory. The state describes rotation N at its middle, t0 = T_start(N)
 Carrington period): Carrington longitude phi of rotation N + 1 is seen at lead time tau(phi) = P/2 +
 (360 - phi)/360 P after t0 (0.5 to 1.5 rotations). The solver's frame turns at the core rate, so a
 pattern fixed in it drifts in Carrington longitude at ``ModelUnits.frame_drift_deg_per_day``; the
-ridge seen at (phi, tau) is the model-frame ridge at phi - drift * tau, time tau.
+ridge seen at (phi, tau) is the model-frame ridge at phi - drift * tau, time tau. At lead L (rotation N+L)
+every lead time is L - 1 rotations later.
 """
 
 from __future__ import annotations
@@ -71,24 +72,24 @@ def predicted_toroids(traj: xr.Dataset, lat_limit_deg: float = 60.0) -> xr.Datas
     )
 
 
-def minimum_horizon_days(output_nlon: int, period_days: float = SYNODIC_DAYS) -> float:
-    """Shortest integration (days) that reaches every observation time of rotation N+1.
+def minimum_horizon_days(output_nlon: int, period_days: float = SYNODIC_DAYS, lead: int = 1) -> float:
+    """Shortest integration (days) that reaches every observation time of rotation N+``lead``.
 
     The density grid's longitudes are cell centres, the first at 180/``output_nlon`` deg; it is seen
-    last, at :func:`lead_days` of that longitude (just under 1.5 rotations after the state time). Needs
-    only ``math``, so the CLI can state it without importing the chain.
+    last, at :func:`lead_days` of that longitude (just under ``lead`` + 0.5 rotations after the state time).
+    Needs only ``math``, so the CLI can state it without importing the chain.
     """
-    return period_days * (0.5 + (360.0 - 180.0 / output_nlon) / 360.0)
+    return period_days * (lead - 0.5 + (360.0 - 180.0 / output_nlon) / 360.0)
 
 
-def lead_days(lon_deg: np.ndarray, period_days: float = SYNODIC_DAYS) -> np.ndarray:
-    """Days from the state time (middle of rotation N) to when rotation N+1 sees longitude ``lon_deg``."""
-    return period_days * (0.5 + (360.0 - np.asarray(lon_deg, float)) / 360.0)
+def lead_days(lon_deg: np.ndarray, period_days: float = SYNODIC_DAYS, lead: int = 1) -> np.ndarray:
+    """Days from the state time (middle of rotation N) to when rotation N+``lead`` sees longitude ``lon_deg``."""
+    return period_days * (lead - 0.5 + (360.0 - np.asarray(lon_deg, float)) / 360.0)
 
 
 def toroids_at_observation(pred: xr.Dataset, lon_deg: np.ndarray, drift_deg_per_day: float,
-                           period_days: float = SYNODIC_DAYS) -> xr.Dataset:
-    """Predicted ridge (Carrington frame) at each Carrington longitude's observation time in rotation N+1.
+                           period_days: float = SYNODIC_DAYS, lead: int = 1) -> xr.Dataset:
+    """Predicted ridge (Carrington frame) at each Carrington longitude's observation time in rotation N+``lead``.
 
     ``pred`` is :func:`predicted_toroids` output; ``drift_deg_per_day`` the model frame's drift in
     Carrington longitude. Returns the ridge fields and their longitudinal mean strength on
@@ -96,7 +97,7 @@ def toroids_at_observation(pred: xr.Dataset, lon_deg: np.ndarray, drift_deg_per_
     """
     import xarray as xr
 
-    tau = lead_days(lon_deg, period_days)
+    tau = lead_days(lon_deg, period_days, lead)
     times = pred["time"].values
     if tau.max() > times[-1] * (1 + 1e-6):  # the snapshot times are float32 in the solver
         raise PinnError(f"forecast horizon {times[-1]:.1f} d is shorter than the latest observation lead "
