@@ -17,7 +17,7 @@ from pinn.data.observations import load_synoptic
 from pinn.emergence import density as dn
 from pinn.emergence.fit_artifact import read_fit
 from pinn.emergence.hybrid import static_ridge
-from pinn.emergence.models import MODELS, FixedModel, ModelInputs, register
+from pinn.emergence.models import MODELS, Example, FixedModel, ModelInputs, register
 from pinn.emergence.ridge_model import density_grid
 from pinn.toroids.fit import fit_toroids
 
@@ -88,3 +88,22 @@ def test_fits_are_causal_and_the_artifact_is_the_last_fit(cases, config, tmp_pat
     assert fit.for_rotation == 2282 and fit.fitted_on == TARGETS and set(fit.models) == {"ridge", "hybrid"}
     assert fit.data_only_candidate == result.fit.data_only_candidate
     assert fit.models["hybrid"]["betas"] == pytest.approx(list(result.fit.models["hybrid"]["betas"]))
+
+
+def test_causal_fits_sharing_per_case_work_equal_one_fit_at_a_time(cases, config):
+    """causal_params uses a model's fit_subsets (each case prepared once for all its causal fits) when it has
+    one: the fits must be exactly those of fit() called on each earlier subset."""
+    table = load_arise(arise_table())
+    record = hc.data_only_record(table, *density_grid(config.forecast), max(TARGETS), 2270)
+    inputs = [hc.case_model_inputs(c, table, record, config) for c in cases]
+    model = MODELS.get("hybrid")
+    examples = [Example(i, model.prepare(i), ars_of(table, i.target)["lat"].values,
+                           ars_of(table, i.target)["lon"].values) for i in inputs]
+    shared = hc.causal_params(model, examples, config, min_fit_rotations=2)
+    for k, e in enumerate(examples):
+        earlier = [x for x in examples if x.inputs.target < e.inputs.target]
+        alone = model.fit(earlier, config) if len(earlier) >= 2 else model.unfitted(config)
+        np.testing.assert_array_equal(shared[k].beta, alone.beta)
+        np.testing.assert_array_equal(shared[k].beta_sd, alone.beta_sd)
+        np.testing.assert_array_equal(shared[k].scale, alone.scale)
+    assert np.any(shared[-1].beta != 0.0)  # fitted, not the prior

@@ -303,12 +303,13 @@ def causal_params(model, examples: Sequence[Example], config: Config, min_fit_ro
     """Per example, the model's parameters fitted on the examples whose target was scored by the time this one is
     forecast ``lead`` rotations ahead (targets <= this target - lead; unfitted until ``min_fit_rotations`` of them
     exist)."""
-    out = []
-    for e in examples:
-        earlier = [x for x in examples if x.inputs.target <= e.inputs.target - lead]
-        fit = model.fitted and len(earlier) >= min_fit_rotations
-        out.append(model.fit(earlier, config) if fit else model.unfitted(config))
-    return out
+    subsets = [[j for j, x in enumerate(examples) if x.inputs.target <= e.inputs.target - lead] for e in examples]
+    fitted = [model.fitted and len(s) >= min_fit_rotations for s in subsets]
+    fit_subsets = getattr(model, "fit_subsets", None)  # optional: many fits sharing per-case work
+    if fit_subsets is not None:
+        fits = iter(fit_subsets(examples, [s for s, f in zip(subsets, fitted) if f], config))
+        return [next(fits) if f else model.unfitted(config) for f in fitted]
+    return [model.fit([examples[j] for j in s], config) if f else model.unfitted(config) for s, f in zip(subsets, fitted)]
 
 
 @dataclass(frozen=True)

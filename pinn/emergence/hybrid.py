@@ -158,6 +158,9 @@ def _centred(case: FitCase) -> np.ndarray:
     return centred_features(case.features, _prior_weights(case))
 
 
+centred_case_features = _centred  # the public name (pinn.emergence.models computes it once per case)
+
+
 def standardise(cases: Sequence[FitCase], centred: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Pooled prior-weighted sd of each feature over ``cases`` (0 where a feature has no spread);
     ``centred``: their :func:`_centred` features, if already computed."""
@@ -219,13 +222,15 @@ def _objective(beta, zs, cases, prior_sd):
     return nll, grad, hess
 
 
-def fit_hybrid(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, prior_sd: float = PRIOR_SD) -> HybridFit:
-    """MAP beta over ``cases`` (rotations scored BEFORE the one to forecast; the caller guarantees it)."""
+def fit_hybrid(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, prior_sd: float = PRIOR_SD,
+               centred: Sequence[np.ndarray] | None = None) -> HybridFit:
+    """MAP beta over ``cases`` (rotations scored BEFORE the one to forecast; the caller guarantees it).
+    ``centred``: the cases' :func:`centred_case_features`, when a caller fitting many subsets has them."""
     from scipy.optimize import minimize
 
     if not cases:
         return zero_fit(names)
-    centred = [_centred(c) for c in cases]
+    centred = [_centred(c) for c in cases] if centred is None else centred
     scale = standardise(cases, centred)
     active = scale > 0
     zs = [standard_scores(x[active], scale[active]) for x in centred]

@@ -71,7 +71,9 @@ class EmergenceModel(Protocol):
         """The parameters before enough rotations have been scored (or with no fit artifact)."""
 
     def fit(self, examples: Sequence[Example], config: Config) -> Any:
-        """Parameters fitted on ``examples`` (rotations scored before the target only)."""
+        """Parameters fitted on ``examples`` (rotations scored before the target only). A model may also define
+        ``fit_subsets(examples, subsets, config)``: ``fit`` on each list of indices, sharing per-case work across
+        the causal fits (the hindcast then uses it; the answers must be those of ``fit``)."""
 
     def density(self, inputs: ModelInputs, prepared: Any, params: Any) -> xr.DataArray:
         """The emergence density (per sr, integrating to 1) on (inputs.lat, inputs.lon)."""
@@ -177,6 +179,13 @@ class HybridModel:
     def fit(self, examples: Sequence[Example], config: Config) -> hy.HybridFit:
         cases = [hy.make_fit_case(e.inputs.target, e.inputs.prior, e.prepared, e.ar_lat, e.ar_lon) for e in examples]
         return hy.fit_hybrid(cases, self.features)
+
+    def fit_subsets(self, examples: Sequence[Example], subsets: Sequence[Sequence[int]], config: Config
+                    ) -> list[hy.HybridFit]:
+        """:meth:`fit` on each subset of ``examples`` (indices), each case prepared once for all the fits."""
+        cases = [hy.make_fit_case(e.inputs.target, e.inputs.prior, e.prepared, e.ar_lat, e.ar_lon) for e in examples]
+        centred = [hy.centred_case_features(c) for c in cases]
+        return [hy.fit_hybrid([cases[j] for j in s], self.features, centred=[centred[j] for j in s]) for s in subsets]
 
     def density(self, inputs: ModelInputs, prepared: np.ndarray, params: hy.HybridFit) -> xr.DataArray:
         return hy.hybrid_density(inputs.prior, prepared, params)
