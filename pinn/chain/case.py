@@ -31,12 +31,17 @@ from pinn.config.schema import Config, ForecastConfig, check_key
 from pinn.emergence.hybrid import static_ridge
 from pinn.emergence.ridge_model import density_grid
 from pinn.emergence.ridges import lead_days, minimum_horizon_days, predicted_toroids, toroids_at_observation
-from pinn.errors import ConfigError, PinnError, TrainingWarning
+from pinn.errors import ConfigError, InputError, PinnError, TrainingWarning
 from pinn.io import write_netcdf
 from pinn.training import case_mesh
 from pinn.training.convergence import unconverged_message
 
 DAYS_PER_WEEK = 7.0
+# Version of the saved case file (attribute ``case_format``), raised whenever a saved case would lack something
+# the models read: 1 (no attribute): before the static ridge's ``kinematic_strength``; 2: with it. A saved case of
+# another version is refused by :meth:`Case.load` and recomputed by the hindcast (its key holds the version).
+CASE_FORMAT = 2
+STATIC_PREFIX = "static_"  # saved name of a static-ridge variable that the predicted ridge does not have
 
 
 LEAD_KIND = "predicted_lead{}"  # the saved case's kind of the predicted ridge at a further lead
@@ -75,25 +80,43 @@ class Case:
         return dataclasses.replace(self, ridge=ridge, lead=lead)
 
     def save(self, path: Path) -> None:
+        """The ridges in one NetCDF (dimension ``kind``: predicted, static, and the predicted ridge of each further
+        lead); static-only variables (``kinematic_strength``) as ``static_<name>``; the format version
+        :data:`CASE_FORMAT` in the attribute ``case_format``."""
         if self.lead != 1:
             raise ValueError("save the lead-1 case (Case.at_lead views are not saved)")
-        parts = [self.ridge, self.static_ridge, *(_as_lead_one(self.lead_ridges[k], self.ridge) for k in sorted(self.lead_ridges))]
+        only = [v for v in self.static_ridge.data_vars if v not in self.ridge.data_vars]
+        parts = [self.ridge, self.static_ridge.drop_vars(only),
+                 *(_as_lead_one(self.lead_ridges[k], self.ridge) for k in sorted(self.lead_ridges))]
         kinds = ["predicted", "static", *(LEAD_KIND.format(k) for k in sorted(self.lead_ridges))]
         ds = xr.concat(parts, dim=pd.Index(kinds, name="kind"))
+        for v in only:
+            ds[STATIC_PREFIX + v] = self.static_ridge[v]
         ds.attrs.update(cr=self.cr, maps=json.dumps(list(self.maps)), weights=json.dumps(self.hemisphere_weights),
-                        latest_path=str(self.latest_path), map_notes=json.dumps(list(self.map_notes)))
+                        latest_path=str(self.latest_path), map_notes=json.dumps(list(self.map_notes)),
+                        case_format=CASE_FORMAT)
         write_netcdf(ds, path)
 
     @classmethod
     def load(cls, path: Path) -> Case:
+        """The case saved by :meth:`save`; InputError for a case file of another format (rebuild it)."""
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             ds = ds.load()
-        kinds = [str(k) for k in ds["kind"].values]
+        version = int(ds.attrs.get("case_format", 1))
+        if version != CASE_FORMAT:
+            raise InputError(path, f"saved case of format {version}, this version reads format {CASE_FORMAT} (the "
+                                   "static ridge's kinematic_strength); rebuild it (pinn hindcast recomputes it)")
+        only = [v for v in ds.data_vars if v.startswith(STATIC_PREFIX)]
+        static = ds.drop_vars(only).sel(kind="static").drop_vars("kind")
+        static = static.assign({v.removeprefix(STATIC_PREFIX): ds[v] for v in only})
+        ridges = ds.drop_vars(only)
+        kinds = [str(k) for k in ridges["kind"].values]
         leads = sorted(int(k.removeprefix(LEAD_KIND.format(""))) for k in kinds if k.startswith(LEAD_KIND.format("")))
-        lead_ridges = {k: _lead_ridge(ds.sel(kind=LEAD_KIND.format(k)).drop_vars("kind"), k) for k in leads}
-        return cls(int(ds.attrs["cr"]), tuple(json.loads(ds.attrs["maps"])), ds.sel(kind="predicted").drop_vars("kind"),
-                   ds.sel(kind="static").drop_vars("kind"), json.loads(ds.attrs["weights"]), Path(ds.attrs["latest_path"]),
-                   tuple(json.loads(ds.attrs.get("map_notes", "[]"))), lead_ridges=lead_ridges)
+        lead_ridges = {k: _lead_ridge(ridges.sel(kind=LEAD_KIND.format(k)).drop_vars("kind"), k) for k in leads}
+        return cls(int(ds.attrs["cr"]), tuple(json.loads(ds.attrs["maps"])),
+                   ridges.sel(kind="predicted").drop_vars("kind"), static, json.loads(ds.attrs["weights"]),
+                   Path(ds.attrs["latest_path"]), tuple(json.loads(ds.attrs.get("map_notes", "[]"))),
+                   lead_ridges=lead_ridges)
 
 
 def _as_lead_one(ridge: xr.Dataset, lead_one: xr.Dataset) -> xr.Dataset:

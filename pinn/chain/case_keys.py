@@ -3,7 +3,8 @@
 A case (:class:`pinn.chain.hindcast.Case`) depends on the config sections that change the forecast of
 rotation N (seed, observations, toroids, physics, solver, network, loss, train, and the forecast keys in
 :data:`CASE_FORECAST_KEYS`; not the emergence-model and scoring keys, which :func:`pinn.chain.hindcast.rescore`
-applies to saved cases), on the field strength, and on the content (SHA-256) of the map files of its window.
+applies to saved cases), on the field strength, on the case file's format (:data:`pinn.chain.case.CASE_FORMAT`:
+a case saved by an older version lacks what newer models read), and on the content (SHA-256) of the map files of its window.
 Beside each saved case ``cr<N>.nc`` a ``cr<N>.key.json`` records these parts and their hash; a case without
 one, or with another hash, is recomputed (the hindcast warns once, naming the first difference). The key
 file is written after the case, so a run killed between the two recomputes that case.
@@ -17,6 +18,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from pinn.chain.case import CASE_FORMAT
 from pinn.config.schema import Config, to_dict, training_inputs
 from pinn.io import file_sha256, write_json
 
@@ -47,12 +49,13 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
 
 
 def case_config(config: Config, strength_kG: float) -> dict:
-    """The parts of ``config`` (plain dicts) and the field strength (kG) that a case depends on."""
+    """The parts of ``config`` (plain dicts), the field strength (kG) and the case format that a case depends on."""
     forecast, emergence = to_dict(config.forecast), to_dict(config.emergence)
     return {**training_inputs(config), "observations": to_dict(config.observations),
             "toroids": to_dict(config.toroids), "solver": to_dict(config.solver),
             "forecast": {k: forecast[k] for k in CASE_FORECAST_KEYS} | _leads_part(forecast["leads"]),
-            "emergence": {k: emergence[k] for k in CASE_EMERGENCE_KEYS}, "strength_kG": float(strength_kG)}
+            "emergence": {k: emergence[k] for k in CASE_EMERGENCE_KEYS}, "strength_kG": float(strength_kG),
+            "case_format": CASE_FORMAT}
 
 
 def _leads_part(leads: list[int]) -> dict:

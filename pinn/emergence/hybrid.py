@@ -23,7 +23,10 @@ Features (:func:`ridge_features`), each on the grid and from the hemisphere of t
 * ``d2_change``: d2 to the predicted ridge minus d2 to the static (current) toroids: where the integration
   moved the ridge towards (negative) or away from the cell;
 * ``warp``: d2 to the ridge's zonal mean minus d2 to the ridge: positive where the non-axisymmetric part
-  of the predicted ridge brings it closer to the cell than an axisymmetric band would.
+  of the predicted ridge brings it closer to the cell than an axisymmetric band would;
+* ``log_kinematic_strength``: log of the static ridge's ``kinematic_strength`` at the cell's longitude: the
+  observed s(lon) of the current toroids carried at the surface magnetic-feature rate to the lead time, no
+  dynamics (:mod:`pinn.emergence.kinematic`; read from the static ridge whatever ridge the others use).
 """
 
 from __future__ import annotations
@@ -37,10 +40,12 @@ import xarray as xr
 
 from pinn.data import grid
 from pinn.emergence import density as dn
+from pinn.emergence.kinematic import kinematic_strength
 from pinn.emergence.ridges import HEMISPHERES, lead_days
 from pinn.scoring import scores as ev
 
-FEATURES = ("d2", "log_strength", "d2_change", "warp")
+FEATURES = ("d2", "log_strength", "d2_change", "warp")  # the hybrid's
+KNOWN_FEATURES = FEATURES + ("log_kinematic_strength",)
 PRIOR_SD = 1.0  # Gaussian prior sd of every beta, in log-intensity per feature sd (fixed a priori)
 D2_CAP = 9.0
 MIN_SIGMA_DEG = 2.0
@@ -79,17 +84,25 @@ def ridge_features(ridge: xr.Dataset, static: xr.Dataset, lat_deg: np.ndarray,
         elif name == "warp":
             zonal = ridge["ridge_lat"].mean("lon").broadcast_like(ridge["ridge_lat"])
             f = ridge_d2(ridge, lat, _per_hemisphere(zonal.to_dataset(name="z"), "z", lat)) - ridge_d2(ridge, lat)
+        elif name == "log_kinematic_strength":
+            if "kinematic_strength" not in static:
+                raise ValueError("the static ridge has no 'kinematic_strength' (a case saved before it: rebuild it)")
+            f = np.log(np.maximum(_per_hemisphere(static, "kinematic_strength", lat), 1e-3))
         else:
-            raise ValueError(f"unknown feature {name!r}; known: {FEATURES}")
+            raise ValueError(f"unknown feature {name!r}; known: {KNOWN_FEATURES}")
         out.append(np.broadcast_to(f, (lat.size, ridge["lon"].size)))
     return np.stack(out)
 
 
 def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
-    """The current toroids as a ridge dataset (centre line, sigma = width/2, uniform strength)."""
-    lat, sig = [], []
+    """The current toroids as a ridge dataset (centre line, sigma = width/2, uniform ``ridge_strength``), with
+    ``kinematic_strength``: each toroid's s(lon) carried at the surface rate to each longitude's lead time
+    (:mod:`pinn.emergence.kinematic`; 1 without s(lon))."""
+    lat, sig, kin = [], [], []
+    lead = lead_days(lon_deg)
     for hemi in HEMISPHERES:
         t = getattr(toroids, hemi)
+        kin.append(kinematic_strength(t, lon_deg, lead))
         if t is None:
             lat.append(np.full(lon_deg.shape, 20.0 if hemi == "north" else -20.0))
             sig.append(np.full(lon_deg.shape, 10.0))
@@ -99,9 +112,10 @@ def static_ridge(toroids, lon_deg: np.ndarray) -> xr.Dataset:
     ones = np.ones((2, lon_deg.size))
     return xr.Dataset(
         {"ridge_lat": (("hemisphere", "lon"), np.stack(lat)), "ridge_sigma": (("hemisphere", "lon"), np.stack(sig)),
-         "ridge_strength": (("hemisphere", "lon"), ones), "mean_strength": (("hemisphere", "lon"), ones)},
+         "ridge_strength": (("hemisphere", "lon"), ones), "mean_strength": (("hemisphere", "lon"), ones),
+         "kinematic_strength": (("hemisphere", "lon"), np.stack(kin))},
         coords={"hemisphere": list(HEMISPHERES), "lon": lon_deg},
-    ).assign_coords(lead_days=("lon", lead_days(lon_deg)))
+    ).assign_coords(lead_days=("lon", lead))
 
 
 @dataclass(frozen=True)

@@ -303,3 +303,10 @@ register(HybridModel("hybrid_map", "data-only prior tilted by the latest map's s
                      "(the map channel, no physics)", ("map_flux",), source="static"))
 register(HybridModel("hybrid_map_ridge", "the hybrid's predicted-ridge features and the map channel",
                      ("d2", "log_strength", "d2_change", "warp", "map_flux")))
+# The dynamics ablation (issue 21): the same observed s(lon) of the toroids, integrated or carried rigidly.
+register(HybridModel("hybrid_physics_strength", "data-only prior tilted by d2 to the predicted ridge and its strength "
+                     "along longitude (the integrated s(lon); the row hybrid_kinematic is compared with)",
+                     ("d2", "log_strength")))
+register(HybridModel("hybrid_kinematic", "data-only prior tilted by d2 to the current toroids and their observed "
+                     "s(lon) carried at the surface magnetic-feature rate to the lead time (no dynamics: what the "
+                     "integration adds over it)", ("d2", "log_kinematic_strength"), source="static"))
