@@ -48,7 +48,7 @@ from pinn.emergence import counts as ct
 from pinn.emergence import data_only as do
 from pinn.emergence import data_only_cache as dc
 from pinn.emergence.fit_artifact import FitArtifact, write_fit
-from pinn.emergence.models import MODELS, REFERENCES, Example, ModelInputs
+from pinn.emergence.models import MODELS, REFERENCES, Example, ModelInputs, map_fits
 from pinn.emergence.ridge_model import density_grid
 from pinn.errors import InputError, InputWarning
 from pinn.io import atomic_path, save_figure, write_json
@@ -305,11 +305,11 @@ def causal_params(model, examples: Sequence[Example], config: Config, min_fit_ro
     exist)."""
     subsets = [[j for j, x in enumerate(examples) if x.inputs.target <= e.inputs.target - lead] for e in examples]
     fitted = [model.fitted and len(s) >= min_fit_rotations for s in subsets]
+    todo = [s for s, f in zip(subsets, fitted) if f]
     fit_subsets = getattr(model, "fit_subsets", None)  # optional: many fits sharing per-case work
-    if fit_subsets is not None:
-        fits = iter(fit_subsets(examples, [s for s, f in zip(subsets, fitted) if f], config))
-        return [next(fits) if f else model.unfitted(config) for f in fitted]
-    return [model.fit([examples[j] for j in s], config) if f else model.unfitted(config) for s, f in zip(subsets, fitted)]
+    fits = iter(fit_subsets(examples, todo, config) if fit_subsets is not None
+                else map_fits(lambda s: model.fit([examples[j] for j in s], config), todo))
+    return [next(fits) if f else model.unfitted(config) for f in fitted]
 
 
 @dataclass(frozen=True)

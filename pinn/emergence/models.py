@@ -14,7 +14,9 @@ is one entry here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +30,17 @@ from pinn.emergence import density as dn
 from pinn.emergence import hybrid as hy
 from pinn.emergence import map_channel
 from pinn.emergence.ridge_model import EmergenceParams, emergence_density, fit_emergence_params
+
+FIT_THREADS = max(1, min(8, os.cpu_count() or 1))  # threads for independent fits (numpy array work releases the GIL)
+
+
+def map_fits(fit: Callable[[Any], Any], items: Sequence[Any]) -> list:
+    """``[fit(x) for x in items]`` on :data:`FIT_THREADS` threads, in order: the causal fits of a hindcast are
+    independent, and their time is spent in numpy array operations that release the GIL."""
+    if FIT_THREADS == 1 or len(items) < 2:
+        return [fit(x) for x in items]
+    with ThreadPoolExecutor(max_workers=FIT_THREADS) as pool:
+        return list(pool.map(fit, items))
 
 
 @dataclass(frozen=True)
@@ -185,7 +198,8 @@ class HybridModel:
         """:meth:`fit` on each subset of ``examples`` (indices), each case prepared once for all the fits."""
         cases = [hy.make_fit_case(e.inputs.target, e.inputs.prior, e.prepared, e.ar_lat, e.ar_lon) for e in examples]
         centred = [hy.centred_case_features(c) for c in cases]
-        return [hy.fit_hybrid([cases[j] for j in s], self.features, centred=[centred[j] for j in s]) for s in subsets]
+        return map_fits(lambda s: hy.fit_hybrid([cases[j] for j in s], self.features, centred=[centred[j] for j in s]),
+                        subsets)
 
     def density(self, inputs: ModelInputs, prepared: np.ndarray, params: hy.HybridFit) -> xr.DataArray:
         return hy.hybrid_density(inputs.prior, prepared, params)
