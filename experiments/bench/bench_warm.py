@@ -31,16 +31,19 @@ sys.path.insert(0, str(REPO / "experiments" / "bench"))
 from bench_hindcast import machine
 
 BASE = ["train.adam_steps=400", "train.progress=false", "forecast.cache_dir=null"]
-# name -> (overrides, batched?). warm first: its stopping shows early. ``cold`` is the reference every arm is
+# name -> (overrides, batching). warm first: its stopping shows early. ``cold`` is the reference every arm is
 # compared with; ``cold_seed1`` (another network initialisation and collocation draw) measures the rerun noise
 # the warm arms must stay within; ``per_case`` is today's per-case path (one case per program, cold).
+# The second element: "batch" (--batch cases per program), "all" (every case in one program) or "per_case".
 ARMS = {
-    "warm": (["train.warm_start=batch_mean"], True),
-    "warm_tol12": (["train.warm_start=batch_mean", "train.warm_tolerance=1.2"], True),
-    "cold": (["train.warm_start=none"], True),
-    "cold_seed1": (["train.warm_start=none", "seed=1"], True),
-    "per_case": (["train.warm_start=none"], False),
+    "warm": (["train.warm_start=batch_mean"], "batch"),
+    "warm_tol12": (["train.warm_start=batch_mean", "train.warm_tolerance=1.2"], "batch"),
+    "warm_one_batch": (["train.warm_start=batch_mean"], "all"),
+    "cold": (["train.warm_start=none"], "batch"),
+    "cold_seed1": (["train.warm_start=none", "seed=1"], "batch"),
+    "per_case": (["train.warm_start=none"], "per_case"),
 }
+BATCH_SIZE = {"batch": lambda args: args.batch, "all": lambda args: None, "per_case": lambda args: 1}
 
 
 def targets(data_dir: Path, first: int, last: int, n: int) -> list[int]:
@@ -105,13 +108,14 @@ def worker(args: argparse.Namespace) -> dict:
     timed(cs, "integrate_state", "start_integrate_total_s")
     timed(cs, "finish_case", "ridges_s")
     timed(hc, "rescore", "scoring_s")
-    overrides, batched = ARMS[args.worker]
+    overrides, batching = ARMS[args.worker]
+    batch_size = BATCH_SIZE[batching](args)
     cfg = load_config(args.config, BASE + overrides)
     with open(args.data_only, "rb") as f:
         record = pickle.load(f)
     crs = [int(x) for x in args.targets.split(",")]
     t0 = time.perf_counter()
-    result = hc.run_hindcast(args.data_dir, cfg, args.out_dir, crs=crs, batch_size=args.batch if batched else 1,
+    result = hc.run_hindcast(args.data_dir, cfg, args.out_dir, crs=crs, batch_size=batch_size,
                              progress=False,
                              data_only=record)
     wall = time.perf_counter() - t0
@@ -120,7 +124,7 @@ def worker(args: argparse.Namespace) -> dict:
     steps = sum(sum(c["steps"]) for c in calls)
     forecast_wall = wall - timers.get("scoring_s", 0.0)
     return {"arm": args.worker, "overrides": BASE + overrides,
-            "batch": args.batch if batched else 1, "cases": n, "wall_s": wall,
+            "batch": batch_size or len(crs), "cases": n, "wall_s": wall,
             "forecast_wall_s": forecast_wall, "cases_per_min": 60.0 * n / forecast_wall,
             "training_steps_per_case": steps / n,
             "fine_tune_steps_per_case": (sum(sum(c["steps"]) for c in calls if c["warm"]) / n
@@ -198,7 +202,7 @@ def main() -> None:
     p.add_argument("--first", type=int, default=2241, help="first target rotation N+1")
     p.add_argument("--last", type=int, default=2283, help="last target rotation N+1")
     p.add_argument("--n", type=int, default=12, help="consecutive targets from --first (0: all)")
-    p.add_argument("--batch", type=int, default=12, help="cases per batched program (both arms)")
+    p.add_argument("--batch", type=int, default=12, help="cases per batched program (the 'batch' arms)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--platform", default="cpu", help="JAX platform of the arms (cpu, cuda, tpu)")
     p.add_argument("--keep", type=Path, default=None, help="keep both hindcasts' outputs here")

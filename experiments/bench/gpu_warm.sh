@@ -33,4 +33,4 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/nvi
 python3 -m pip install -q --no-index --no-deps .gpu_wheels/*.whl 2>&1 | tail -3
 python3 -c "import jax, sunpy, dinosaur, flax; print(jax.__version__, jax.devices())"
 PYTHONPATH=. timeout 560 python3 experiments/bench/bench_warm.py --platform cuda --data-dir .gpu_data \
-    --n "$N" --batch "$N" --arms warm,cold,per_case --out "$OUT/hindcast_warm_gpu.json" 2>&1 | tee "$OUT/log.txt" | tail -40
+    --n "$N" --batch "$((N / 2))" --arms warm,warm_one_batch,cold,per_case --out "$OUT/hindcast_warm_gpu.json" 2>&1 | tee "$OUT/log.txt" | tail -40
