@@ -64,7 +64,7 @@ def test_concurrent_callers_compute_once(tmp_path, monkeypatch):
     table = pd.DataFrame({"cr": [2240, 2241], "lat": [10.0, -12.0], "lon": [20.0, 30.0]})
     calls = []
 
-    def slow(table, lat, lon, targets):
+    def slow(table, lat, lon, targets, lead=1):
         calls.append(1)
         time.sleep(0.3)
         return fake_result(targets)
@@ -85,7 +85,7 @@ def test_concurrent_callers_compute_once(tmp_path, monkeypatch):
 
 def test_unreadable_entry_is_recomputed(tmp_path, monkeypatch):
     table = pd.DataFrame({"cr": [2240, 2241], "lat": [10.0, -12.0], "lon": [20.0, 30.0]})
-    monkeypatch.setattr(do, "score_methods", lambda table, lat, lon, targets: fake_result(targets))
+    monkeypatch.setattr(do, "score_methods", lambda table, lat, lon, targets, lead=1: fake_result(targets))
     dc.cached_score_methods(table, LAT, LON, [2241], tmp_path)
     (entry,) = tmp_path.glob("data_only-*.npz")
     entry.write_bytes(entry.read_bytes()[:100])  # truncated

@@ -60,6 +60,7 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_batched_equals_per_case_and_sharding(data_dir, cfg, virtual_devices):
     maps = hc.find_maps(data_dir)
     table = arise.load_arise(hc.find_arise(data_dir))

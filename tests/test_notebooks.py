@@ -72,8 +72,9 @@ def test_kernel_runs_this_interpreter(tmp_path):
 
 
 # Notebooks whose small run is long and whose numbers are recorded elsewhere run with -m slow only (suite time):
-# 04 (linear stability, 34 s on 2 cores) reproduces experiments/linear.
-SLOW_NOTEBOOKS = {"04_linear_stability"}
+# 04 (linear stability, 34 s on 2 cores) reproduces experiments/linear; 03 (hindcast, 26 s) the hindcast tables
+# (experiments/bench/suite.md).
+SLOW_NOTEBOOKS = {"04_linear_stability", "03_hindcast"}
 SMALL_RUNS = [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW_NOTEBOOKS else p for p in NOTEBOOKS]
 
 

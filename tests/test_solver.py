@@ -273,6 +273,7 @@ def test_gradient_matches_finite_differences():
 # Sharding (the virtual CPU devices of tests/conftest.py)
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_ensemble_sharded_over_devices_matches_single_device(virtual_devices):
     devices = virtual_devices[:4] if len(virtual_devices) >= 4 else virtual_devices[:2]
     solver = make_solver(SolverSettings(truncation=21, dt=0.05, x64=True), SWTParams())

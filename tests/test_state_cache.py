@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xarray as xr
 from test_forecast import TINY
 
@@ -50,6 +51,7 @@ def test_cache_key_follows_training_inputs():
     assert key == state_cache_key(toroids, wider, 20.0)
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_two_processes_share_one_training(tmp_path):
     cache, barrier = tmp_path / "cache", tmp_path / "barrier"
     barrier.mkdir()

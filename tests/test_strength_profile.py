@@ -201,6 +201,7 @@ def test_pinn_data_term_uses_the_observed_strength():
     np.testing.assert_allclose(t_o / t_u, s_true(np.degrees(np.asarray(lon))), rtol=2e-3)
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_trained_pinn_follows_the_observed_strength():
     """A small PINN (experiments/pinn_axisym/ci.yaml) trained on bands with s_true = 1 + 0.5 cos(lon - 90)
     and physics.strength_profile=observed: its peak |a| along the ridge follows s within 0.08 (measured

@@ -220,6 +220,7 @@ def _child(out: Path, kill_at: int, resume: bool, overrides: list[str]) -> subpr
                              *overrides], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_time_dependent_sigkill_then_resume_gives_the_uninterrupted_parameters(tmp_path):
     """Killed after its first checkpoint (step 10 of 20), resumed: bit-identical to a run never killed."""
     overrides = [*TINY, "train.adam_steps=20", "seed=5"]

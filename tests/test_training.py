@@ -186,6 +186,7 @@ SHARD_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_sharded_and_unsharded_steps_give_the_same_loss():
     env = _env()
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
@@ -227,6 +228,7 @@ def test_diverging_run_stops_with_a_clear_message_and_keeps_the_last_good_checkp
 # Ensembles
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_ensemble_of_field_strengths_matches_separate_runs():
     cfg = load_config(None, TINY + ["train.adam_steps=6", "train.steps_per_call=3", "train.checkpoint_every=3"])
     ens = train_ensemble(cfg, band_toroids(), strengths_kG=(10.0, 30.0))
