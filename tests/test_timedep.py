@@ -8,11 +8,7 @@ import dataclasses
 import importlib.util
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import astropy.units as u
@@ -20,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_training import resume_child
 
 from pinn.config.physics import model_units
 from pinn.config.schema import load_config
@@ -187,50 +184,17 @@ def test_time_dependent_training_lowers_the_loss_and_hands_over_the_t_N_state(tm
 # ---------------------------------------------------------------------------------------------
 # SIGKILL, then resume == uninterrupted
 
-RUN_CHILD = textwrap.dedent(
-    """
-    import os, signal, sys
-    import jax, numpy as np
-    from flax import nnx
-    from pinn.config.schema import load_config
-    from pinn.training import train_from_config
-    from pinn.training.timedep import drifting_bump_series
-
-    out, kill_at, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
-    cfg = load_config(None, sys.argv[4:])
-
-    def callback(step, state):
-        ckpts = os.path.join(out, "checkpoints")
-        if kill_at and step >= kill_at and any(n.isdigit() for n in os.listdir(ckpts)):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    res = train_from_config(cfg, drifting_bump_series(cfg, 0.03), out, resume=resume, callback=callback)
-    leaves = jax.tree.leaves(nnx.state(res.model, nnx.Param))
-    np.savez(os.path.join(out, "final_params.npz"), *[np.asarray(x) for x in leaves])
-    print("RESUMED_FROM", res.resumed_from)
-    """
-)
-
-
-def _child(out: Path, kill_at: int, resume: bool, overrides: list[str]) -> subprocess.Popen:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("XLA_FLAGS", None)
-    return subprocess.Popen([sys.executable, "-c", RUN_CHILD, str(out), str(kill_at), "1" if resume else "0",
-                             *overrides], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 @pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_time_dependent_sigkill_then_resume_gives_the_uninterrupted_parameters(tmp_path):
     """Killed after its first checkpoint (step 10 of 20), resumed: bit-identical to a run never killed."""
     overrides = [*TINY, "train.adam_steps=20", "seed=5"]
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    p = _child(killed, 10, False, overrides)
+    p = resume_child(killed, 10, False, overrides, "drifting_bump")
     _, err = p.communicate(timeout=600)
     assert p.returncode == -signal.SIGKILL, err[-2000:]
     assert not (killed / "state.nc").exists()
-    p_resume = _child(killed, 0, True, overrides)
-    p_straight = _child(straight, 0, False, overrides)
+    p_resume = resume_child(killed, 0, True, overrides, "drifting_bump")
+    p_straight = resume_child(straight, 0, False, overrides, "drifting_bump")
     out_r, err_r = p_resume.communicate(timeout=600)
     assert p_resume.returncode == 0, err_r[-2000:]
     assert int(out_r.split("RESUMED_FROM")[1].split()[0]) == 10

@@ -79,16 +79,18 @@ RUN_CHILD = textwrap.dedent(
     from flax import nnx
     from pinn.config.schema import load_config
     from pinn.training import band_toroids, train_from_config
+    from pinn.training.timedep import drifting_bump_series
 
-    out, kill_at, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
-    cfg = load_config(None, sys.argv[4:])
+    TOROIDS = {"band": lambda cfg: band_toroids(), "drifting_bump": lambda cfg: drifting_bump_series(cfg, 0.03)}
+    out, kill_at, resume, toroids = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+    cfg = load_config(None, sys.argv[5:])
 
     def callback(step, state):
         ckpts = os.path.join(out, "checkpoints")
         if kill_at and step >= kill_at and any(n.isdigit() for n in os.listdir(ckpts)):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    res = train_from_config(cfg, band_toroids(), out, resume=resume, callback=callback)
+    res = train_from_config(cfg, TOROIDS[toroids](cfg), out, resume=resume, callback=callback)
     leaves = jax.tree.leaves(nnx.state(res.model, nnx.Param))
     np.savez(os.path.join(out, "final_params.npz"), *[np.asarray(x) for x in leaves])
     print("RESUMED_FROM", res.resumed_from)
@@ -96,9 +98,11 @@ RUN_CHILD = textwrap.dedent(
 )
 
 
-def _child(out: Path, kill_at: int, resume: bool, overrides: list[str]) -> subprocess.Popen:
+def resume_child(out: Path, kill_at: int, resume: bool, overrides: list[str], toroids: str = "band") -> subprocess.Popen:
+    """A training run in a child process (killed at its first checkpoint at or after ``kill_at``, 0: never) on the
+    ``toroids`` of RUN_CHILD ('band': the axisymmetric band; 'drifting_bump': the time-dependent test series)."""
     env = _env()  # the session's persistent compilation cache (conftest): the later processes skip compilation
-    return subprocess.Popen([sys.executable, "-c", RUN_CHILD, str(out), str(kill_at), "1" if resume else "0",
+    return subprocess.Popen([sys.executable, "-c", RUN_CHILD, str(out), str(kill_at), "1" if resume else "0", toroids,
                              *overrides], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -108,12 +112,12 @@ def test_sigkill_then_resume_gives_the_uninterrupted_parameters(tmp_path):
                         "loss.adaptive_every=10", "seed=7"]
     killed, straight = tmp_path / "killed", tmp_path / "straight"
     for kill_at, resume in ((15, False), (35, True)):
-        p = _child(killed, kill_at, resume, overrides)
+        p = resume_child(killed, kill_at, resume, overrides)
         _, err = p.communicate(timeout=600)
         assert p.returncode == -signal.SIGKILL, err[-2000:]
         assert not (killed / "state.nc").exists()
-    p_resume = _child(killed, 0, True, overrides)
-    p_straight = _child(straight, 0, False, overrides)
+    p_resume = resume_child(killed, 0, True, overrides)
+    p_straight = resume_child(straight, 0, False, overrides)
     out_r, err_r = p_resume.communicate(timeout=600)
     assert p_resume.returncode == 0, err_r[-2000:]
     resumed_from = int(out_r.split("RESUMED_FROM")[1].split()[0])

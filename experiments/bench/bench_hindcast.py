@@ -42,6 +42,19 @@ def machine() -> dict:
             "jax_backend": jax.default_backend()}
 
 
+def time_calls(owner, name: str, key: str, timers: dict[str, float]) -> None:
+    """Replace ``owner.name`` by a wrapper that adds each call's wall time (s) to ``timers[key]``."""
+    real = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            timers[key] = timers.get(key, 0.0) + time.perf_counter() - t0
+    setattr(owner, name, wrapper)
+
+
 def worker(data_dir: str, rotations: list[int], mode: str, batch: int, config: str) -> dict:
     """One measurement in this process: forecast ``rotations`` (N) from scratch, phases timed."""
     import jax
@@ -56,15 +69,7 @@ def worker(data_dir: str, rotations: list[int], mode: str, batch: int, config: s
     timers: dict[str, float] = {}
 
     def timed(owner, name, key):
-        real = getattr(owner, name)
-
-        def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return real(*args, **kwargs)
-            finally:
-                timers[key] = timers.get(key, 0.0) + time.perf_counter() - t0
-        setattr(owner, name, wrapper)
+        time_calls(owner, name, key, timers)
 
     details: dict = {}
     real_train_batch = training.train_batch

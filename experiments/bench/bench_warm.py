@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "experiments" / "bench"))
-from bench_hindcast import machine
+from bench_hindcast import machine, time_calls
 
 BASE = ["train.adam_steps=400", "train.progress=false", "forecast.cache_dir=null"]
 # name -> (overrides, batching). warm first: its stopping shows early. ``cold`` is the reference every arm is
@@ -70,15 +70,7 @@ def worker(args: argparse.Namespace) -> dict:
     calls: list[dict] = []
 
     def timed(owner, name, key):
-        real = getattr(owner, name)
-
-        def wrapper(*a, **k):
-            t0 = time.perf_counter()
-            try:
-                return real(*a, **k)
-            finally:
-                timers[key] = timers.get(key, 0.0) + time.perf_counter() - t0
-        setattr(owner, name, wrapper)
+        time_calls(owner, name, key, timers)
 
     real_train_batch = training.train_batch
 
