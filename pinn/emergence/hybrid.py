@@ -167,20 +167,18 @@ def standard_scores(centred: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return np.clip(centred / scale[:, None], -Z_CAP, Z_CAP)
 
 
-def _centred(case: FitCase) -> np.ndarray:
+def centred_case_features(case: FitCase) -> np.ndarray:
     """Features (p, cells) centred at their prior mean."""
     return centred_features(case.features, _prior_weights(case))
 
 
-centred_case_features = _centred  # the public name (pinn.emergence.models computes it once per case)
-
 
 def standardise(cases: Sequence[FitCase], centred: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Pooled prior-weighted sd of each feature over ``cases`` (0 where a feature has no spread);
-    ``centred``: their :func:`_centred` features, if already computed."""
+    ``centred``: their :func:`centred_case_features` features, if already computed."""
     var = np.zeros(cases[0].features.shape[0])
     for k, c in enumerate(cases):
-        var += ((_centred(c) if centred is None else centred[k]) ** 2) @ _prior_weights(c)
+        var += ((centred_case_features(c) if centred is None else centred[k]) ** 2) @ _prior_weights(c)
     sd = np.sqrt(var / len(cases))
     return np.where(sd > 1e-9, sd, 0.0)
 
@@ -244,7 +242,7 @@ def fit_hybrid(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, prior_
 
     if not cases:
         return zero_fit(names)
-    centred = [_centred(c) for c in cases] if centred is None else centred
+    centred = [centred_case_features(c) for c in cases] if centred is None else centred
     scale = standardise(cases, centred)
     active = scale > 0
     zs = [standard_scores(x[active], scale[active]) for x in centred]

@@ -47,6 +47,21 @@ def density_grid(fc: ForecastConfig) -> tuple[np.ndarray, np.ndarray]:
     return lat, lon
 
 
+def band_sigma_deg(ridge_sigma_deg, params: EmergenceParams) -> np.ndarray:
+    """Latitude sd (deg) of the emergence band about a ridge of AR-pixel sd ``ridge_sigma_deg``."""
+    return np.maximum(params.width_scale * math.sqrt(2.0) * np.asarray(ridge_sigma_deg), params.min_sigma_deg)
+
+
+def strength_weight(relative_strength, params: EmergenceParams) -> np.ndarray:
+    """Weight along the ridge: (local strength / its longitudinal mean) ** strength_power."""
+    return np.power(np.maximum(relative_strength, 1e-6), params.strength_power)
+
+
+def latitude_gaussian(lat_deg, centre_deg, sigma_deg) -> np.ndarray:
+    """Gaussian in latitude per steradian (no 1/cos(lat), which would blow up wide bands at the poles)."""
+    return np.exp(-0.5 * ((lat_deg - centre_deg) / sigma_deg) ** 2) / (np.radians(sigma_deg) * math.sqrt(2 * math.pi))
+
+
 def emergence_density(
     ridge: xr.Dataset, lat_deg: np.ndarray, hemisphere_weights: dict, params: EmergenceParams
 ) -> xr.DataArray:
@@ -60,11 +75,10 @@ def emergence_density(
     for hemi in HEMISPHERES:
         r = ridge.sel(hemisphere=hemi)
         centre = r["ridge_lat"].values[None, :]
-        sigma = np.maximum(params.width_scale * math.sqrt(2.0) * r["ridge_sigma"].values, params.min_sigma_deg)[None, :]
+        sigma = band_sigma_deg(r["ridge_sigma"].values, params)[None, :]
         rel = r["ridge_strength"].values / np.maximum(r["mean_strength"].values, 1e-30)
-        along = np.power(np.maximum(rel, 1e-6), params.strength_power)[None, :]
-        # Gaussian in latitude (per steradian; no 1/cos(lat), which would blow up wide bands at the poles)
-        gauss = np.exp(-0.5 * ((lat - centre) / sigma) ** 2) / (np.radians(sigma) * math.sqrt(2 * math.pi))
+        along = strength_weight(rel, params)[None, :]
+        gauss = latitude_gaussian(lat, centre, sigma)
         on_hemi = (lat > 0) if hemi == "north" else (lat < 0)
         total += hemisphere_weights[hemi] * along * gauss * on_hemi
     density = dn.with_floor(dn.normalise(total, lat[:, 0], lon), params.floor)
@@ -144,8 +158,8 @@ class StackedCases:
 
     def log2_likelihood(self, params: EmergenceParams) -> np.ndarray:
         """log2 of each case's density at each of its ARs (bits), in the order the cases and ARs were given."""
-        sigma = np.maximum(params.width_scale * math.sqrt(2.0) * self.sigma, params.min_sigma_deg)
-        along = np.power(np.maximum(self.rel, 1e-6), params.strength_power)
+        sigma = band_sigma_deg(self.sigma, params)
+        along = strength_weight(self.rel, params)
         n = self.centre.shape[0]
         # emergence_density adds each hemisphere's term times a 0/1 row mask over the whole column, so a NaN in
         # either hemisphere's ridge blanks that longitude in both (normalise counts NaN as 0): the same here
@@ -155,7 +169,7 @@ class StackedCases:
         for h in (0, 1):
             lat = self.lat[self.rows[h]][None, :, None]
             s = sigma[:, h, None, :]
-            gauss = np.exp(-0.5 * ((lat - self.centre[:, h, None, :]) / s) ** 2) / (np.radians(s) * math.sqrt(2 * math.pi))
+            gauss = latitude_gaussian(lat, self.centre[:, h, None, :], s)
             total = np.where(blank, 0.0, np.nan_to_num(self.weights[:, h, None, None] * along[:, h, None, :] * gauss,
                                                        nan=0.0))
             if np.any(total < 0):
