@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import pickle
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -236,9 +237,7 @@ def main() -> None:
                     "load_average_end": os.getloadavg(), "shared": "2-core machine shared with other engineers"},
         "config": str(args.config.relative_to(REPO)), "targets": crs, "batch": args.batch,
         "subset": None if args.n == 0 else f"first {len(crs)} targets from CR {args.first} (not the full 38)",
-        "full_run_command": ("PYTHONPATH=. python experiments/bench/bench_warm.py --data-dir "
-                             "../shared/data/raw/hmi_synoptic_mr_small --n 0 --batch 19 "
-                             "--out experiments/bench/hindcast_warm_cpu_full.json"),
+        "command": "PYTHONPATH=. python " + " ".join(shlex.quote(a) for a in sys.argv),
         "data_only_record_s": data_only_s, "arms": arms,
         "steps_per_case_reduction_vs_cold": {a: cold["training_steps_per_case"] / r["training_steps_per_case"]
                                              for a, r in arms.items() if r["training_steps_per_case"] > 0},

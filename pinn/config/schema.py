@@ -280,7 +280,7 @@ class TrainConfig:
     ensemble_strengths_kG: tuple[float, ...] = bounded((2.0, 10.0, 20.0, 30.0, 100.0), gt=0)  # train_ensemble sweep
     warm_start: Literal["none", "batch_mean", "previous"] = "none"  # batched PINN states (pinn.training.warm): none = cold start from config.seed; batch_mean = fine-tune each case from a network trained cold on the batch's mean toroids; previous = fine-tune each case from the previous case's network (the first case cold)
     warm_tolerance: float = bounded(1.5, ge=1)  # warm stopping rule: a case stops once its PDE and data losses (means over a check interval) are <= this factor x the cold-trained source's converged level; at most adam_steps steps
-    warm_check_every: int = bounded(50, ge=1)  # steps between checks of the warm stopping rule (the fine-tune's chunk length)
+    warm_check_every: int = bounded(25, ge=1)  # steps between checks of the warm stopping rule (the fine-tune's chunk length)
 
 
 @dataclass(frozen=True)
