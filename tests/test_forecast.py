@@ -139,7 +139,12 @@ def test_stacked_likelihood_is_the_density_at_the_ars():
         cases.append((ridge, {"north": 0.3 + 0.2 * k, "south": 0.7 - 0.2 * k},
                       rng.uniform(-40.0, 40.0, n), rng.uniform(0.0, 360.0, n)))
     stacked = em.StackedCases.of(cases, lat)
-    for params in (em.EmergenceParams(), em.EmergenceParams(0.3, 0.5, 2.0), em.EmergenceParams(0.02, 3.0, 0.0)):
+    # the likelihood's parts are memoised on (width, power) and its Gaussians on the width: the same floor or width
+    # with other values, a revisit after more than MEMO_SIZE others, all must give the unmemoised answer
+    widths = [0.5 + 0.25 * k for k in range(em.MEMO_SIZE + 1)]
+    for params in (em.EmergenceParams(), em.EmergenceParams(0.3, 0.5, 2.0), em.EmergenceParams(0.02, 3.0, 0.0),
+                   em.EmergenceParams(0.05, 0.5, 2.0), em.EmergenceParams(0.3, 0.5, 1.0),
+                   *[em.EmergenceParams(0.1, w, 1.5) for w in widths], em.EmergenceParams()):
         expected = np.concatenate([ev.log2_likelihood(em.emergence_density(r, lat, w, params), a, b)
                                    for r, w, a, b in cases])
         np.testing.assert_allclose(stacked.log2_likelihood(params), expected, rtol=1e-12, atol=1e-12)

@@ -99,7 +99,7 @@ def test_causal_fits_sharing_per_case_work_equal_one_fit_at_a_time(cases, config
     model = MODELS.get("hybrid")
     examples = [Example(i, model.prepare(i), ars_of(table, i.target)["lat"].values,
                            ars_of(table, i.target)["lon"].values) for i in inputs]
-    shared = hc.causal_params(model, examples, config, min_fit_rotations=2)
+    shared = hc.causal_params(model, examples, config, min_fit_rotations=2, cache=False)
     for k, e in enumerate(examples):
         earlier = [x for x in examples if x.inputs.target < e.inputs.target]
         alone = model.fit(earlier, config) if len(earlier) >= 2 else model.unfitted(config)
@@ -107,3 +107,28 @@ def test_causal_fits_sharing_per_case_work_equal_one_fit_at_a_time(cases, config
         np.testing.assert_array_equal(shared[k].beta_sd, alone.beta_sd)
         np.testing.assert_array_equal(shared[k].scale, alone.scale)
     assert np.any(shared[-1].beta != 0.0)  # fitted, not the prior
+
+
+def test_cached_causal_fits_equal_computed_ones_and_any_input_change_recomputes(cases, config, tmp_path):
+    """The fit cache (pinn.emergence.fit_cache) hands back the very fits it saved, and a change in what a fit reads
+    (one AR moved by 1 deg) makes a new entry with a different fit instead of reusing the old one."""
+    table = load_arise(arise_table())
+    record = hc.data_only_record(table, *density_grid(config.forecast), max(TARGETS), 2270)
+    inputs = [hc.case_model_inputs(c, table, record, config) for c in cases]
+    for name in ("ridge", "hybrid"):
+        model = MODELS.get(name)
+        examples = [Example(i, model.prepare(i), ars_of(table, i.target)["lat"].values,
+                            ars_of(table, i.target)["lon"].values) for i in inputs]
+        computed = hc.causal_params(model, examples, config, 2, cache=False)
+        first = hc.causal_params(model, examples, config, 2, cache_dir=tmp_path)
+        saved = sorted(tmp_path.glob(f"fits-{name}-*.json"))
+        again = hc.causal_params(model, examples, config, 2, cache_dir=tmp_path)
+        assert len(saved) == 1 and sorted(tmp_path.glob(f"fits-{name}-*.json")) == saved  # the second call loaded it
+        for a, b, c in zip(computed, first, again):
+            assert model.to_json(a) == model.to_json(b) == model.to_json(c)
+        moved = [*examples[:2], Example(examples[2].inputs, examples[2].prepared, examples[2].ar_lat + 1.0,
+                                        examples[2].ar_lon), *examples[3:]]
+        changed = hc.causal_params(model, moved, config, 2, cache_dir=tmp_path)
+        assert len(list(tmp_path.glob(f"fits-{name}-*.json"))) == 2
+        assert model.to_json(changed[-1]) != model.to_json(first[-1])
+        assert model.to_json(changed[-1]) == model.to_json(hc.causal_params(model, moved, config, 2, cache=False)[-1])

@@ -8,9 +8,12 @@ registered model, their causal refits, counts and calibration, then writes ``per
 
 * ``computed``: an empty data-only cache (``XDG_CACHE_HOME`` in a fresh temporary directory), so the causal
   data-only record is computed (what a first rescore on a new ARISE table or grid pays);
-* ``cached``: the same cache again (what every later rescore pays).
+* ``cached``: the same cache again (what every later rescore pays): the data-only record and the causal fits
+  (:mod:`pinn.emergence.fit_cache`) are loaded;
+* ``fits_computed``: the data-only record cached, the causal fits made again (what a rescore pays after a change
+  to a model's code or inputs).
 
-Both ``per_ar.csv`` are compared, column by column, with the reference the hindcast wrote when it produced the
+Each ``per_ar.csv`` (and ``per_rotation.csv``, with the fitted parameters) is compared, column by column, with the reference the hindcast wrote when it produced the
 cases (``--reference``).
 
     python experiments/bench/bench_rescore.py HINDCAST_DIR --out experiments/bench/rescore_cpu.json \\
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,16 +72,24 @@ def run(args: argparse.Namespace, cache: Path, out_dir: Path) -> dict:
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_wall_s": time.perf_counter() - t0}
 
 
-def identity(reference: Path, scored: Path) -> dict:
-    """Largest absolute difference per ``bits_`` column between two per_ar.csv (0.0: identical)."""
+def identity(reference: Path, scored: Path, prefix: str = "bits_") -> dict:
+    """Largest absolute difference per numeric column starting with ``prefix`` between two tables (per_ar.csv:
+    the scores; per_rotation.csv with ``prefix=""``: also every fitted parameter), 0.0: identical."""
     import numpy as np
     import pandas as pd
 
     ref, new = pd.read_csv(reference), pd.read_csv(scored)
-    if list(ref.columns) != list(new.columns) or not ref[["cr", "lat", "lon"]].equals(new[["cr", "lat", "lon"]]):
+    rows = [c for c in ("cr", "lat", "lon") if c in ref]
+    if list(ref.columns) != list(new.columns) or not ref[rows].equals(new[rows]):
         return {"same_rows_and_columns": False}
-    cols = [c for c in ref.columns if c.startswith("bits_")]
-    diffs = {c: float(np.max(np.abs(ref[c].to_numpy() - new[c].to_numpy()))) for c in cols}
+    cols = [c for c in ref.columns if c.startswith(prefix) and c not in rows and pd.api.types.is_numeric_dtype(ref[c])]
+    def largest(a: np.ndarray, b: np.ndarray) -> float:  # NaN where the other is NaN counts as equal
+        a, b = a.astype(float), b.astype(float)
+        if not np.array_equal(np.isnan(a), np.isnan(b)):
+            return float("inf")
+        return float(np.max(np.abs(a - b), initial=0.0, where=~np.isnan(a)))
+
+    diffs = {c: largest(ref[c].to_numpy(), new[c].to_numpy()) for c in cols}
     return {"same_rows_and_columns": True, "n_ars": len(ref), "columns": len(cols),
             "max_abs_difference": max(diffs.values()), "per_column": diffs}
 
@@ -97,10 +109,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         runs = {name: run(args, cache, Path(tmp) / name) for name in ("computed", "cached")}
+        shutil.rmtree(cache / "pinn" / "fits")  # a model's code changed: its fits are made again, the record is not
+        runs["fits_computed"] = run(args, cache, Path(tmp) / "fits_computed")
         same = {name: identity(args.hindcast_dir / "per_ar.csv", Path(tmp) / name / "per_ar.csv") for name in runs}
+        fits_same = {name: identity(args.hindcast_dir / "per_rotation.csv", Path(tmp) / name / "per_rotation.csv",
+                                    prefix="") for name in runs}
     summary = {"machine": {**machine(), "load_average_start": load_start, "load_average_end": os.getloadavg()},
                "hindcast_dir": str(args.hindcast_dir), "overrides": args.set, "runs": runs,
-               "identity_with_hindcast": same, "goal_s": 60.0}
+               "identity_with_hindcast": same, "per_rotation_identity_with_hindcast": fits_same, "goal_s": 60.0}
     text = json.dumps(summary, indent=2)
     print(text)
     if args.out:

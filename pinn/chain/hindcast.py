@@ -47,6 +47,7 @@ from pinn.data.observations import load_synoptic
 from pinn.emergence import counts as ct
 from pinn.emergence import data_only as do
 from pinn.emergence import data_only_cache as dc
+from pinn.emergence import fit_cache as fc
 from pinn.emergence.fit_artifact import FitArtifact, write_fit
 from pinn.emergence.models import MODELS, REFERENCES, Example, ModelInputs, map_fits
 from pinn.emergence.ridge_model import density_grid
@@ -299,16 +300,22 @@ def case_model_inputs(case: Case, table: pd.DataFrame, record: do.DataOnlyResult
                        table[table["cr"] <= case.cr], reference("data_only"), reference, latest_br, case.lead)
 
 
-def causal_params(model, examples: Sequence[Example], config: Config, min_fit_rotations: int, lead: int = 1) -> list:
+def causal_params(model, examples: Sequence[Example], config: Config, min_fit_rotations: int, lead: int = 1,
+                  cache: bool = True, cache_dir: str | Path | None = None) -> list:
     """Per example, the model's parameters fitted on the examples whose target was scored by the time this one is
     forecast ``lead`` rotations ahead (targets <= this target - lead; unfitted until ``min_fit_rotations`` of them
-    exist)."""
+    exist). ``cache``: load the fits from / save them to the content-hash cache (:mod:`pinn.emergence.fit_cache`,
+    folder ``cache_dir``, None: ``~/.cache/pinn/fits``)."""
     subsets = [[j for j, x in enumerate(examples) if x.inputs.target <= e.inputs.target - lead] for e in examples]
     fitted = [model.fitted and len(s) >= min_fit_rotations for s in subsets]
     todo = [s for s, f in zip(subsets, fitted) if f]
     fit_subsets = getattr(model, "fit_subsets", None)  # optional: many fits sharing per-case work
-    fits = iter(fit_subsets(examples, todo, config) if fit_subsets is not None
+
+    def compute() -> list:
+        return (fit_subsets(examples, todo, config) if fit_subsets is not None
                 else map_fits(lambda s: model.fit([examples[j] for j in s], config), todo))
+
+    fits = iter(fc.cached_fits(model, examples, todo, config, compute, cache_dir) if cache else compute())
     return [next(fits) if f else model.unfitted(config) for f in fitted]
 
 
@@ -447,7 +454,9 @@ def final_fit(cases: Sequence[Case], examples_of: dict[str, list[Example]], reco
         model = MODELS.get(name)
         if not model.fitted or getattr(model, "params_from", None):
             continue
-        params = model.fit(examples, config) if len(examples) >= min_fit_rotations else model.unfitted(config)
+        params = (fc.cached_fits(model, examples, [list(range(len(examples)))], config,
+                                 lambda m=model, ex=examples: [m.fit(ex, config)])[0]
+                  if len(examples) >= min_fit_rotations else model.unfitted(config))
         models[name] = model.to_json(params)
     return FitArtifact(last + 1, tuple(c.target for c in cases), str(candidate), models)
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import xarray as xr
@@ -128,6 +129,11 @@ class FitCase:
     ar_cells: np.ndarray  # flat indices of the ARs' cells
     areas: np.ndarray
 
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """The prior's probability of each cell (flattened): computed once, used by every fit of the case."""
+        return prior_weights(self.prior, self.areas)
+
 
 def make_fit_case(cr: int, prior: xr.DataArray, features: np.ndarray, ar_lat, ar_lon) -> FitCase:
     """A :class:`FitCase` from a prior density, its features and the ARs of rotation ``cr``."""
@@ -142,10 +148,6 @@ def prior_weights(prior: np.ndarray, areas: np.ndarray) -> np.ndarray:
     """Probability of each cell (flattened) under a density per sr with cell areas ``areas`` (sr)."""
     w = (np.asarray(prior, float) * areas).ravel()
     return w / w.sum()
-
-
-def _prior_weights(case: FitCase) -> np.ndarray:
-    return prior_weights(case.prior, case.areas)
 
 
 def centred_features(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -169,7 +171,7 @@ def standard_scores(centred: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 def centred_case_features(case: FitCase) -> np.ndarray:
     """Features (p, cells) centred at their prior mean."""
-    return centred_features(case.features, _prior_weights(case))
+    return centred_features(case.features, case.weights)
 
 
 
@@ -178,7 +180,7 @@ def standardise(cases: Sequence[FitCase], centred: Sequence[np.ndarray] | None =
     ``centred``: their :func:`centred_case_features` features, if already computed."""
     var = np.zeros(cases[0].features.shape[0])
     for k, c in enumerate(cases):
-        var += ((centred_case_features(c) if centred is None else centred[k]) ** 2) @ _prior_weights(c)
+        var += ((centred_case_features(c) if centred is None else centred[k]) ** 2) @ c.weights
     sd = np.sqrt(var / len(cases))
     return np.where(sd > 1e-9, sd, 0.0)
 
@@ -216,7 +218,7 @@ def _objective(beta, zs, cases, prior_sd):
     p = beta.size
     nll, grad, hess = 0.0, np.zeros(p), np.zeros((p, p))
     for z, c in zip(zs, cases):
-        w = _prior_weights(c)
+        w = c.weights
         eta = beta @ z
         m = eta.max()
         q = w * np.exp(eta - m)

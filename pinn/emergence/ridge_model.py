@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import xarray as xr
@@ -158,29 +159,73 @@ class StackedCases:
 
     def log2_likelihood(self, params: EmergenceParams) -> np.ndarray:
         """log2 of each case's density at each of its ARs (bits), in the order the cases and ARs were given."""
-        sigma = band_sigma_deg(self.sigma, params)
-        along = strength_weight(self.rel, params)
-        n = self.centre.shape[0]
-        # emergence_density adds each hemisphere's term times a 0/1 row mask over the whole column, so a NaN in
-        # either hemisphere's ridge blanks that longitude in both (normalise counts NaN as 0): the same here
-        blank = np.any(np.isnan(self.centre) | np.isnan(sigma) | np.isnan(along), axis=1)[:, None, :]
-        mass = np.zeros(n)
-        at_ars = np.zeros(self.ar_case.size)
-        for h in (0, 1):
-            lat = self.lat[self.rows[h]][None, :, None]
-            s = sigma[:, h, None, :]
-            gauss = latitude_gaussian(lat, self.centre[:, h, None, :], s)
-            total = np.where(blank, 0.0, np.nan_to_num(self.weights[:, h, None, None] * along[:, h, None, :] * gauss,
-                                                       nan=0.0))
-            if np.any(total < 0):
-                raise ValueError("a density must be non-negative")
-            mass += np.einsum("kij,i->k", total, self.row_areas[h])
-            mine = self.ar_hemi == h
-            at_ars[mine] = total[self.ar_case[mine], self.ar_row[mine], self.ar_col[mine]]
-        if not np.all(mass > 0):
-            raise ValueError("a density must have positive total mass")
+        mass, at_ars = self.unfloored(params.width_scale, params.strength_power, params.min_sigma_deg)
         density = dn.with_floor(at_ars / mass[self.ar_case], params.floor)
         return np.log2(density)
+
+    def unfloored(self, width_scale: float, strength_power: float, min_sigma_deg: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Each case's total mass (sr) and its unnormalised density at its ARs, before the floor.
+
+        Memoised on the parameters (the last few): the optimiser's finite differences in the floor reuse
+        them, and those in the strength power reuse the latitude Gaussians. Exactly the same arithmetic as
+        without the memo."""
+        key = (width_scale, strength_power, min_sigma_deg)
+        if key not in self._parts:
+            gauss = self._gaussians(width_scale, min_sigma_deg)
+            along = strength_weight(self.rel, EmergenceParams(0.5, width_scale, strength_power, min_sigma_deg))
+            # emergence_density adds each hemisphere's term times a 0/1 row mask over the whole column, so a NaN
+            # in either hemisphere's ridge blanks that longitude in both (normalise counts NaN as 0): the same here
+            blank = self._blank_ridge | np.any(np.isnan(along), axis=1)[:, None, :]
+            mass = np.zeros(self.centre.shape[0])
+            at_ars = np.zeros(self.ar_case.size)
+            for h in (0, 1):
+                total = self.weights[:, h, None, None] * along[:, h, None, :] * gauss[h]
+                total = np.where(blank, 0.0, total)
+                if not np.all(np.isfinite(total)):
+                    total = np.nan_to_num(total, nan=0.0)
+                if np.any(total < 0):
+                    raise ValueError("a density must be non-negative")
+                mass += np.einsum("kij,i->k", total, self.row_areas[h])
+                mine = self.ar_hemi == h
+                at_ars[mine] = total[self.ar_case[mine], self.ar_row[mine], self.ar_col[mine]]
+            if not np.all(mass > 0):
+                raise ValueError("a density must have positive total mass")
+            _remember(self._parts, key, (mass, at_ars))
+        return self._parts[key]
+
+    @cached_property
+    def _parts(self) -> dict:
+        return {}
+
+    @cached_property
+    def _gauss(self) -> dict:
+        return {}
+
+    @cached_property
+    def _blank_ridge(self) -> np.ndarray:
+        """(case, 1, lon): longitudes where either hemisphere's ridge centre or width is NaN."""
+        return np.any(np.isnan(self.centre) | np.isnan(self.sigma), axis=1)[:, None, :]
+
+    def _gaussians(self, width_scale: float, min_sigma_deg: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per hemisphere, the latitude Gaussian (case, row, lon) of the band at ``width_scale``, memoised."""
+        key = (width_scale, min_sigma_deg)
+        if key not in self._gauss:
+            sigma = band_sigma_deg(self.sigma, EmergenceParams(0.5, width_scale, 0.0, min_sigma_deg))
+            _remember(self._gauss, key, tuple(latitude_gaussian(self.lat[self.rows[h]][None, :, None],
+                                                                self.centre[:, h, None, :], sigma[:, h, None, :])
+                                              for h in (0, 1)))
+        return self._gauss[key]
+
+
+MEMO_SIZE = 4  # entries kept per memo: one optimiser iteration with its finite differences
+
+
+def _remember(memo: dict, key, value) -> None:
+    """Store ``value`` under ``key``, forgetting the oldest entry beyond :data:`MEMO_SIZE`."""
+    if len(memo) >= MEMO_SIZE:
+        memo.pop(next(iter(memo)))
+    memo[key] = value
 
 
 MIN_SEPARATION_DEG = 20.0  # great-circle distance between reported hotspots
