@@ -38,17 +38,21 @@ def output_grid(nlat: int, nlon: int) -> tuple[np.ndarray, np.ndarray]:
     return lat, lon
 
 
+# compiled once per network structure and grid shape (a jit made inside the function compiled again for every case)
+_steady_fields = jax.jit(lambda model, lat, lon: field_values(model, lat, lon))
+_timed_fields = jax.jit(lambda model, lat, lon, t: field_values(model, lat, lon, "forward", t))
+
+
 def evaluate_fields(model: SphereNet, lat_deg: np.ndarray, lon_deg: np.ndarray,
                     t: float | None = None) -> dict[str, np.ndarray]:
     """u, v, h, a, b, A (model units) on the (lat, lon) grid in degrees; arrays of shape (nlat, nlon); at model
     time ``t`` for a network with a time input (time-dependent formulation)."""
     la, lo = np.meshgrid(np.radians(lat_deg), np.radians(lon_deg), indexing="ij")
     if t is None:
-        fv = jax.jit(lambda m, x, y: field_values(m, x, y))(model, jnp.asarray(la, jnp.float32),
-                                                               jnp.asarray(lo, jnp.float32))
+        fv = _steady_fields(model, jnp.asarray(la, jnp.float32), jnp.asarray(lo, jnp.float32))
     else:
-        fv = jax.jit(lambda m, x, y, tt: field_values(m, x, y, "forward", tt))(
-            model, jnp.asarray(la, jnp.float32), jnp.asarray(lo, jnp.float32), jnp.full(la.shape, t, jnp.float32))
+        fv = _timed_fields(model, jnp.asarray(la, jnp.float32), jnp.asarray(lo, jnp.float32),
+                           jnp.full(la.shape, t, jnp.float32))
     out = {k: np.asarray(v) for k, v in zip(("u", "v", "h", "a", "b"), fv.fields)}
     out["A"] = np.asarray(fv.A)
     return out
