@@ -399,11 +399,16 @@ def rescore_lead(cases: Sequence[Case], table: pd.DataFrame, config: Config, min
     for name in names:
         model = MODELS.get(name)
         prepared = [model.prepare(i) for i in inputs]
-        examples = [Example(i, p, t["lat"].values, t["lon"].values) for i, p, t in zip(inputs, prepared, truths)]
-        examples_of[name] = examples
+        examples_of[name] = [Example(i, p, t["lat"].values, t["lon"].values) for i, p, t in zip(inputs, prepared, truths)]
+    # every model's causal fits, the models side by side (a model's own fits run in sequence: pinn.emergence.models)
+    own = [n for n in names if getattr(MODELS.get(n), "params_from", None) not in names]
+    params_of.update(zip(own, map_fits(lambda n: causal_params(MODELS.get(n), examples_of[n], config, min_fit_rotations,
+                                                               lead), own)))
+    for name in names:
+        model = MODELS.get(name)
+        examples = examples_of[name]
         shared = getattr(model, "params_from", None)
-        params = params_of[shared] if shared in params_of else causal_params(model, examples, config, min_fit_rotations,
-                                                                             lead)
+        params = params_of[name] if name in own else params_of[shared]
         params_of[name] = params
         for k, (e, p) in enumerate(zip(examples, params)):
             density = model.density(e.inputs, e.prepared, p)
