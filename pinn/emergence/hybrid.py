@@ -50,7 +50,6 @@ KNOWN_FEATURES = FEATURES + ("log_kinematic_strength",)
 PRIOR_SD = 1.0  # Gaussian prior sd of every beta, in log-intensity per feature sd (fixed a priori)
 D2_CAP = 9.0
 MIN_SIGMA_DEG = 2.0
-GRADIENT_TOLERANCE = 1e-8  # the fit's stopping rule: gradient norm of the penalised NLL (nats per unit beta)
 Z_CAP = 4.0  # standardised features are clipped to +-Z_CAP sd (fixed a priori; see standard_scores)
 
 
@@ -238,12 +237,9 @@ def _objective(beta, zs, cases, prior_sd):
 
 
 def fit_hybrid(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, prior_sd: float = PRIOR_SD,
-               centred: Sequence[np.ndarray] | None = None, start: np.ndarray | None = None) -> HybridFit:
+               centred: Sequence[np.ndarray] | None = None) -> HybridFit:
     """MAP beta over ``cases`` (rotations scored BEFORE the one to forecast; the caller guarantees it).
-    ``centred``: the cases' :func:`centred_case_features`, when a caller fitting many subsets has them; ``start``:
-    the beta the optimiser starts from (None: 0, the prior), e.g. the fit on one rotation fewer. The objective is
-    convex with a Hessian >= 1 / prior_sd^2, and the optimiser stops at a gradient norm of
-    :data:`GRADIENT_TOLERANCE`, so the start moves beta by at most that times prior_sd^2."""
+    ``centred``: the cases' :func:`centred_case_features`, when a caller fitting many subsets has them."""
     from scipy.optimize import minimize
 
     if not cases:
@@ -262,11 +258,10 @@ def fit_hybrid(cases: Sequence[FitCase], names: Sequence[str] = FEATURES, prior_
                 last.update(beta=np.array(b, copy=True), value=_objective(b, zs, cases, prior_sd))
             return last["value"]
 
-        x0 = np.zeros(int(active.sum())) if start is None else np.asarray(start, float)[active]
-        res = minimize(lambda b: objective(b)[:2], x0, jac=True, hess=lambda b: objective(b)[2],
-                       method="trust-exact", options={"gtol": GRADIENT_TOLERANCE})
+        res = minimize(lambda b: objective(b)[:2], np.zeros(int(active.sum())), jac=True,
+                       hess=lambda b: objective(b)[2], method="trust-exact")
         beta[active] = res.x
-        sd[active] = np.sqrt(np.diag(np.linalg.inv(objective(res.x)[2])))
+        sd[active] = np.sqrt(np.diag(np.linalg.inv(objective(res.x)[2])))  # the last pass, cached
     return HybridFit(tuple(names), beta, sd, scale, tuple(c.cr for c in cases), prior_sd)
 
 

@@ -43,20 +43,6 @@ def map_fits(fit: Callable[[Any], Any], items: Sequence[Any]) -> list:
         return list(pool.map(fit, items))
 
 
-def fit_nested(subsets: Sequence[Sequence[int]], fit_one: Callable[[Sequence[int], Any], Any]) -> list:
-    """``fit_one(subset, start)`` for each subset (indices), smallest first, ``start`` the fit on the largest earlier
-    subset it contains (None: none does). A hindcast's causal fits grow by a rotation at a time, so each optimiser
-    starts next to its answer; the fits run one after another (the models run side by side instead)."""
-    fits: list = [None] * len(subsets)
-    done: list[tuple[frozenset, int]] = []
-    for k in sorted(range(len(subsets)), key=lambda i: len(subsets[i])):
-        members = frozenset(subsets[k])
-        inside = [(len(s), i) for s, i in done if s <= members]
-        fits[k] = fit_one(subsets[k], fits[max(inside)[1]] if inside else None)
-        done.append((members, k))
-    return fits
-
-
 @dataclass(frozen=True)
 class ModelInputs:
     """What an emergence model may know when it forecasts rotation ``target`` (nothing from ``target`` on)."""
@@ -100,8 +86,7 @@ class EmergenceModel(Protocol):
     def fit(self, examples: Sequence[Example], config: Config) -> Any:
         """Parameters fitted on ``examples`` (rotations scored before the target only). A model may also define
         ``fit_subsets(examples, subsets, config)``: ``fit`` on each list of indices, sharing per-case work across
-        the causal fits and starting each from the fit on the largest subset it contains (the hindcast then uses
-        it; the answers must be those of ``fit`` within its optimiser's tolerance)."""
+        the causal fits (the hindcast then uses it; the answers must be those of ``fit``)."""
 
     def density(self, inputs: ModelInputs, prepared: Any, params: Any) -> xr.DataArray:
         """The emergence density (per sr, integrating to 1) on (inputs.lat, inputs.lon)."""
@@ -168,16 +153,9 @@ class RidgeModel:
     def unfitted(self, config: Config) -> EmergenceParams:
         return EmergenceParams.from_config(config.emergence)
 
-    def fit(self, examples: Sequence[Example], config: Config, start: EmergenceParams | None = None
-            ) -> EmergenceParams:
+    def fit(self, examples: Sequence[Example], config: Config) -> EmergenceParams:
         cases = [(e.prepared, e.inputs.hemisphere_weights, e.ar_lat, e.ar_lon) for e in examples]
-        return fit_emergence_params(cases, examples[0].inputs.lat, start or self.unfitted(config))
-
-    def fit_subsets(self, examples: Sequence[Example], subsets: Sequence[Sequence[int]], config: Config
-                    ) -> list[EmergenceParams]:
-        """:meth:`fit` on each subset of ``examples`` (indices), each started from the fit on the largest subset it
-        contains (a hindcast's causal fits grow by a rotation at a time) instead of the config's start values."""
-        return fit_nested(subsets, lambda s, start: self.fit([examples[j] for j in s], config, start))
+        return fit_emergence_params(cases, examples[0].inputs.lat, self.unfitted(config))
 
     def density(self, inputs: ModelInputs, prepared: xr.Dataset, params: EmergenceParams) -> xr.DataArray:
         return emergence_density(prepared, inputs.lat, dict(inputs.hemisphere_weights), params)
@@ -217,13 +195,11 @@ class HybridModel:
 
     def fit_subsets(self, examples: Sequence[Example], subsets: Sequence[Sequence[int]], config: Config
                     ) -> list[hy.HybridFit]:
-        """:meth:`fit` on each subset of ``examples`` (indices), each case prepared once for all the fits, each fit
-        started from the one on the largest subset it contains (:func:`fit_nested`)."""
+        """:meth:`fit` on each subset of ``examples`` (indices), each case prepared once for all the fits."""
         cases = [hy.make_fit_case(e.inputs.target, e.inputs.prior, e.prepared, e.ar_lat, e.ar_lon) for e in examples]
         centred = [hy.centred_case_features(c) for c in cases]
-        return fit_nested(subsets, lambda s, start: hy.fit_hybrid(
-            [cases[j] for j in s], self.features, centred=[centred[j] for j in s],
-            start=None if start is None else start.beta))
+        return map_fits(lambda s: hy.fit_hybrid([cases[j] for j in s], self.features, centred=[centred[j] for j in s]),
+                        subsets)
 
     def density(self, inputs: ModelInputs, prepared: np.ndarray, params: hy.HybridFit) -> xr.DataArray:
         return hy.hybrid_density(inputs.prior, prepared, params)
