@@ -197,9 +197,9 @@ class HybridModel:
                     ) -> list[hy.HybridFit]:
         """:meth:`fit` on each subset of ``examples`` (indices), each case prepared once for all the fits."""
         cases = [hy.make_fit_case(e.inputs.target, e.inputs.prior, e.prepared, e.ar_lat, e.ar_lon) for e in examples]
-        centred = [hy.centred_case_features(c) for c in cases]
-        return map_fits(lambda s: hy.fit_hybrid([cases[j] for j in s], self.features, centred=[centred[j] for j in s]),
-                        subsets)
+        for c in cases:
+            c.distinct  # noqa: B018 (computed once here, before the fits share it across threads)
+        return map_fits(lambda s: hy.fit_hybrid([cases[j] for j in s], self.features), subsets)
 
     def density(self, inputs: ModelInputs, prepared: np.ndarray, params: hy.HybridFit) -> xr.DataArray:
         return hy.hybrid_density(inputs.prior, prepared, params)
