@@ -167,28 +167,27 @@ class StackedCases:
                   ) -> tuple[np.ndarray, np.ndarray]:
         """Each case's total mass (sr) and its unnormalised density at its ARs, before the floor.
 
-        Memoised on the parameters (the last few): the optimiser's finite differences in the floor reuse
-        them, and those in the strength power reuse the latitude Gaussians. Exactly the same arithmetic as
-        without the memo."""
+        The band's latitude Gaussian enters the mass only through its sum over each column's rows (times the row
+        areas), so that sum is made once per width (:meth:`_columns`) and a change of the strength power or the
+        floor costs one pass over (case, hemisphere, longitude) instead of over the whole grid."""
         key = (width_scale, strength_power, min_sigma_deg)
         if key not in self._parts:
-            gauss = self._gaussians(width_scale, min_sigma_deg)
+            column_mass, gauss_at_ars = self._columns(width_scale, min_sigma_deg)
             along = strength_weight(self.rel, EmergenceParams(0.5, width_scale, strength_power, min_sigma_deg))
             # emergence_density adds each hemisphere's term times a 0/1 row mask over the whole column, so a NaN
             # in either hemisphere's ridge blanks that longitude in both (normalise counts NaN as 0): the same here
             blank = self._blank_ridge | np.any(np.isnan(along), axis=1)[:, None, :]
-            mass = np.zeros(self.centre.shape[0])
-            at_ars = np.zeros(self.ar_case.size)
-            for h in (0, 1):
-                total = self.weights[:, h, None, None] * along[:, h, None, :] * gauss[h]
-                total = np.where(blank, 0.0, total)
-                if not np.all(np.isfinite(total)):
-                    total = np.nan_to_num(total, nan=0.0)
-                if np.any(total < 0):
-                    raise ValueError("a density must be non-negative")
-                mass += np.einsum("kij,i->k", total, self.row_areas[h])
-                mine = self.ar_hemi == h
-                at_ars[mine] = total[self.ar_case[mine], self.ar_row[mine], self.ar_col[mine]]
+            columns = np.where(blank, 0.0, self.weights[:, :, None] * along * column_mass)
+            on_hemi = self.ar_hemi >= 0
+            hemi = np.where(on_hemi, self.ar_hemi, 0)
+            at_ars = np.where(on_hemi & ~blank[self.ar_case, 0, self.ar_col],
+                              self.weights[self.ar_case, hemi] * along[self.ar_case, hemi, self.ar_col] * gauss_at_ars,
+                              0.0)
+            if not (np.all(np.isfinite(columns)) and np.all(np.isfinite(at_ars))):
+                columns, at_ars = np.nan_to_num(columns, nan=0.0), np.nan_to_num(at_ars, nan=0.0)
+            if np.any(columns < 0) or np.any(at_ars < 0):
+                raise ValueError("a density must be non-negative")
+            mass = columns.sum(axis=(1, 2))
             if not np.all(mass > 0):
                 raise ValueError("a density must have positive total mass")
             _remember(self._parts, key, (mass, at_ars))
@@ -207,14 +206,21 @@ class StackedCases:
         """(case, 1, lon): longitudes where either hemisphere's ridge centre or width is NaN."""
         return np.any(np.isnan(self.centre) | np.isnan(self.sigma), axis=1)[:, None, :]
 
-    def _gaussians(self, width_scale: float, min_sigma_deg: float) -> tuple[np.ndarray, np.ndarray]:
-        """Per hemisphere, the latitude Gaussian (case, row, lon) of the band at ``width_scale``, memoised."""
+    def _columns(self, width_scale: float, min_sigma_deg: float) -> tuple[np.ndarray, np.ndarray]:
+        """For the band at ``width_scale``: (case, hemisphere, lon) the latitude Gaussian summed over the column's
+        rows times their areas (sr per unit weight), and the Gaussian at each AR's cell; memoised."""
         key = (width_scale, min_sigma_deg)
         if key not in self._gauss:
             sigma = band_sigma_deg(self.sigma, EmergenceParams(0.5, width_scale, 0.0, min_sigma_deg))
-            _remember(self._gauss, key, tuple(latitude_gaussian(self.lat[self.rows[h]][None, :, None],
-                                                                self.centre[:, h, None, :], sigma[:, h, None, :])
-                                              for h in (0, 1)))
+            column_mass = np.empty(self.centre.shape)
+            at_ars = np.zeros(self.ar_case.size)
+            for h in (0, 1):
+                gauss = latitude_gaussian(self.lat[self.rows[h]][None, :, None], self.centre[:, h, None, :],
+                                          sigma[:, h, None, :])
+                column_mass[:, h, :] = np.einsum("kil,i->kl", gauss, self.row_areas[h])
+                mine = self.ar_hemi == h
+                at_ars[mine] = gauss[self.ar_case[mine], self.ar_row[mine], self.ar_col[mine]]
+            _remember(self._gauss, key, (column_mass, at_ars))
         return self._gauss[key]
 
 
