@@ -53,7 +53,15 @@ from pinn.errors import ConfigError, InputError
 from pinn.physics.constants import CARRINGTON_SYNODIC_DAYS
 from pinn.physics.equations import Fields, SWTParams, primitive_residuals
 from pinn.toroids import fit as tor
-from pinn.training.losses import Batch, Problem, make_problem, sample_batch, toroid_target, zonal_prior
+from pinn.training.losses import (
+    Batch,
+    Problem,
+    make_problem,
+    sample_batch,
+    scaled_squares,
+    toroid_target,
+    zonal_prior,
+)
 from pinn.training.networks import FieldDerivatives, FieldValues, SphereNet, field_values, flow_and_scalars
 
 _N_PDE = 6
@@ -265,8 +273,7 @@ def series_loss_terms(model: SphereNet, problem: SeriesProblem, batch: SeriesBat
     p = problem.latest
     b = batch.space
     res, _ = series_residuals(model, problem, b.lat, b.lon, batch.t)
-    w = jnp.cos(b.lat) ** cos_power / p.residual_scale
-    sq = [(w * r) ** 2 for r in res]
+    sq = scaled_squares(p, b.lat, res, cos_power)
     pde = [jnp.mean(x) for x in sq]
     rw = jnp.ones((_N_PDE,), jnp.float32) if residual_weights is None else jnp.asarray(residual_weights, jnp.float32)
     point = sum(rw[i] * sq[i] for i in range(_N_PDE))
