@@ -222,6 +222,7 @@ class NetworkConfig:
     h_scale: float | None = bounded(None, gt=0)  # (h - 1) output scale; None = (2U + U^2 + a0^2)/G clipped to [1e-3, 0.5]
     pattern_speed_init: float = bounded(0.0)  # initial pattern speed c (model units, rad per 1/Omega), frame = core
     trainable_pattern_speed: bool = True  # learn c (steady in a frame drifting at c: d/dt -> -c d/dlon)
+    solid_body_flow: Literal["none", "maps_drift"] = "none"  # train.formulation = time_dependent: maps_drift adds a trainable solid-body rotation omega cos(lat) to the flow (with its balanced h), omega initialised at the pattern drift the maps' s(lon) show between map times (model frame; pinn.training.timedep.maps_drift_rate); none = the MLP alone
 
 
 @dataclass(frozen=True)
@@ -501,7 +502,8 @@ def to_dict(cfg: Any) -> dict:
 # keys added after states were cached: left out of training_inputs at their default (which reproduces the
 # behaviour before they existed), so cached states and saved cases keep their keys
 _KEYED_ONLY_IF_SET = {"loss": {"residual_scales": "single", "residual_scale_momentum": None,
-                               "residual_scale_continuity": None, "residual_scale_induction": None}}
+                               "residual_scale_continuity": None, "residual_scale_induction": None},
+                      "network": {"solid_body_flow": "none"}}
 
 
 def training_inputs(cfg: Config) -> dict:
