@@ -6,11 +6,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from pinn.config.schema import load_config
 from pinn.errors import ConfigError
 from pinn.training import build_model
-from pinn.training.networks import flow_and_scalars
+from pinn.training.networks import flow_and_scalars, solid_body_rate
 from pinn.training.timedep import drifting_bump_series, maps_drift_rate, problem_for, zonal_angular_rate
 
 TD = ["network.width=16", "network.depth=2", "network.fourier_features=8", "physics.band_strength_kG=2.0",
@@ -35,8 +36,8 @@ def test_solid_body_flow_starts_at_the_maps_drift_with_its_balanced_h():
     cfg = load_config(None, [*TD, "network.solid_body_flow=maps_drift"])
     prob = problem_for(cfg, drifting_bump_series(cfg, 0.03))
     m0, m1 = build_model(plain, prob), build_model(cfg, prob)
-    assert float(m1.solid_body_rate[...]) == pytest.approx(0.03, abs=2e-4)
-    omega, G = float(m1.solid_body_rate[...]), float(prob.latest.gravity)
+    omega, G = solid_body_rate(m1), float(prob.latest.gravity)
+    assert omega == pytest.approx(0.03, abs=2e-4) and solid_body_rate(m0) is None
     lat = jnp.asarray(np.radians(np.linspace(-80, 80, 161)), jnp.float32)
     lon = jnp.full(lat.shape, 1.3, jnp.float32)
     t = jnp.full(lat.shape, -3.0, jnp.float32)
@@ -50,6 +51,9 @@ def test_solid_body_flow_starts_at_the_maps_drift_with_its_balanced_h():
     balance = G * np.gradient(dh, la) + ub**2 * np.tan(la) + 2 * np.sin(la) * ub
     assert np.max(np.abs(balance[1:-1])) < 2e-3 * np.max(np.abs(2 * np.sin(la) * ub))
     assert zonal_angular_rate(m1, 20.0, -3.0) - zonal_angular_rate(m0, 20.0, -3.0) == pytest.approx(omega, rel=1e-3)
+    assert isinstance(m1.solid_body_rate, nnx.Param)
+    fixed = build_model(load_config(None, [*TD, "network.solid_body_flow=maps_drift_fixed"]), prob)
+    assert not isinstance(fixed.solid_body_rate, nnx.Param) and solid_body_rate(fixed) == pytest.approx(omega)
     steady = load_config(None, [*TD[:-1], "network.solid_body_flow=maps_drift"])
     with pytest.raises(ConfigError, match=r"network\.solid_body_flow"):
         build_model(steady, problem_for(steady, drifting_bump_series(steady, 0.03).latest))

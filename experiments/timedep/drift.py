@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pinn.config.schema import load_config
 from pinn.training import train
+from pinn.training.networks import solid_body_rate
 from pinn.training.residual_scales import EQUATIONS
 from pinn.training.timedep import (
     drifting_bump_series,
@@ -55,8 +56,8 @@ def run(rate: float = 0.03, config_path: Path = HERE / "drift.yaml", overrides: 
         "residual_rms_model": residual_rms_model(res.final_terms, problem_for(td, series).latest.residual_scales),
         "maps_drift_rate": maps_drift_rate(problem_for(td, series)),
     }
-    if res.model.solid_body_rate is not None:  # network.solid_body_flow: its trained rotation (started at the maps')
-        out["time_dependent"]["solid_body_rate"] = float(res.model.solid_body_rate[...])
+    if res.model.solid_body_rate is not None:  # network.solid_body_flow: its (trained) rotation, started at the maps'
+        out["time_dependent"]["solid_body_rate"] = solid_body_rate(res.model)
     if not steady:
         return out
     t0 = time.perf_counter()

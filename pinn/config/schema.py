@@ -222,7 +222,7 @@ class NetworkConfig:
     h_scale: float | None = bounded(None, gt=0)  # (h - 1) output scale; None = (2U + U^2 + a0^2)/G clipped to [1e-3, 0.5]
     pattern_speed_init: float = bounded(0.0)  # initial pattern speed c (model units, rad per 1/Omega), frame = core
     trainable_pattern_speed: bool = True  # learn c (steady in a frame drifting at c: d/dt -> -c d/dlon)
-    solid_body_flow: Literal["none", "maps_drift"] = "none"  # train.formulation = time_dependent: maps_drift adds a trainable solid-body rotation omega cos(lat) to the flow (with its balanced h), omega initialised at the pattern drift the maps' s(lon) show between map times (model frame; pinn.training.timedep.maps_drift_rate); none = the MLP alone
+    solid_body_flow: Literal["none", "maps_drift", "maps_drift_fixed"] = "none"  # train.formulation = time_dependent: maps_drift adds a trainable solid-body rotation omega cos(lat) to the flow (with its balanced h), omega initialised at the pattern drift the maps' s(lon) show between map times (model frame; pinn.training.timedep.maps_drift_rate); maps_drift_fixed: the same rotation held fixed (a carrier read from the maps; the MLP's flow adds to it); none = the MLP alone
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ def build_model(config: Config, problem: Problem, seed: int | None = None) -> Sp
                           "(its rotation is initialised from the drift between map times)")
     if isinstance(problem, SeriesProblem):
         window = (float(problem.window[0]), float(problem.window[1]))
-        if config.network.solid_body_flow == "maps_drift":
-            solid = (maps_drift_rate(problem), float(problem.latest.gravity))
+        if config.network.solid_body_flow != "none":
+            solid = (maps_drift_rate(problem), float(problem.latest.gravity),
+                     config.network.solid_body_flow == "maps_drift")
         problem = problem.latest
     scales = OutputScales(h=float(problem.h_scale), A=float(problem.A_scale), flow=float(problem.flow_scale))
     return SphereNet(config.network, scales, rngs=nnx.Rngs(config.seed if seed is None else seed), time_window=window,
