@@ -230,19 +230,20 @@ def _jitted_loss_terms():
 def residual_rms(model, problem, n_points: int = 8192, seed: int = 12345) -> dict[str, float]:
     """RMS of cos(lat) * residual / R per PDE on a fixed area-uniform batch of ``n_points`` points.
 
-    ``res_rms_<eq>`` is that RMS, ``res_rms_<eq>_model`` the same times R (``residual_scale_R``, model
-    units); the loss's other terms come as ``term_<name>``. One jit of the loss terms serves all calls.
+    ``res_rms_<eq>`` is that RMS, ``res_rms_<eq>_model`` the same times that equation's scale (R,
+    ``residual_scale_R``, unless ``loss.residual_scales`` gives each its own; model units); the loss's other terms come as ``term_<name>``. One jit of the loss terms serves all calls.
     """
 
 
     batch = sample_batch(jax.random.key(seed), n_points, 32, 32)
     terms = np.asarray(_jitted_loss_terms()(model, problem, batch))
     R = float(problem.residual_scale)
+    scales = np.asarray(problem.residual_scales, np.float64)
     out = {"residual_scale_R": R}
-    for name, t in zip(TERM_NAMES, terms):
+    for i, (name, t) in enumerate(zip(TERM_NAMES, terms)):
         if name in ("mom_u", "mom_v", "mass", "ind_a", "ind_b", "div"):
             out[f"res_rms_{name}"] = float(np.sqrt(max(t, 0.0)))
-            out[f"res_rms_{name}_model"] = float(np.sqrt(max(t, 0.0)) * R)
+            out[f"res_rms_{name}_model"] = float(np.sqrt(max(t, 0.0)) * scales[i])
         else:
             out[f"term_{name}"] = float(t)
     return out

@@ -222,6 +222,7 @@ class NetworkConfig:
     h_scale: float | None = bounded(None, gt=0)  # (h - 1) output scale; None = (2U + U^2 + a0^2)/G clipped to [1e-3, 0.5]
     pattern_speed_init: float = bounded(0.0)  # initial pattern speed c (model units, rad per 1/Omega), frame = core
     trainable_pattern_speed: bool = True  # learn c (steady in a frame drifting at c: d/dt -> -c d/dlon)
+    solid_body_flow: Literal["none", "maps_drift", "maps_drift_fixed"] = "none"  # train.formulation = time_dependent: maps_drift adds a trainable solid-body rotation omega cos(lat) to the flow (with its balanced h), omega initialised at the pattern drift the maps' s(lon) show between map times (model frame; pinn.training.timedep.maps_drift_rate); maps_drift_fixed: the same rotation held fixed (a carrier read from the maps; the MLP's flow adds to it); none = the MLP alone
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,11 @@ class LossConfig:
     div_tendency_points: int = bounded(1024, ge=1)  # collocation points (the first of each batch) for that term (3rd derivatives of A)
     residual_weights: tuple[float, float, float, float, float, float] = bounded((1.0, 1.0, 1.0, 1.0, 1.0, 1.0), ge=0)  # mom_u, mom_v, mass, ind_a, ind_b, div inside the pde group
     residual_cos_power: float = bounded(1.0, ge=0)  # residuals are multiplied by cos(lat)**p (1: docs/science.md; smaller constrains the polar caps more)
-    residual_scale: float | None = bounded(None, gt=0)  # residual normaliser (model units); None = max(max|u0|, a0)
+    residual_scale: float | None = bounded(None, gt=0)  # residual normaliser (model units) of residual_scales = single; None = max(max|u0|, a0)
+    residual_scales: Literal["single", "natural"] = "single"  # how each MHD-SWT residual is normalised (pinn.training.residual_scales): single = all six by residual_scale R; natural = each by its own terms' magnitude for flow scale U and band strength a0: momentum 2U + U^2 + a0^2, continuity U, induction a0 U, div a0
+    residual_scale_momentum: float | None = bounded(None, gt=0)  # scale of the momentum residuals mom_u, mom_v (model units), replacing the residual_scales rule's; None = the rule's
+    residual_scale_continuity: float | None = bounded(None, gt=0)  # scale of the continuity residual mass (model units); None = the rule's
+    residual_scale_induction: float | None = bounded(None, gt=0)  # scale of the induction residuals ind_a, ind_b and of div (model units); None = the rule's
     adaptive: bool = False  # gradient-norm loss balancing (Wang et al. 2021/2023); weights x static w_*
     adaptive_every: int = bounded(100, ge=1)  # steps between weight updates
     adaptive_alpha: float = bounded(0.9, ge=0, le=1)  # moving-average factor of the weights (Wang et al.: 0.9)
@@ -494,10 +499,20 @@ def to_dict(cfg: Any) -> dict:
     return plain(cfg)
 
 
+# keys added after states were cached: left out of training_inputs at their default (which reproduces the
+# behaviour before they existed), so cached states and saved cases keep their keys
+_KEYED_ONLY_IF_SET = {"loss": {"residual_scales": "single", "residual_scale_momentum": None,
+                               "residual_scale_continuity": None, "residual_scale_induction": None},
+                      "network": {"solid_body_flow": "none"}}
+
+
 def training_inputs(cfg: Config) -> dict:
     """The parts of a config that a trained PINN depends on (seed, physics, network, loss, train), as plain
     dicts: the common core of the forecast's state-cache key and training's resume check."""
-    return {"seed": cfg.seed, **{k: to_dict(getattr(cfg, k)) for k in ("physics", "network", "loss", "train")}}
+    parts = {k: to_dict(getattr(cfg, k)) for k in ("physics", "network", "loss", "train")}
+    for section, defaults in _KEYED_ONLY_IF_SET.items():
+        parts[section] = {k: v for k, v in parts[section].items() if k not in defaults or v != defaults[k]}
+    return {"seed": cfg.seed, **parts}
 
 
 def dump_yaml(cfg: Config) -> str:

@@ -14,9 +14,11 @@ problem's own magnitudes'):
 
 * ``mom_u, mom_v, mass, ind_a, ind_b, div``: mean over area-uniform collocation points (uniform in sin
   lat and lon, redrawn from (seed, step)) of (cos(lat)^p * residual / R)^2, residuals from
-  :func:`pinn.physics.equations.primitive_residuals` (the only copy of the equations). R is
-  ``loss.residual_scale`` (default max(max|u0|, a0)). ``div`` is zero by construction (field from A) and
-  is logged as a check of the derivative code.
+  :func:`pinn.physics.equations.primitive_residuals` (the only copy of the equations). R is each
+  equation's scale (:mod:`pinn.training.residual_scales`): by default one R = ``loss.residual_scale``
+  (default max(max|u0|, a0)) for all six; ``loss.residual_scales: natural`` gives each equation its own
+  natural magnitude. ``div`` is zero by construction (field from A) and is logged as a check of the
+  derivative code.
 * ``data``: mean over the same points of (a - a_obs)^2 / a0^2, with a_obs = a0 * sum over hemispheres of
   sign * s(lon) exp(-((lat - lam_c(lon)) / w)^2): the observed toroid centre lines and widths, Hale signs per
   hemisphere, s(lon) the toroid's fitted strength along the band with ``physics.strength_profile: observed``
@@ -69,6 +71,7 @@ from pinn.physics.equations import (
     primitive_residuals,
 )
 from pinn.training.networks import OutputScales, SphereNet, field_derivatives, flow_and_scalars
+from pinn.training.residual_scales import residual_scales
 
 TERM_NAMES = ("mom_u", "mom_v", "mass", "ind_a", "ind_b", "div", "data", "prior", "flow_dev", "mean_h", "gauge",
               "div_tendency")
@@ -90,9 +93,10 @@ class Problem(NamedTuple):
     strength_dev: jnp.ndarray  # (2, L) s(lon) - 1 on centre_lon (zeros: uniform strength along the band)
     has_data: jnp.ndarray  # (2,) 1 where the hemisphere has a fitted toroid
     flow_scale: jnp.ndarray  # U = max |u0| (prior normaliser)
-    residual_scale: jnp.ndarray  # R (residual normaliser)
+    residual_scale: jnp.ndarray  # R (residual normaliser of loss.residual_scales = single; div_tendency's)
     h_scale: jnp.ndarray  # scale of h - 1
     A_scale: jnp.ndarray  # scale of A
+    residual_scales: jnp.ndarray  # (6,) scale of each residual, ordered as TERM_NAMES[:6] (all R by default)
 
 
 class Batch(NamedTuple):
@@ -147,12 +151,14 @@ def make_problem(config: Config, toroids, strength_kG: float | None = None) -> P
     scales = output_scales(config, a0, float(np.max(np.abs(u0))), float(np.radians(max(width))))
     U = config.network.flow_scale or scales.flow
     R = config.loss.residual_scale or max(U, a0)
+    scales_eq = residual_scales(config.loss, float(U), float(a0))
     f32 = lambda x: jnp.asarray(x, jnp.float32)
     return Problem(
         a0=f32(a0), gravity=f32(ph.gravity), s=f32([flow.s0, flow.s2, flow.s4]),
         centre_lon=f32(np.radians(lon_deg)), centre_lat=f32(np.radians(np.stack(centre))),
         width=f32(np.radians(width)), sign=f32(sign), strength_dev=f32(np.stack(dev)), has_data=f32(has),
         flow_scale=f32(U), residual_scale=f32(R), h_scale=f32(scales.h), A_scale=f32(scales.A),
+        residual_scales=f32(scales_eq),
     )
 
 
@@ -233,6 +239,12 @@ def momentum_residual_divergence(model: SphereNet, problem: Problem, lat, lon):
     return d_lon[0] + jnp.cos(lat) * d_lat[1] - jnp.sin(lat) * r[1]
 
 
+def scaled_squares(problem: Problem, lat, residuals, cos_power: float = 1.0) -> list:
+    """(cos(lat)^p residual_i / R_i)^2 at the points, per equation i (R_i = ``problem.residual_scales[i]``)."""
+    c = jnp.cos(lat) ** cos_power
+    return [(c / problem.residual_scales[i] * r) ** 2 for i, r in enumerate(residuals)]
+
+
 def loss_terms(model: SphereNet, problem: Problem, batch: Batch, mode: str = "forward", *,
                cos_power: float = 1.0, div_points: int = 0):
     """The unweighted, normalised loss terms, a vector ordered as :data:`TERM_NAMES`.
@@ -242,8 +254,7 @@ def loss_terms(model: SphereNet, problem: Problem, batch: Batch, mode: str = "fo
     ``div_tendency`` term on the first ``div_points`` collocation points (0: the term is 0, not computed).
     """
     res, d = pde_residuals(model, problem, batch.lat, batch.lon, mode)
-    w = jnp.cos(batch.lat) ** cos_power / problem.residual_scale
-    pde = [jnp.mean((w * r) ** 2) for r in res]
+    pde = [jnp.mean(x) for x in scaled_squares(problem, batch.lat, res, cos_power)]
     if div_points > 0:
         lat, lon = batch.lat[:div_points], batch.lon[:div_points]
         dv = momentum_residual_divergence(model, problem, lat, lon)

@@ -122,10 +122,15 @@ class SphereNet(nnx.Module):
     """MLP on the Cartesian sphere embedding with outputs (h, A, W); see the module docstring."""
 
     def __init__(self, config: NetworkConfig, scales: OutputScales, *, rngs: nnx.Rngs,
-                 time_window: tuple[float, float] | None = None):
+                 time_window: tuple[float, float] | None = None,
+                 solid_body: tuple[float, float, bool] | None = None):
         """``time_window`` (t_first, t_last), model time units: the network also takes time t, fed to the
         trunk as tau = (t - t_mid) / t_half in [-1, 1] over the window (time-dependent formulation); None:
-        (lat, lon) only (steady formulation)."""
+        (lat, lon) only (steady formulation). ``solid_body`` (omega0, G, trainable): add a solid-body rotation
+        omega (initially omega0, rad per model time unit) to the flow, W += omega z x x (u = omega cos lat),
+        and its balanced thickness h += -(2 omega + omega^2) (sin^2 lat - 1/3) / (2 G) (zero sphere mean;
+        v-momentum G dh/dlat = -(u^2 tan + f u)); the parameter is omega / flow scale, so that an Adam step
+        moves omega as much as it moves the MLP's flow; None: the MLP alone."""
         self.activation = config.activation
         self.precision = config.matmul_precision
         din = 3
@@ -152,6 +157,12 @@ class SphereNet(nnx.Module):
         self.scales = Buffer(jnp.asarray([scales.h, scales.A, scales.flow], jnp.float32))
         c0 = jnp.asarray(config.pattern_speed_init, jnp.float32)
         self.pattern_speed = nnx.Param(c0) if config.trainable_pattern_speed else Buffer(c0)
+        if solid_body is None:
+            self.solid_body_rate, self.solid_body_gravity = None, None
+        else:
+            theta = jnp.asarray(solid_body[0] / scales.flow, jnp.float32)
+            self.solid_body_rate = nnx.Param(theta) if solid_body[2] else Buffer(theta)
+            self.solid_body_gravity = Buffer(jnp.asarray(solid_body[1], jnp.float32))
 
     def features(self, x):
         if self.fourier is None:
@@ -172,7 +183,20 @@ class SphereNet(nnx.Module):
             z = act(layer(z))
         o = self.head(z)
         s = self.scales[...]
-        return 1.0 + s[0] * o[..., 0], s[1] * o[..., 1], s[2] * o[..., 2:5]
+        h, A, W = 1.0 + s[0] * o[..., 0], s[1] * o[..., 1], s[2] * o[..., 2:5]
+        if self.solid_body_rate is None:
+            return h, A, W
+        om = s[2] * self.solid_body_rate[...]
+        zx = jnp.stack([-x[..., 1], x[..., 0], jnp.zeros_like(x[..., 0])], axis=-1)  # z x x = cos(lat) e_lon
+        h = h - (2.0 * om + om * om) * (x[..., 2] ** 2 - 1.0 / 3.0) / (2.0 * self.solid_body_gravity[...])
+        return h, A, W + om * zx
+
+
+def solid_body_rate(model: SphereNet) -> float | None:
+    """The network's solid-body rotation omega (rad per model time unit; ``network.solid_body_flow``), or None."""
+    if model.solid_body_rate is None:
+        return None
+    return float(model.scales[...][2] * model.solid_body_rate[...])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,18 +15,25 @@ from pinn.config.schema import Config
 from pinn.errors import ConfigError
 from pinn.training.losses import Problem
 from pinn.training.networks import OutputScales, SphereNet
-from pinn.training.timedep import SeriesProblem, check_formulation
+from pinn.training.timedep import SeriesProblem, check_formulation, maps_drift_rate
 
 
 def build_model(config: Config, problem: Problem, seed: int | None = None) -> SphereNet:
     """The network for ``problem`` (output scales from it), initialised from ``seed`` (config.seed); for a
     :class:`SeriesProblem` (time-dependent formulation) it also takes time, over the problem's map window."""
-    window = None
+    window, solid = None, None
+    if config.network.solid_body_flow != "none" and not isinstance(problem, SeriesProblem):
+        raise ConfigError("config key 'network.solid_body_flow' needs train.formulation = time_dependent "
+                          "(its rotation is initialised from the drift between map times)")
     if isinstance(problem, SeriesProblem):
         window = (float(problem.window[0]), float(problem.window[1]))
+        if config.network.solid_body_flow != "none":
+            solid = (maps_drift_rate(problem), float(problem.latest.gravity),
+                     config.network.solid_body_flow == "maps_drift")
         problem = problem.latest
     scales = OutputScales(h=float(problem.h_scale), A=float(problem.A_scale), flow=float(problem.flow_scale))
-    return SphereNet(config.network, scales, rngs=nnx.Rngs(config.seed if seed is None else seed), time_window=window)
+    return SphereNet(config.network, scales, rngs=nnx.Rngs(config.seed if seed is None else seed), time_window=window,
+                     solid_body=solid)
 
 
 def learning_rate_schedule(config: Config) -> optax.Schedule:

@@ -53,7 +53,15 @@ from pinn.errors import ConfigError, InputError
 from pinn.physics.constants import CARRINGTON_SYNODIC_DAYS
 from pinn.physics.equations import Fields, SWTParams, primitive_residuals
 from pinn.toroids import fit as tor
-from pinn.training.losses import Batch, Problem, make_problem, sample_batch, toroid_target, zonal_prior
+from pinn.training.losses import (
+    Batch,
+    Problem,
+    make_problem,
+    sample_batch,
+    scaled_squares,
+    toroid_target,
+    zonal_prior,
+)
 from pinn.training.networks import FieldDerivatives, FieldValues, SphereNet, field_values, flow_and_scalars
 
 _N_PDE = 6
@@ -265,8 +273,7 @@ def series_loss_terms(model: SphereNet, problem: SeriesProblem, batch: SeriesBat
     p = problem.latest
     b = batch.space
     res, _ = series_residuals(model, problem, b.lat, b.lon, batch.t)
-    w = jnp.cos(b.lat) ** cos_power / p.residual_scale
-    sq = [(w * r) ** 2 for r in res]
+    sq = scaled_squares(p, b.lat, res, cos_power)
     pde = [jnp.mean(x) for x in sq]
     rw = jnp.ones((_N_PDE,), jnp.float32) if residual_weights is None else jnp.asarray(residual_weights, jnp.float32)
     point = sum(rw[i] * sq[i] for i in range(_N_PDE))
@@ -329,6 +336,29 @@ def pattern_drift_deg(a_first, a_last, lon_deg) -> float:
     return float((shift + 180.0) % 360.0 - 180.0)
 
 
+def maps_drift_rate(problem: SeriesProblem) -> float:
+    """Drift rate (rad per model time unit, eastward positive, model frame) of the strength pattern s(lon)
+    between consecutive maps of ``problem``: each pair's :func:`pattern_drift_deg` of the maps' s(lon) - 1
+    (Carrington longitudes) plus the change of their Carrington -> model frame shift, over the time between
+    them; the mean over pairs and hemispheres with a non-uniform s. 0 where no map has one (nothing to read).
+    Aliasing: a pair's shift in the Carrington frame, (rate - (Omega_C - Omega_f)) x the map spacing, must
+    stay within +-180 deg (-22 deg for a pattern at rest in the model frame, maps one rotation apart)."""
+    dev = np.asarray(problem.maps.strength_dev, np.float64)  # (K, 2, L)
+    has = np.asarray(problem.maps.has_data, np.float64)  # (K, 2)
+    lon = np.degrees(np.asarray(problem.maps.centre_lon[0], np.float64))
+    t = np.asarray(problem.map_time, np.float64)
+    shift = np.asarray(problem.lon_shift, np.float64)
+    rates = []
+    for k in range(len(t) - 1):
+        for hemi in range(dev.shape[1]):
+            a, b = dev[k, hemi], dev[k + 1, hemi]
+            if min(has[k, hemi], has[k + 1, hemi]) == 0 or min(np.std(a), np.std(b)) < 1e-6:
+                continue
+            moved = np.radians(pattern_drift_deg(a, b, lon)) + (shift[k + 1] - shift[k])
+            rates.append(moved / (t[k + 1] - t[k]))
+    return float(np.mean(rates)) if rates else 0.0
+
+
 def network_drift(model: SphereNet, lat_deg: float, t_first: float, t_last: float, nlon: int = 360) -> float:
     """Drift rate (rad per model time unit, eastward positive, model frame) of the toroidal field pattern
     a(lat_deg, lon) of a time-dependent network between times ``t_first`` and ``t_last``."""
@@ -360,6 +390,7 @@ __all__ = [
     "latest_time",
     "make_series_problem",
     "map_targets",
+    "maps_drift_rate",
     "network_drift",
     "pattern_drift_deg",
     "problem_for",
