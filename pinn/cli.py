@@ -366,6 +366,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     for spot in s["hotspots"][:3]:
         print(f"  hotspot lat {spot['lat_deg']:+.1f} lon {spot['lon_deg']:.1f}: {spot['vs_uniform']:.1f}x uniform, "
               f"P(new AR within {HOTSPOT_RADIUS_DEG:g} deg) = {spot[f'prob_new_ar_within_{HOTSPOT_RADIUS_DEG:g}deg']:.2f}")
+    for lead, entry in s.get("leads", {}).items():
+        if lead != "1":
+            print(f"  lead {lead}: CR {entry['forecast_rotation']} (lead {entry['lead_time_days'][0]:.0f}-"
+                  f"{entry['lead_time_days'][1]:.0f} days), in forecast.nc (emergence_density_by_lead) and "
+                  f"forecast_lead{lead}.png")
     for path in written.values():
         print(f"wrote {path}")
     return 0

@@ -5,10 +5,19 @@ The emergence model is ``emergence.model`` from the registry (:mod:`pinn.emergen
 parameters from the fit artifact ``emergence.fit`` (written by the hindcast; refused before any work if it saw
 rotation N+1 or later). The expected counts are the mean of the last 5 rotations per hemisphere
 (:mod:`pinn.emergence.counts`), and each hotspot gets its chance of at least one new AR nearby.
+
+Further leads (``forecast.leads``, e.g. [1, 2, 3]; default [1]): the same case also forecasts N+L from maps and ARs
+up to N, as the hindcast scores it (:mod:`pinn.chain.leads`): the predicted ridge read at the observation times of
+N+L, the data-only prior made L rotations ahead, the same fitted parameters (the fit artifact is a lead-1 fit) and
+the same expected counts (those known at N). forecast.nc then holds ``emergence_density_by_lead`` (lead, lat, lon;
+its lead-1 slice is ``emergence_density``), ``observation_lead_days_by_lead`` and ``forecast_rotation_by_lead``;
+summary.json a ``leads`` entry per lead (rotation, lead days, hotspots); and forecast_lead<L>.png each further lead's
+figure. With the default [1] the outputs are those of the one-rotation forecast, unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -20,7 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pinn.chain.case import Case, CaseRun, build_case, case_strength, check_horizon
+from pinn.chain.case import Case, CaseRun, build_case, case_strength, check_horizon, check_leads
 from pinn.chain.inputs import ForecastInputs, prepare_inputs
 from pinn.chain.integration import physical_state
 from pinn.chain.plotting import plot_forecast
@@ -84,8 +93,8 @@ def forecast_density(case: Case, config: Config, history: pd.DataFrame, fit: Fit
     lat, lon = density_grid(config.forecast)
     candidate = fit.data_only_candidate if fit is not None else DEFAULT_CANDIDATE
     inputs = ModelInputs(case.target, lat, lon, case.ridge, case.static_ridge, case.hemisphere_weights, history,
-                         candidate_density(history, case.target, lat, lon, candidate),
-                         latest_br=latest_br)
+                         candidate_density(history, case.target, lat, lon, candidate, case.lead),
+                         latest_br=latest_br, lead=case.lead)
     if not model.fitted:
         params = None
     elif fit is None:
@@ -100,12 +109,31 @@ def forecast_density(case: Case, config: Config, history: pd.DataFrame, fit: Fit
 
 
 @dataclass(frozen=True)
+class LeadForecast:
+    """The forecast of N+lead (lead > 1) from the same case: its density and hotspots."""
+
+    lead: int
+    case: Case  # the case's lead-L view (Case.at_lead)
+    model: ModelDensity
+    spots: list[dict]
+
+
+@dataclass(frozen=True)
 class ForecastResult:
     dataset: xr.Dataset  # forecast.nc contents
     summary: dict
     inputs: ForecastInputs
     trajectory: xr.Dataset
     case: Case  # what the hindcast would score for the same maps (pinn.chain.case)
+    further: tuple[LeadForecast, ...] = ()  # the forecasts of N+L for the leads L > 1 of forecast.leads
+
+
+def with_hotspots(density: xr.DataArray, rates: dict) -> list[dict]:
+    """The density's hotspots, each with its chance of at least one new AR within HOTSPOT_RADIUS_DEG."""
+    spots = hotspots(density)
+    for spot, p in zip(spots, ct.prob_at_least_one_near(density, rates, spots, HOTSPOT_RADIUS_DEG)):
+        spot[f"prob_new_ar_within_{HOTSPOT_RADIUS_DEG:g}deg"] = p
+    return spots
 
 
 def run_forecast(
@@ -115,28 +143,72 @@ def run_forecast(
     weeks: float | None = None,
     arise: str | Path | None = None,
 ) -> ForecastResult:
-    """Forecast the emergence density of rotation N+1 from maps up to N (nothing after N is read).
+    """Forecast the emergence density of rotation N+1 (and of N+L for the further ``forecast.leads``) from maps up to
+    N (nothing after N is read).
 
     ``arise``: the ARISE table for the data-only prior and the counts (default the bundled one); only its rows
-    before N+1 are used.
+    before N+1 are used. The horizon must reach N+max(leads) (refused before any work).
     """
     fc = config.forecast
     weeks = fc.weeks if weeks is None else float(weeks)
     check_horizon(weeks, fc)
+    leads = check_leads(dataclasses.replace(fc, weeks=weeks))
     inputs = prepare_inputs(paths, config)
     target = int(inputs.crs[-1] + 1)
     fit = model_fit(config, target)  # refusals that depend only on the config and N come before any training
     log.info("toroids of CR %d from CR %s (causal)", inputs.crs[-1], ",".join(map(str, inputs.crs)))
-    run = build_case(paths, config, strength_kG, weeks, inputs=inputs)
+    run = build_case(paths, config, strength_kG, weeks, inputs=inputs, leads=leads)
     history = arise_history(arise, target)
     model = forecast_density(run.case, config, history, fit, latest_br=lambda: inputs.latest)
     rates = ct.mean5_rates(history, target)
-    spots = hotspots(model.density)
-    for spot, p in zip(spots, ct.prob_at_least_one_near(model.density, rates, spots, HOTSPOT_RADIUS_DEG)):
-        spot[f"prob_new_ar_within_{HOTSPOT_RADIUS_DEG:g}deg"] = p
-    dataset = forecast_dataset(run, model, rates, config, weeks, strength_kG)
+    spots = with_hotspots(model.density, rates)
+    further = []
+    for lead in leads[1:]:
+        view = run.case.at_lead(lead)
+        density = forecast_density(view, config, history, fit, latest_br=lambda: inputs.latest)
+        further.append(LeadForecast(lead, view, density, with_hotspots(density.density, rates)))
+    dataset = with_leads(forecast_dataset(run, model, rates, config, weeks, strength_kG), further)
     summary = forecast_summary(run, model, rates, spots, config, weeks, strength_kG)
-    return ForecastResult(dataset, summary, inputs, run.trajectory, run.case)
+    if further:
+        summary["leads"] = lead_summaries(run.case, model, spots, further)
+    return ForecastResult(dataset, summary, inputs, run.trajectory, run.case, tuple(further))
+
+
+def with_leads(ds: xr.Dataset, further: Sequence[LeadForecast]) -> xr.Dataset:
+    """forecast.nc with the densities of every lead stacked on a ``lead`` dimension (rotations; lead 1 first, equal
+    to ``emergence_density``); ``ds`` unchanged without further leads."""
+    if not further:
+        return ds
+    leads = [1, *(f.lead for f in further)]
+    density = xr.concat([ds["emergence_density"], *(f.model.density for f in further)], dim="lead")
+    lead_days = np.stack([ds["observation_lead_days"].values, *(f.case.ridge["lead_days"].values for f in further)])
+    out = ds.assign(
+        emergence_density_by_lead=density.assign_attrs(
+            long_name="expected new ARs per sr of rotation N+lead (integrates to 1)", units="sr-1"),
+        observation_lead_days_by_lead=(("lead", "lon"), lead_days, {"units": "days"}),
+        forecast_rotation_by_lead=("lead", np.asarray([ds.attrs["forecast_rotation"] - 1 + k for k in leads], np.int32)),
+    ).assign_coords(lead=("lead", np.asarray(leads, np.int32), {"units": "rotations",
+                                                                "long_name": "rotations after the latest map"}))
+    out.attrs["leads"] = np.asarray(leads, np.int32)
+    return out
+
+
+def lead_summaries(case: Case, model: ModelDensity, spots: list[dict], further: Sequence[LeadForecast]) -> dict:
+    """summary.json's ``leads``: per lead the forecast rotation, lead days, density integral and hotspots."""
+    def entry(c: Case, m: ModelDensity, s: list[dict]) -> dict:
+        return {"forecast_rotation": c.target, "lead_time_days": [float(c.ridge["lead_days"].min()),
+                                                                  float(c.ridge["lead_days"].max())],
+                "density_integral": dn.integral(m.density), "hotspots": s}
+    return {"1": entry(case, model, spots)} | {str(f.lead): entry(f.case, f.model, f.spots) for f in further}
+
+
+def lead_view(result: ForecastResult, lead: LeadForecast) -> ForecastResult:
+    """``result`` as the forecast of N+lead (its density, lead days, rotation and hotspots): for its figure."""
+    ds = result.dataset.assign(emergence_density=lead.model.density,
+                               observation_lead_days=("lon", lead.case.ridge["lead_days"].values, {"units": "days"}))
+    ds.attrs["forecast_rotation"] = lead.case.target
+    return dataclasses.replace(result, dataset=ds, summary=result.summary | {"hotspots": lead.spots}, case=lead.case,
+                               further=())
 
 
 def forecast_dataset(run: CaseRun, model: ModelDensity, rates: dict, config: Config, weeks: float,
@@ -239,15 +311,19 @@ def emerged_ars(path: str | Path | None, target: int) -> pd.DataFrame:
 
 def write_outputs(result: ForecastResult, out_dir: str | Path, config: Config,
                   arise: str | Path | None = None) -> dict[str, Path]:
-    """Write forecast.nc, forecast.png, summary.json and resolved_config.yaml into ``out_dir`` all-or-nothing
-    (:func:`pinn.io.write_directory`: a reader sees the old complete set or the new one, never a mix).
+    """Write forecast.nc, forecast.png, summary.json and resolved_config.yaml (and forecast_lead<L>.png per further
+    lead) into ``out_dir`` all-or-nothing (:func:`pinn.io.write_directory`: a reader sees the old complete set or the
+    new one, never a mix).
 
-    The figure marks the ARs of the forecast rotation from ``arise`` (default the bundled table) where known.
+    Each figure marks the ARs of its forecast rotation from ``arise`` (default the bundled table) where known.
     """
-    fig = plot_forecast(result, emerged_ars(arise, int(result.summary["forecast_rotation"])))
+    figures = {"forecast.png": plot_forecast(result, emerged_ars(arise, int(result.summary["forecast_rotation"])))}
+    for lead in result.further:
+        figures[f"forecast_lead{lead.lead}.png"] = plot_forecast(lead_view(result, lead),
+                                                                 emerged_ars(arise, lead.case.target))
     return write_directory(out_dir, {
         "forecast.nc": lambda p: write_netcdf(result.dataset, p),
         "summary.json": lambda p: write_json(p, result.summary),
         "resolved_config.yaml": lambda p: write_text(p, dump_yaml(config)),
-        "forecast.png": lambda p: save_figure(fig, p, dpi=110, bbox_inches="tight"),
+        **{name: (lambda p, fig=fig: save_figure(fig, p, dpi=110, bbox_inches="tight")) for name, fig in figures.items()},
     })

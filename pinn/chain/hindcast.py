@@ -513,31 +513,22 @@ def write_results(result: HindcastResult, out: Path) -> None:
 # The whole hindcast
 
 
-def run_hindcast(
-    data_dir: str | Path,
-    config: Config,
-    out_dir: str | Path,
-    crs: Sequence[int] | None = None,
-    strength_kG: float | None = None,
-    min_fit_rotations: int = 5,
-    progress: bool = True,
-    data_only_from: int | None = None,
-    batch_size: int | None = None,
-    wait_s: float = 86400.0,
-    data_only=None,
-) -> HindcastResult | None:
-    """Forecast and score every eligible rotation N (N+L scored at each lead L of ``forecast.leads``; targets in
-    ``crs``, default: all available).
+@dataclass(frozen=True)
+class HindcastCases:
+    """The cases a hindcast scores, with what it records about them (:func:`hindcast_cases`)."""
 
-    Cases are produced by :func:`produce_cases`, ``batch_size`` cases per batched program (None: all in
-    one batch; 1: one case after another, the per-case path). Multi-host: started in every process of a
-    ``jax.distributed`` run (after ``jax.distributed.initialize``) with the same arguments and a shared
-    ``out_dir``, each process forecasts its share of the cases (:func:`process_share` by
-    ``jax.process_index()`` / ``jax.process_count()``) on its local devices and saves them under
-    ``out_dir/cases``; process 0 waits (up to ``wait_s`` seconds) for all of them, scores and returns
-    the result, the others return None. ``data_only``: a precomputed :func:`data_only_record` of the same
-    targets (it is the slow part of scoring; the record does not depend on the forecast's config).
-    """
+    cases: list[Case] | None  # by N; None in processes other than 0 of a jax.distributed run
+    table: pd.DataFrame  # the ARISE remove-repeat table
+    arise_path: Path
+    skipped: dict[int, dict]  # maps skipped as unreadable, by CR
+
+
+def hindcast_cases(data_dir: str | Path, config: Config, out_dir: str | Path, crs: Sequence[int] | None = None,
+                   strength_kG: float | None = None, progress: bool = True, batch_size: int | None = None,
+                   wait_s: float = 86400.0) -> HindcastCases:
+    """The cases of every eligible rotation N (N+L with ARs in ``crs`` at a lead L of ``forecast.leads``), produced
+    by :func:`produce_cases` into ``out_dir/cases`` (saved ones loaded when their keys match: resumable), without
+    scoring them; see :func:`run_hindcast` for the arguments."""
     leads = check_leads(config.forecast)  # before any work: the horizon must reach N+max(leads)
     pool = MapPool(find_maps(data_dir))
     maps = pool.maps
@@ -570,9 +561,41 @@ def run_hindcast(
                                    "jax.distributed")
     produced = produce_cases(maps, eligible, cfg, strength_kG, cases_dir, batch_size, progress, (index, count))
     if index != 0:
-        return None  # process 0 scores once every share is saved
+        return HindcastCases(None, table, arise_path, pool.skipped)  # process 0 scores once every share is saved
     wait_for_cases(cases_dir, eligible, wait_s)
     cases = [produced[n] if n in produced else Case.load(case_path(cases_dir, n)) for n in eligible]
+    return HindcastCases(cases, table, arise_path, pool.skipped)
+
+
+def run_hindcast(
+    data_dir: str | Path,
+    config: Config,
+    out_dir: str | Path,
+    crs: Sequence[int] | None = None,
+    strength_kG: float | None = None,
+    min_fit_rotations: int = 5,
+    progress: bool = True,
+    data_only_from: int | None = None,
+    batch_size: int | None = None,
+    wait_s: float = 86400.0,
+    data_only=None,
+) -> HindcastResult | None:
+    """Forecast and score every eligible rotation N (N+L scored at each lead L of ``forecast.leads``; targets in
+    ``crs``, default: all available).
+
+    Cases are produced by :func:`produce_cases`, ``batch_size`` cases per batched program (None: all in
+    one batch; 1: one case after another, the per-case path). Multi-host: started in every process of a
+    ``jax.distributed`` run (after ``jax.distributed.initialize``) with the same arguments and a shared
+    ``out_dir``, each process forecasts its share of the cases (:func:`process_share` by
+    ``jax.process_index()`` / ``jax.process_count()``) on its local devices and saves them under
+    ``out_dir/cases``; process 0 waits (up to ``wait_s`` seconds) for all of them, scores and returns
+    the result, the others return None. ``data_only``: a precomputed :func:`data_only_record` of the same
+    targets (it is the slow part of scoring; the record does not depend on the forecast's config).
+    """
+    made = hindcast_cases(data_dir, config, out_dir, crs, strength_kG, progress, batch_size, wait_s)
+    if made.cases is None:
+        return None  # process 0 scores once every share is saved
+    cases, table, arise_path, skipped, out = made.cases, made.table, made.arise_path, made.skipped, Path(out_dir)
 
     result = rescore(cases, table, config, min_fit_rotations, data_only_from=data_only_from, data_only=data_only, crs=crs)
     table_record = arise.table_record(arise_path)  # which truth scored it (path, sha256)
@@ -583,7 +606,7 @@ def run_hindcast(
         "arise_table": table_record,
         "strength_kG": case_strength(config, strength_kG),
         "start": config.forecast.start,
-        "skipped_maps": [pool.skipped[c] for c in sorted(pool.skipped)],
+        "skipped_maps": [skipped[c] for c in sorted(skipped)],
         "map_repairs": {str(c.cr): list(c.map_notes) for c in cases
                         if any(m["header_repairs"] or m["masked_implausible_pixels"] for m in c.map_notes)},
     })

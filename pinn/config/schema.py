@@ -298,7 +298,7 @@ class ForecastConfig:
     output_nlat: int = bounded(180, ge=2)  # density grid: latitudes (cell centres, uniform)
     output_nlon: int = bounded(360, ge=2)  # density grid: longitudes
     ridge_lat_limit_deg: float = bounded(60.0, gt=0, le=90)  # predicted toroids are searched between the equator and this latitude
-    leads: tuple[int, ...] = bounded((1,), ge=1, le=12, increasing=True)  # rotations ahead the hindcast scores, starting with 1: lead L scores N+L from the case of maps and ARs up to N (per_ar.csv column 'lead'); forecast.weeks must reach the observation times of N+max(leads)
+    leads: tuple[int, ...] = bounded((1,), ge=1, le=12, increasing=True)  # rotations ahead the hindcast scores and the forecast writes, starting with 1: lead L forecasts N+L from the case of maps and ARs up to N (hindcast per_ar.csv column 'lead'; forecast.nc emergence_density_by_lead, forecast_lead<L>.png); forecast.weeks must reach the observation times of N+max(leads)
     start: Literal["pinn", "classical"] = "pinn"  # start state: the trained PINN, or the classical pressure-balanced band of the same toroids (ablation; pinn.chain.starts)
     cache_dir: str | None = ".pinn_cache"  # PINN states reused for identical inputs + config; null = no cache
 
