@@ -168,6 +168,7 @@ sys.exit(main(sys.argv[1:]))
 OUTPUTS = ("forecast.nc", "summary.json", "resolved_config.yaml", "forecast.png")
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_forecast_killed_while_writing_leaves_the_old_complete_set(tmp_path):
     out = tmp_path / "out"
     maps = [str(bundled_map(c)) for c in (2279, 2280)]
@@ -229,6 +230,7 @@ def _config(*extra: str):
     return load_config(default_forecast_config(), [*TINY, *CLASSICAL, *extra])
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_hindcast_reads_a_skipped_map_again_once_its_file_is_fixed(tmp_path):
     import shutil
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -16,6 +18,7 @@ def readme_example() -> str:
     return block.split("```python", 1)[1].rsplit("```", 1)[0]
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_readme_python_example_runs(tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run([sys.executable, "-c", readme_example()], cwd=tmp_path, env=env, capture_output=True,

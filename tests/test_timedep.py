@@ -151,6 +151,7 @@ def test_pattern_drift_reads_a_known_shift():
     assert pattern_drift_deg(g, f, lon) == pytest.approx(-17.4, abs=0.1)
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_time_dependent_training_lowers_the_loss_and_hands_over_the_t_N_state(tmp_path):
     """A few Adam steps lower the loss; state.nc is the network at t_N (finite, formulation attr, no pattern
     speed), and its a_obs is the latest map's band (bump at model lon 180, not where earlier maps had it)."""

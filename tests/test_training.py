@@ -106,6 +106,7 @@ def resume_child(out: Path, kill_at: int, resume: bool, overrides: list[str], to
                              *overrides], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_sigkill_then_resume_gives_the_uninterrupted_parameters(tmp_path):
     """Killed twice (in the Adam phase, then in the L-BFGS phase), resumed: bit-identical final parameters."""
     overrides = TINY + ["train.adam_steps=20", "train.lbfgs_steps=20", "loss.adaptive=true",

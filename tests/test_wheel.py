@@ -9,11 +9,13 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import pytest
 from test_forecast import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # suite time: result recorded in experiments/bench/suite.md
 def test_wheel_installed_outside_the_tree_runs_a_forecast(tmp_path):
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
