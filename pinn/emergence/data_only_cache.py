@@ -19,7 +19,6 @@ import inspect
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from pinn.data.grid import row_edges_deg
 from pinn.emergence import baselines as bl
 from pinn.emergence import data_only as do
 from pinn.emergence import density as dn
+from pinn.io import atomic_path
 from pinn.scoring import scores as ev
 
 log = logging.getLogger(__name__)
@@ -82,24 +82,17 @@ def record_key(inputs: dict) -> str:
 
 
 def save_record(result: do.DataOnlyResult, path: str | Path, inputs: dict) -> None:
-    """Write ``result`` to ``path`` (npz) atomically: a temporary file in the same folder, then a rename."""
+    """Write ``result`` to ``path`` (npz) atomically (:func:`pinn.io.atomic_path`), flushed before the rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"bits/{c}": result.bits[c].to_numpy() for c in result.bits.columns}
     arrays |= {f"choices/{c}": result.choices[c].to_numpy().astype(str) for c in result.choices.columns}
     arrays["choices_index"] = result.choices.index.to_numpy()
     meta = {"inputs": inputs, "bits_columns": list(result.bits.columns), "choices_columns": list(result.choices.columns)}
     arrays["meta"] = np.array(json.dumps(meta))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a file object: np.savez would add .npz to a name
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def load_record(path: str | Path, inputs: dict | None = None) -> do.DataOnlyResult:

@@ -26,7 +26,6 @@ import inspect
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from pinn.emergence import density as dn
 from pinn.emergence import hybrid as hy
 from pinn.emergence import models as md
 from pinn.emergence import ridge_model as rm
+from pinn.io import atomic_path, fsync_path
 from pinn.scoring import scores as ev
 
 log = logging.getLogger(__name__)
@@ -134,19 +134,12 @@ def cached_fits(model: Any, examples: Sequence[md.Example], subsets: Sequence[Se
 
 
 def _write_atomic(path: Path, record: dict) -> None:
-    """Write ``record`` as JSON to ``path`` through a temporary file in the same folder and a rename; a cache that
-    cannot be written (read-only home, full disk) only costs the next run the fits, so it is logged, not raised."""
+    """Write ``record`` as JSON to ``path`` atomically (:func:`pinn.io.atomic_path`), flushed to disk before the
+    rename; a cache that cannot be written (read-only home, full disk) only costs the next run the fits, so it is
+    logged, not raised."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(record, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(record))
+            fsync_path(tmp)
     except OSError as exc:
         log.warning("could not save the fit cache entry %s (%s)", path, exc)
