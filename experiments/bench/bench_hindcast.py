@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 OVERRIDES = ["train.adam_steps=400", "train.progress=false", "forecast.cache_dir=null"]
 DEFAULT_RUNS = ["per_case:1:1", "batched:6:1", "batched:3:1", "batched:2:1", "batched:6:2"]
+
+
+def command_line() -> str:
+    """The command this script was run with, as one copy-paste shell line from the repository root."""
+    return "PYTHONPATH=. python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def report(summary: dict, out: Path | None) -> None:
+    """Print a benchmark's summary as indented JSON and, with ``out``, write it there too."""
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
 
 
 def machine() -> dict:
@@ -146,10 +160,7 @@ def main() -> None:
     if per_case:
         summary["speedup_vs_per_case"] = {r["spec"]: r["cases_per_min"] / per_case["cases_per_min"]
                                           for r in results if "cases_per_min" in r}
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report(summary, args.out)
 
 
 def eligible(data_dir: Path, n: int) -> list[int]:

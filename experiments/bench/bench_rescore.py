@@ -37,7 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "experiments" / "bench"))
-from bench_hindcast import machine
+from bench_hindcast import machine, report
 
 
 def worker(cases_dir: Path, out_dir: Path, config: Path, overrides: list[str]) -> dict:
@@ -117,10 +117,7 @@ def main() -> None:
     summary = {"machine": {**machine(), "load_average_start": load_start, "load_average_end": os.getloadavg()},
                "hindcast_dir": str(args.hindcast_dir), "overrides": args.set, "runs": runs,
                "identity_with_hindcast": same, "per_rotation_identity_with_hindcast": fits_same, "goal_s": 60.0}
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report(summary, args.out)
 
 
 if __name__ == "__main__":

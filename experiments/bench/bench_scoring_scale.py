@@ -30,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "experiments" / "bench"))
-from bench_hindcast import machine
+from bench_hindcast import command_line, machine, report
 
 
 def main() -> None:
@@ -84,11 +84,8 @@ def main() -> None:
     for a, b in itertools.pairwise(results):
         b["exponent_vs_previous"] = math.log(b["rescore_s"] / a["rescore_s"]) / math.log(b["rotations"] / a["rotations"])
     summary = {"machine": {**machine(), "load_average_start": load_start, "load_average_end": os.getloadavg()},
-               "hindcast_dir": str(args.hindcast_dir), "command": "python " + " ".join(sys.argv), "sizes": results}
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+               "hindcast_dir": str(args.hindcast_dir), "command": command_line(), "sizes": results}
+    report(summary, args.out)
 
 
 if __name__ == "__main__":

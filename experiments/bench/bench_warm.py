@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import pickle
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "experiments" / "bench"))
-from bench_hindcast import machine, time_calls
+from bench_hindcast import command_line, machine, report, time_calls
 
 BASE = ["train.adam_steps=400", "train.progress=false", "forecast.cache_dir=null"]
 # name -> (overrides, batching). warm first: its stopping shows early. ``cold`` is the reference every arm is
@@ -237,7 +236,7 @@ def main() -> None:
                     "load_average_end": os.getloadavg(), "shared": "2-core machine shared with other engineers"},
         "config": str(args.config.relative_to(REPO)), "targets": crs, "batch": args.batch,
         "subset": None if args.n == 0 else f"first {len(crs)} targets from CR {args.first} (not the full 38)",
-        "command": "PYTHONPATH=. python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "command": command_line(),
         "data_only_record_s": data_only_s, "arms": arms,
         "steps_per_case_reduction_vs_cold": {a: cold["training_steps_per_case"] / r["training_steps_per_case"]
                                              for a, r in arms.items() if r["training_steps_per_case"] > 0},
@@ -247,10 +246,7 @@ def main() -> None:
                                    **{a: r["cases_per_min"] / base["cases_per_min"] for a, r in arms.items()}},
         "scores_minus_cold": scores,
     }
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report(summary, args.out)
 
 
 if __name__ == "__main__":
