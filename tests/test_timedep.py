@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_training import resume_child
+from test_training import assert_same_final_params, resume_child
 
 from pinn.config.physics import model_units
 from pinn.config.schema import load_config
@@ -201,10 +201,7 @@ def test_time_dependent_sigkill_then_resume_gives_the_uninterrupted_parameters(t
     assert int(out_r.split("RESUMED_FROM")[1].split()[0]) == 10
     _, err_s = p_straight.communicate(timeout=600)
     assert p_straight.returncode == 0, err_s[-2000:]
-    a, b = np.load(killed / "final_params.npz"), np.load(straight / "final_params.npz")
-    assert len(a.files) == len(b.files) > 0
-    for k in a.files:
-        np.testing.assert_array_equal(a[k], b[k])
+    assert_same_final_params(killed, straight)
     import xarray as xr
 
     with xr.open_dataset(killed / "state.nc", engine="h5netcdf") as ds:

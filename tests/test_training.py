@@ -98,6 +98,14 @@ RUN_CHILD = textwrap.dedent(
 )
 
 
+def assert_same_final_params(killed: Path, straight: Path) -> None:
+    """The resumed run's final parameters equal the uninterrupted run's, bit for bit (``final_params.npz``)."""
+    a, b = np.load(killed / "final_params.npz"), np.load(straight / "final_params.npz")
+    assert len(a.files) == len(b.files) > 0
+    for k in a.files:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
 def resume_child(out: Path, kill_at: int, resume: bool, overrides: list[str], toroids: str = "band") -> subprocess.Popen:
     """A training run in a child process (killed at its first checkpoint at or after ``kill_at``, 0: never) on the
     ``toroids`` of RUN_CHILD ('band': the axisymmetric band; 'drifting_bump': the time-dependent test series)."""
@@ -126,10 +134,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_parameters(tmp_path):
     _, err_s = p_straight.communicate(timeout=600)
     assert p_straight.returncode == 0, err_s[-2000:]
 
-    a, b = np.load(killed / "final_params.npz"), np.load(straight / "final_params.npz")
-    assert len(a.files) == len(b.files) > 0
-    for k in a.files:
-        np.testing.assert_array_equal(a[k], b[k])
+    assert_same_final_params(killed, straight)
 
     # the run's files: resolved config, metrics (every log step once, in order), checkpoints, state
     assert (killed / "resolved_config.yaml").exists() and (killed / "checkpoints").is_dir()
