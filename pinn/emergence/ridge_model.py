@@ -198,7 +198,7 @@ class StackedCases:
         return {}
 
     @cached_property
-    def _gauss(self) -> dict:
+    def _by_width(self) -> dict:
         return {}
 
     @cached_property
@@ -210,7 +210,7 @@ class StackedCases:
         """For the band at ``width_scale``: (case, hemisphere, lon) the latitude Gaussian summed over the column's
         rows times their areas (sr per unit weight), and the Gaussian at each AR's cell; memoised."""
         key = (width_scale, min_sigma_deg)
-        if key not in self._gauss:
+        if key not in self._by_width:
             sigma = band_sigma_deg(self.sigma, EmergenceParams(0.5, width_scale, 0.0, min_sigma_deg))
             column_mass = np.empty(self.centre.shape)
             at_ars = np.zeros(self.ar_case.size)
@@ -220,8 +220,8 @@ class StackedCases:
                 column_mass[:, h, :] = np.einsum("kil,i->kl", gauss, self.row_areas[h])
                 mine = self.ar_hemi == h
                 at_ars[mine] = gauss[self.ar_case[mine], self.ar_row[mine], self.ar_col[mine]]
-            _remember(self._gauss, key, (column_mass, at_ars))
-        return self._gauss[key]
+            _remember(self._by_width, key, (column_mass, at_ars))
+        return self._by_width[key]
 
 
 MEMO_SIZE = 4  # entries kept per memo: one optimiser iteration with its finite differences
