@@ -132,3 +132,45 @@ def test_cached_causal_fits_equal_computed_ones_and_any_input_change_recomputes(
         assert len(list(tmp_path.glob(f"fits-{name}-*.json"))) == 2
         assert model.to_json(changed[-1]) != model.to_json(first[-1])
         assert model.to_json(changed[-1]) == model.to_json(hc.causal_params(model, moved, config, 2, cache=False)[-1])
+
+
+def test_the_hybrids_tilt_the_data_only_stack_when_asked_and_the_forecast_reads_it_from_the_artifact(
+        cases, tmp_path, monkeypatch):
+    from pinn.chain.forecast import forecast_density, model_fit
+    from pinn.emergence import data_only as do
+    from pinn.errors import ConfigError
+
+    monkeypatch.setattr(do, "MIN_ROTATIONS", 5)  # the stack is fitted from the 6th target of the record on
+    stack_config = load_config(None, ["forecast.output_nlat=90", "forecast.output_nlon=180",
+                                      "emergence.prior=data_only_stack"])
+    table = load_arise(arise_table())
+    result = hc.rescore(cases, table, stack_config, min_fit_rotations=3, data_only_from=2260,
+                        models=["data_only", "data_only_stack", "hybrid"])
+    rot = result.per_rotation.set_index("cr")
+    # unfitted (fewer than 3 rotations scored) the hybrid is its prior: the stack, which is not the data-only choice
+    np.testing.assert_allclose(result.per_ar.loc[result.per_ar["cr"] <= 2277, "bits_hybrid"],
+                               result.per_ar.loc[result.per_ar["cr"] <= 2277, "bits_data_only_stack"], rtol=1e-12)
+    assert not np.allclose(rot["bits_data_only_stack"], rot["bits_data_only"])
+    assert "hybrid_minus_data_only_stack" in result.summary["differences_bits"]
+    stack = result.fit.data_only_stack
+    assert len(stack) >= 2 and sum(w for _, w in stack) == pytest.approx(1.0)
+    hc.write_results(result, tmp_path)
+    assert len({c for c, _ in stack}) == len(stack)  # one entry per distinct candidate
+    assert read_fit(tmp_path / "fit.json").data_only_stack == stack  # JSON keeps every float digit
+    # the forecast of the rotation after the fit pools the artifact's components with its weights
+    fit_path = tmp_path / "fit.json"
+    config = load_config(None, ["forecast.output_nlat=90", "forecast.output_nlon=180", f"emergence.fit={fit_path}",
+                                "emergence.prior=data_only_stack", "emergence.model=data_only_stack"])
+    fit = model_fit(config, 2282)
+    history = table[table["cr"] < 2282]
+    case = cases[-1].__class__(2281, (2281,), cases[-1].ridge, cases[-1].static_ridge, {"north": 0.6, "south": 0.4},
+                               bundled_map(2280))
+    got = forecast_density(case, config, history, fit)
+    lat, lon = density_grid(config.forecast)
+    np.testing.assert_allclose(got.density.values, do.pooled_density(history, stack, 2282, lat, lon).values, rtol=1e-12)
+    assert got.record["data_only_stack"] == [list(c) for c in stack]
+    # an artifact written before the stack existed is refused before any work, naming the key
+    old = fit_path.read_text().replace('"data_only_stack"', '"unused"')
+    (tmp_path / "old.json").write_text(old)
+    with pytest.raises(ConfigError, match="emergence.fit.*no data-only stack"):
+        model_fit(load_config(None, [f"emergence.fit={tmp_path / 'old.json'}", "emergence.prior=data_only_stack"]), 2282)

@@ -69,6 +69,8 @@ class Row:
     channel: str  # what the row adds, for the table
     static: bool = False  # cases without physics (pinn.chain.case.static_case)
     note: str = ""
+    cases_from: str | None = None  # score the saved cases of this row (its overrides change the scoring only)
+    kinematic_row: str = "classical"  # the row whose hybrid_kinematic the physics goal compares with
 
 
 STATIC_MODELS = ("band", "data_only", "hybrid_map", "hybrid_static")
@@ -77,6 +79,8 @@ PINN_MODELS = ("band", "data_only", "hybrid_physics_strength", "hybrid")
 PHYSICS = ("hybrid_physics_strength", "hybrid")  # the integrated physics models of a row (issue 21's physics goal)
 KINEMATIC = ("classical", "hybrid_kinematic")  # the same inputs without dynamics: (row, model)
 STEADY = ("train.adam_steps=400", "train.warm_start=batch_mean")
+STACK_PRIOR = "emergence.prior=data_only_stack"  # the hybrids tilt the data-only stack (pinn.emergence.stacking)
+STACK = "data_only_stack"
 ROWS: dict[str, Row] = {  # in the order they run: cheap and central first
     "static": Row((), STATIC_MODELS, "maps and ARs only: band, data-only, map channel, current toroids", static=True,
                   note="no PINN, no integration"),
@@ -91,6 +95,15 @@ ROWS: dict[str, Row] = {  # in the order they run: cheap and central first
     "pinn_timedep": Row(("train.adam_steps=400", "train.formulation=time_dependent"), PINN_MODELS,
                         "time-dependent PINN (cold start, 400 steps), integrated",
                         note="the chain currently gives it the window fit at each map time"),
+    # The same cases scored against, and with hybrids tilting, the data-only stack: the strongest data-only forecast
+    "static_stack": Row((STACK_PRIOR,), (*STATIC_MODELS, STACK), "as static, the hybrids tilting the data-only stack",
+                        static=True, note="no PINN, no integration", kinematic_row="classical_stack"),
+    "classical_stack": Row(("forecast.start=classical", "physics.strength_profile=observed", STACK_PRIOR),
+                           (*CLASSICAL_MODELS, STACK), "as classical, the hybrids tilting the data-only stack",
+                           cases_from="classical", kinematic_row="classical_stack"),
+    "pinn_warm_stack": Row((*STEADY, STACK_PRIOR), (*PINN_MODELS, STACK),
+                           "as pinn_warm, the hybrids tilting the data-only stack", cases_from="pinn_warm",
+                           kinematic_row="classical_stack"),
 }
 
 
@@ -111,7 +124,8 @@ def row_cases(name: str, row: Row, config: Config, data_dir: Path, work: Path, c
         table = arise.load_arise(hc.find_arise(data_dir))
         ns = ld.eligible_rotations(maps, lambda cr: len(arise.ars_of(table, cr)) > 0, config.forecast.leads, crs)
         return [static_case([maps[c] for c in hc.trailing_run(maps, n, config.toroids.window)], config) for n in ns], table
-    made = hc.hindcast_cases(data_dir, config, work / name, crs=crs, progress=True, batch_size=batch)
+    made = hc.hindcast_cases(data_dir, config, work / (row.cases_from or name), crs=crs, progress=True,
+                             batch_size=batch)
     return made.cases, made.table
 
 
@@ -162,11 +176,11 @@ def interval(diff: np.ndarray, cr: np.ndarray) -> dict:
     return {"mean": float(iv.mean), "low": float(iv.low), "high": float(iv.high)}
 
 
-def physics_contrast(frame: pd.DataFrame, kinematic: pd.DataFrame | None) -> dict:
-    """Per integrated physics model of the row: it minus the kinematic row's model on the same ARs, paired."""
+def physics_contrast(frame: pd.DataFrame, kinematic: pd.DataFrame | None, row: str = KINEMATIC[0]) -> dict:
+    """Per integrated physics model of the row: it minus the kinematic row's (``row``) model on the same ARs, paired."""
     if kinematic is None:
         return {}
-    row, model = KINEMATIC
+    model = KINEMATIC[1]
     keys = ["cr", "lat", "lon"]
     out = {}
     for m in PHYSICS:
@@ -185,13 +199,13 @@ def table(out: Path, names: list[str] | None = None) -> dict:
     of each model, each model minus data-only and the physics-goal contrast (paired bootstrap over rotations)."""
     names = [n for n in (names or ROWS) if (out / n / "per_ar.csv").exists()]
     frames = {n: pd.read_csv(out / n / "per_ar.csv") for n in names}
-    kin_row = KINEMATIC[0]
-    kin = frames.get(kin_row)
-    if kin is None and (out / kin_row / "per_ar.csv").exists():
-        kin = pd.read_csv(out / kin_row / "per_ar.csv")
     rows = {}
     for n, df in frames.items():
         r = ROWS[n]
+        kin_row = r.kinematic_row
+        kin = frames.get(kin_row)
+        if kin is None and (out / kin_row / "per_ar.csv").exists():
+            kin = pd.read_csv(out / kin_row / "per_ar.csv")
         models = [m for m in r.models if f"bits_{m}" in df]
         per_lead = {}
         for lead, g in df.groupby("lead"):
@@ -200,8 +214,12 @@ def table(out: Path, names: list[str] | None = None) -> dict:
                      "mean_bits": {m: float(g[f"bits_{m}"].mean()) for m in models},
                      "minus_data_only": {m: interval(g[f"bits_{m}"] - g["bits_data_only"], cr) for m in models
                                          if m != "data_only"}}
+            if f"bits_{STACK}" in g:
+                entry["minus_data_only_stack"] = {m: interval(g[f"bits_{m}"] - g[f"bits_{STACK}"], cr) for m in models
+                                                  if m != STACK}
             if not r.static:
-                entry["physics_contrast"] = physics_contrast(g, None if kin is None else kin[kin["lead"] == lead])
+                entry["physics_contrast"] = physics_contrast(g, None if kin is None else kin[kin["lead"] == lead],
+                                                             kin_row)
             per_lead[str(int(lead))] = entry
         rows[n] = {"overrides": list(r.overrides), "channel": r.channel, "note": r.note, "models": models,
                    "leads": per_lead}
@@ -231,6 +249,18 @@ def markdown(rows: dict) -> str:
     counts = "; ".join(f"lead {k}: " + ", ".join(f"{n} {r['leads'][k]['n_rotations']} rot./{r['leads'][k]['n_ars']} ARs"
                                                 for n, r in rows.items() if k in r["leads"]) for k in leads)
     text = "\n".join(out) + f"\n\n({counts}. Paired bootstrap over rotations, 95 %.)\n\n" + "\n".join(notes) + "\n"
+    stacked = [n for n, r in rows.items() if any("minus_data_only_stack" in e for e in r["leads"].values())]
+    if stacked:
+        lines = ["| row | model | " + " | ".join(f"lead {k} - data-only stack" for k in leads) + " |",
+                 "|" + " --- |" * (2 + len(leads))]
+        for n in stacked:
+            for m in rows[n]["models"]:
+                if m == STACK:
+                    continue
+                cells = [_fmt(rows[n]["leads"].get(k, {}).get("minus_data_only_stack", {}).get(m)) for k in leads]
+                lines.append(f"| {n} | {m} | " + " | ".join(cells) + " |")
+        text += ("\nAgainst the data-only stack (the linear pool of every data-only method, weights fitted causally; "
+                 "the strongest data-only forecast), the same ARs, paired:\n\n" + "\n".join(lines) + "\n")
     contrasts = [(n, c, k, d) for n, r in rows.items() for k in leads if k in r["leads"]
                  for c, d in r["leads"][k].get("physics_contrast", {}).items()]
     if contrasts:
@@ -240,7 +270,8 @@ def markdown(rows: dict) -> str:
             cells = [_fmt(rows[n]["leads"].get(k, {}).get("physics_contrast", {}).get(c)) for k in leads]
             lines.append(f"| {n} | {c} | " + " | ".join(cells) + " |")
         text += ("\nPhysics goal: each integrated physics model minus the same observed s(lon) carried kinematically "
-                 f"(`{KINEMATIC[1]}` of the `{KINEMATIC[0]}` row), the same ARs, paired:\n\n" + "\n".join(lines) + "\n")
+                 f"(`{KINEMATIC[1]}` of the row's kinematic row: `{KINEMATIC[0]}`, or `classical_stack` for the stack "
+                 "rows), the same ARs, paired:\n\n" + "\n".join(lines) + "\n")
     return text
 
 

@@ -18,6 +18,7 @@ figure. With the default [1] the outputs are those of the one-rotation forecast,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -39,7 +40,7 @@ from pinn.data.arise import ars_of, load_arise
 from pinn.data.bundled import arise_table
 from pinn.emergence import counts as ct
 from pinn.emergence import density as dn
-from pinn.emergence.data_only import candidate_density
+from pinn.emergence.data_only import FAMILIES, STACK, candidate_density, pooled_density
 from pinn.emergence.fit_artifact import FitArtifact, read_fit
 from pinn.emergence.models import MODELS, ModelInputs
 from pinn.emergence.ridge_model import density_grid, hotspots
@@ -77,13 +78,23 @@ def model_fit(config: Config, target: int) -> FitArtifact | None:
     if name not in MODELS.names():
         raise ConfigError(f"config key 'emergence.model' = {name!r}: not a registered emergence model "
                           f"({', '.join(MODELS.names())})")
+    if name in FAMILIES:
+        raise ConfigError(f"config key 'emergence.model' = {name!r}: a data-only method the hindcast scores; the "
+                          f"forecast has the fit artifact's data-only choice (data_only) and stack ({STACK}) only")
     if config.emergence.fit is None:
         return None
     fit = read_fit(config.emergence.fit)
     fit.check_causal(target, config.emergence.fit)
     if MODELS.get(name).fitted:
         fit.params_of(name, config.emergence.fit)
+    if uses_stack(config):
+        fit.stack_of(config.emergence.fit)
     return fit
+
+
+def uses_stack(config: Config) -> bool:
+    """Whether the forecast reads the data-only stack (as the hybrids' prior, or as the model itself)."""
+    return config.emergence.prior == STACK or config.emergence.model == STACK
 
 
 def forecast_density(case: Case, config: Config, history: pd.DataFrame, fit: FitArtifact | None,
@@ -92,9 +103,20 @@ def forecast_density(case: Case, config: Config, history: pd.DataFrame, fit: Fit
     model = MODELS.get(config.emergence.model)
     lat, lon = density_grid(config.forecast)
     candidate = fit.data_only_candidate if fit is not None else DEFAULT_CANDIDATE
+    stack = fit.stack_of(config.emergence.fit) if fit is not None and uses_stack(config) else ((candidate, 1.0),)
+
+    @functools.cache
+    def reference(method: str) -> xr.DataArray:
+        """The data-only forecasts the artifact records for the target: its causal choice and its stack."""
+        if method == "data_only":
+            return candidate_density(history, case.target, lat, lon, candidate, case.lead)
+        if method == STACK:
+            return pooled_density(history, stack, case.target, lat, lon, case.lead)
+        raise ConfigError(f"config key 'emergence.model' = {model.name!r}: the forecast has the data-only choice and "
+                          f"stack of the fit artifact only, not the data-only method {method!r} (a hindcast scores it)")
+
     inputs = ModelInputs(case.target, lat, lon, case.ridge, case.static_ridge, case.hemisphere_weights, history,
-                         candidate_density(history, case.target, lat, lon, candidate, case.lead),
-                         latest_br=latest_br, lead=case.lead)
+                         reference(config.emergence.prior), reference=reference, latest_br=latest_br, lead=case.lead)
     if not model.fitted:
         params = None
     elif fit is None:
@@ -103,6 +125,7 @@ def forecast_density(case: Case, config: Config, history: pd.DataFrame, fit: Fit
         params = model.from_json(fit.params_of(model.name, config.emergence.fit))
     density = model.density(inputs, model.prepare(inputs), params)
     record = {"model": model.name, "description": model.description, "data_only_candidate": candidate,
+              "prior": config.emergence.prior, "data_only_stack": [list(c) for c in stack] if uses_stack(config) else [],
               "fit": config.emergence.fit, "fitted_on": [min(fit.fitted_on), max(fit.fitted_on)] if fit and fit.fitted_on
               else [], "params": model.to_json(params) if params is not None else {}}
     return ModelDensity(density, record)

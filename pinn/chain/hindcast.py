@@ -289,7 +289,8 @@ def case_model_inputs(case: Case, table: pd.DataFrame, record: do.DataOnlyResult
     lon = case.ridge["lon"].values
     target = case.target
 
-    def reference(method: str) -> xr.DataArray:
+    @functools.cache
+    def reference(method: str) -> xr.DataArray:  # cached: the prior is also a model of its own
         return do.method_density(table, record, target, method, lat, lon, case.lead)
 
     @functools.cache
@@ -297,7 +298,7 @@ def case_model_inputs(case: Case, table: pd.DataFrame, record: do.DataOnlyResult
         return load_synoptic(case.latest_path, config.observations)["Br"]
 
     return ModelInputs(target, lat, lon, case.ridge, case.static_ridge, case.hemisphere_weights,
-                       table[table["cr"] <= case.cr], reference("data_only"), reference, latest_br, case.lead)
+                       table[table["cr"] <= case.cr], reference(config.emergence.prior), reference, latest_br, case.lead)
 
 
 def causal_params(model, examples: Sequence[Example], config: Config, min_fit_rotations: int, lead: int = 1,
@@ -450,7 +451,7 @@ def final_fit(cases: Sequence[Case], examples_of: dict[str, list[Example]], reco
     """The fit artifact for the rotation after the last one scored: every fitted model on all scored rotations
     (``examples_of``: each scored model's prepared examples, as :func:`rescore` made them), and the data-only
     candidate of the causal choice for the last scored rotation (made on the rotations before it, so causal for
-    every later one)."""
+    every later one), with the data-only stack's components and weights for that rotation."""
     last = cases[-1].target
     method = record.choices.loc[last, "choice_data_only"]
     candidate = method if method == do.BAND else record.choices.loc[last, f"choice_{method}"]
@@ -463,7 +464,8 @@ def final_fit(cases: Sequence[Case], examples_of: dict[str, list[Example]], reco
                                  lambda m=model, ex=examples: [m.fit(ex, config)])[0]
                   if len(examples) >= min_fit_rotations else model.unfitted(config))
         models[name] = model.to_json(params)
-    return FitArtifact(last + 1, tuple(c.target for c in cases), str(candidate), models)
+    return FitArtifact(last + 1, tuple(c.target for c in cases), str(candidate), models,
+                       data_only_stack=tuple(do.stack_components(record, last, cases[-1].lead)))
 
 
 def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame, names: Sequence[str]) -> dict:

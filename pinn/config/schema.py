@@ -309,6 +309,7 @@ class EmergenceConfig:
 
     model: str = "hybrid"  # a registered emergence model (pinn.emergence.models.MODELS: ridge, hybrid, data_only, band, ...)
     fit: str | None = None  # the fit artifact that `pinn hindcast` writes (fit.json: parameters fitted on rotations before the forecast one); a path relative to this config file; null = the unfitted model (the hybrid is then the data-only prior itself)
+    prior: Literal["data_only", "data_only_stack"] = "data_only"  # the data-only density the hybrids tilt: the causally chosen method, or the stack (the linear pool of every method, weights fitted causally; pinn.emergence.stacking)
     hemisphere_weight: Literal["equal", "flux"] = "flux"  # share of each hemisphere: equal, or the window's strong flux
     floor: float = bounded(0.1, ge=0, le=1)  # ridge model: uniform mixture weight (start of the hindcast's fit, and its value until 5 rotations are scored)
     width_scale: float = bounded(1.0, gt=0)  # ridge model: Gaussian sigma = width_scale x predicted toroid half-width (fit start)

@@ -4,7 +4,9 @@ Moved from ``experiments/baselines/run.py`` so that the hindcast scores the same
 5). A *candidate* is one method of :mod:`pinn.emergence.baselines` with one setting of its hyperparameters, named by a
 label (:func:`label`). Each *method* forecasts target M (the scored N+1) with the candidate of highest
 total bits over the targets before M; the *data-only baseline* forecasts M with the method whose own causal
-forecasts had the highest total before M (:func:`prequential`). Nothing about M or later is used for M.
+forecasts had the highest total before M (:func:`prequential`). The *data-only stack* forecasts M with the linear
+pool of every method's causal forecast, its weights fitted on the methods' scores at the targets before M
+(:func:`stack_weights`, :mod:`pinn.emergence.stacking`). Nothing about M or later is used for M.
 
 At lead L (rotations; default 1) target M = N+L is forecast from the rows of rotations <= N only: the band,
 hemisphere shares, climatology and recency weights are those of the rotation after N (:func:`issue_basis`), the
@@ -24,6 +26,7 @@ import xarray as xr
 from pinn.data import arise, grid
 from pinn.emergence import baselines as bl
 from pinn.emergence import density as dn
+from pinn.emergence import stacking as st
 from pinn.scoring import scores as ev
 
 # Rotations with no data: SOHO lost contact June-October 1998 (CR 1938-1940); CR 2262-2264 kept aside
@@ -47,6 +50,7 @@ FAMILIES = {
 }
 DEFAULTS = {k: "b0 f0.05 sNone" for k in FAMILIES} | {"climatology": "c0 f0.05 sNone", "nests_clim": "c0 f0.05 sNone"}
 METHODS = (BAND, *FAMILIES)
+STACK = "data_only_stack"  # the causal linear pool of METHODS (stack_weights)
 
 
 def issue_basis(target: int, lead: int = 1) -> int:
@@ -250,10 +254,51 @@ def candidate_density(table: pd.DataFrame, target: int, lat, lon, text: str, lea
     return dn.density_dataarray(dn.with_floor(mixed, p["floor"]), lat, lon)
 
 
+def stack_weights(result: DataOnlyResult, targets, lead: int = 1, min_rotations: int | None = None) -> pd.DataFrame:
+    """Per target (index), the weights of :data:`METHODS` in the data-only stack: the linear pool of the methods'
+    causal forecasts that scored best over the record's targets <= target - ``lead`` (all weight on the band until
+    ``min_rotations`` (None: :data:`MIN_ROTATIONS`) targets are known, as :func:`prequential` does). ``result`` must
+    be the record at ``lead``."""
+    need = MIN_ROTATIONS if min_rotations is None else min_rotations
+    return st.causal_pool_weights(result.bits, list(METHODS), targets, BAND, need, lead)
+
+
+def stack_bits(result: DataOnlyResult, lead: int = 1, min_rotations: int | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    """The data-only stack's bits at every AR of the record (its causal forecast of each target) and its weights."""
+    targets = np.unique(result.bits["cr"])
+    weights = stack_weights(result, targets, lead, min_rotations)
+    per_ar = weights.loc[result.bits["cr"].to_numpy()].to_numpy()
+    return st.pool_bits(result.bits[list(METHODS)].to_numpy(float), per_ar), weights
+
+
+def stack_components(result: DataOnlyResult, target: int, lead: int = 1) -> list[tuple[str, float]]:
+    """The data-only stack of ``target`` as (candidate label or ``band``, weight) pairs with weight > 0: each
+    method's causal choice for ``target`` and its pool weight, summed over methods that chose the same candidate
+    (what the fit artifact stores for the forecast)."""
+    weights = stack_weights(result, [target], lead).iloc[0]
+    pooled: dict[str, float] = {}  # methods whose choice is the same candidate are one component
+    for m, w in weights.items():
+        if w > 0:
+            text = m if m == BAND else str(result.choices.loc[target, f"choice_{m}"])
+            pooled[text] = pooled.get(text, 0.0) + float(w)
+    return list(pooled.items())
+
+
+def pooled_density(table: pd.DataFrame, components, target: int, lat, lon, lead: int = 1) -> xr.DataArray:
+    """The linear pool of candidate densities ``components`` ((label or ``band``, weight) pairs) for ``target``."""
+    total = sum(w for _, w in components)
+    parts = [w / total * (dn.band_density(bl.band_history(table, issue_basis(target, lead)), lat, lon).values
+                          if c == BAND else candidate_density(table, target, lat, lon, c, lead).values)
+             for c, w in components]
+    return dn.density_dataarray(np.sum(parts, axis=0), lat, lon)
+
+
 def method_density(table: pd.DataFrame, result: DataOnlyResult, target: int, method: str, lat, lon,
                    lead: int = 1) -> xr.DataArray:
-    """Density of ``method`` (a family, ``band`` or ``data_only``) for ``target`` with its causal choice;
-    ``result`` and ``lead`` must match (the record of :func:`score_methods` at that lead)."""
+    """Density of ``method`` (a family, ``band``, ``data_only`` or ``data_only_stack``) for ``target`` with its causal
+    choice; ``result`` and ``lead`` must match (the record of :func:`score_methods` at that lead)."""
+    if method == STACK:
+        return pooled_density(table, stack_components(result, target, lead), target, lat, lon, lead)
     if method == "data_only":
         method = result.choices.loc[target, "choice_data_only"]
     if method == BAND:

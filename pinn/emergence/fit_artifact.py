@@ -2,7 +2,7 @@
 
 ``pinn hindcast`` writes ``fit.json``: every fitted model's parameters (:meth:`EmergenceModel.to_json`)
 fitted on all the rotations it scored, the causal data-only candidate for the rotation after them, and
-those rotations, so the fit is valid for forecasting ``for_rotation`` and later. The forecast config names it
+those rotations (and the causal data-only stack's components for that rotation), so the fit is valid for forecasting ``for_rotation`` and later. The forecast config names it
 (``emergence.fit``); a forecast of a rotation the fit has seen is refused before any work. Nothing is copied
 by hand: the artifact is the record.
 """
@@ -29,6 +29,16 @@ class FitArtifact:
     data_only_candidate: str  # the causal data-only choice for ``for_rotation`` (pinn.emergence.data_only label)
     models: Mapping[str, dict]  # model name -> EmergenceModel.to_json(parameters)
     made_by: Mapping[str, str] = field(default_factory=dict)  # what made it (command, ARISE table hash, ...)
+    # the data-only stack for ``for_rotation``: (candidate label or 'band', weight) pairs (pinn.emergence.data_only);
+    # () in artifacts written before the stack existed
+    data_only_stack: tuple[tuple[str, float], ...] = ()
+
+    def stack_of(self, path: str | Path = "emergence.fit") -> tuple[tuple[str, float], ...]:
+        """The data-only stack's components; a one-line error when the artifact predates the stack."""
+        if not self.data_only_stack:
+            raise ConfigError(f"config key 'emergence.fit' = {path}: no data-only stack (written before it existed; "
+                              f"rerun `pinn hindcast` to write one, or set emergence.prior: data_only)")
+        return self.data_only_stack
 
     def check_causal(self, target: int, path: str | Path = "emergence.fit") -> None:
         """Refuse forecasting ``target`` with a fit that saw ``target`` or later."""
@@ -64,6 +74,7 @@ def read_fit(path: str | Path) -> FitArtifact:
         raise ConfigError(f"config key 'emergence.fit' = {path}: not a pinn fit artifact (format {FORMAT!r})")
     try:
         return FitArtifact(int(record["for_rotation"]), tuple(int(c) for c in record["fitted_on"]),
-                           str(record["data_only_candidate"]), dict(record["models"]), dict(record.get("made_by", {})))
+                           str(record["data_only_candidate"]), dict(record["models"]), dict(record.get("made_by", {})),
+                           tuple((str(c), float(w)) for c, w in record.get("data_only_stack", [])))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"config key 'emergence.fit' = {path}: malformed fit artifact ({exc!r})") from None

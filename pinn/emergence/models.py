@@ -54,7 +54,7 @@ class ModelInputs:
     static_ridge: xr.Dataset  # the current toroids, unchanged, in the same form
     hemisphere_weights: Mapping[str, float]
     history: pd.DataFrame  # ARISE new ARs of rotations before the target
-    prior: xr.DataArray  # the causal data-only density of the target (pinn.emergence.data_only)
+    prior: xr.DataArray  # the prior the hybrids tilt: emergence.prior, data_only or data_only_stack (pinn.emergence.data_only)
     reference: Callable[[str], xr.DataArray] | None = None  # a data-only method's density with its causal choice
     latest_br: Callable[[], xr.DataArray] | None = None  # the latest map's Br(lat, lon), G, read on demand
     lead: int = 1  # rotations ahead: the target is N+lead, and nothing after N is known (history: cr <= N)
@@ -286,7 +286,7 @@ register = MODELS.register
 register_model = register  # the public name (pinn.register_model)
 
 # The reference forecasts every model is compared with (paired bootstrap in the hindcast summary).
-REFERENCES = ("band", "data_only")
+REFERENCES = ("band", "data_only", "data_only_stack")
 
 register(RidgeModel("ridge", "Gaussian bands about the predicted (integrated) toroids"))
 register(RidgeModel("ridge_static", "the ridge model on the current toroids with the ridge model's parameters, no "
@@ -306,7 +306,10 @@ DATA_ONLY_FAMILIES = {  # what each data-only family is (pinn.emergence.data_onl
 for _method in do.FAMILIES:
     register(FixedModel(_method, DATA_ONLY_FAMILIES.get(_method, f"data-only family {_method}") +
                         " (candidate chosen causally)", _reference(_method)))
-register(FixedModel("data_only", "the causal data-only forecast (pinn.emergence.data_only)", lambda i: i.prior))
+register(FixedModel("data_only", "the causal data-only forecast: the method that scored best before the target "
+                    "(pinn.emergence.data_only)", _reference("data_only")))
+register(FixedModel(do.STACK, "the data-only stack: the linear pool of every data-only method's causal forecast, "
+                    "weights fitted on their scores before the target (pinn.emergence.stacking)", _reference(do.STACK)))
 register(HybridModel("hybrid", "data-only prior tilted by the predicted ridge and its change",
                      ("d2", "log_strength", "d2_change", "warp")))
 register(HybridModel("hybrid_static", "data-only prior tilted by the current toroids only", ("d2", "warp"),
