@@ -157,6 +157,18 @@ def test_the_hybrids_tilt_the_data_only_stack_when_asked_and_the_forecast_reads_
     hc.write_results(result, tmp_path)
     assert len({c for c, _ in stack}) == len(stack)  # one entry per distinct candidate
     assert read_fit(tmp_path / "fit.json").data_only_stack == stack  # JSON keeps every float digit
+    # the causal model choice: per target the candidate with the most bits before it; the artifact holds the next one
+    choice = result.summary["model_choice"]
+    assert choice["candidates"] == ["data_only", "data_only_stack", "hybrid"]
+    totals = result.per_ar[[f"bits_{m}" for m in choice["candidates"]]].sum()
+    assert result.fit.chosen_model == choice["next"] == totals.idxmax().removeprefix("bits_")
+    assert read_fit(tmp_path / "fit.json").chosen_model == choice["next"]
+    assert set(rot["chosen_model"]) <= set(choice["candidates"])
+    from pinn.chain.forecast import resolve_model
+    chosen = resolve_model(load_config(None, [f"emergence.fit={tmp_path / 'fit.json'}", "emergence.model=chosen"]))
+    assert chosen.emergence.model == choice["next"]
+    with pytest.raises(ConfigError, match="emergence.model.*chosen.*emergence.fit"):
+        resolve_model(load_config(None, ["emergence.model=chosen"]))
     # the forecast of the rotation after the fit pools the artifact's components with its weights
     fit_path = tmp_path / "fit.json"
     config = load_config(None, ["forecast.output_nlat=90", "forecast.output_nlon=180", f"emergence.fit={fit_path}",

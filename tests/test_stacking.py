@@ -87,3 +87,19 @@ def test_data_only_stack_density_scores_what_the_record_says(table, monkeypatch)
     # causal: the weights of the last target from the record of the targets up to it equal those of a longer record
     cut = do.score_methods(table[table["cr"] <= targets[-2]], LAT, LON, targets[:-1])
     pd.testing.assert_series_equal(do.stack_weights(cut, [targets[-2]]).iloc[0], weights.loc[targets[-2]])
+
+
+def test_causal_model_choice_follows_the_past_and_names_the_next():
+    from pinn.emergence.models import causal_model_choice
+
+    cr = np.repeat(np.arange(10, 30), 3)
+    better_a = cr < 20  # a scores better on targets 10-19, b on 20-29 (by more, so b leads in total from 28 on)
+    per_ar = pd.DataFrame({"cr": cr, "bits_a": np.where(better_a, -2.0, -3.0), "bits_b": np.where(better_a, -3.0, -1.5)})
+    chosen, after = causal_model_choice(per_ar, ["a", "b"], lead=1, min_rotations=5, default="b")
+    assert list(chosen.loc[10:14]) == ["b"] * 5  # fewer than 5 targets known: the default
+    assert list(chosen.loc[15:20]) == ["a"] * 6  # a leads on 10..19
+    # totals over 10..M-1: a - b = 10 (the first ten) - 1.5 (M - 20) per later target: b leads from M = 27 on
+    assert chosen.loc[26] == "a" and list(chosen.loc[27:29]) == ["b"] * 3
+    assert after == "b"
+    chosen2, _ = causal_model_choice(per_ar, ["a", "b"], lead=3, min_rotations=5, default="b")
+    assert chosen2.loc[28] == "a" and chosen2.loc[29] == "b"  # lead 3: targets <= M - 3 only

@@ -42,7 +42,7 @@ from pinn.emergence import counts as ct
 from pinn.emergence import density as dn
 from pinn.emergence.data_only import FAMILIES, STACK, candidate_density, pooled_density
 from pinn.emergence.fit_artifact import FitArtifact, read_fit
-from pinn.emergence.models import MODELS, ModelInputs
+from pinn.emergence.models import CHOSEN, MODELS, ModelInputs
 from pinn.emergence.ridge_model import density_grid, hotspots
 from pinn.emergence.ridges import SYNODIC_DAYS, ridge_in_carrington_frame
 from pinn.errors import ConfigError
@@ -71,9 +71,23 @@ class ModelDensity:
     record: dict
 
 
+def resolve_model(config: Config) -> Config:
+    """``config`` with ``emergence.model: chosen`` replaced by the fit artifact's causal choice (one-line errors when
+    there is no artifact or it has no choice); other configs unchanged. Cheap: call it before any training."""
+    if config.emergence.model != CHOSEN:
+        return config
+    if config.emergence.fit is None:
+        raise ConfigError("config key 'emergence.model' = 'chosen' needs the fit artifact that chose it (emergence.fit)")
+    fit = read_fit(config.emergence.fit)
+    if not fit.chosen_model:
+        raise ConfigError(f"config key 'emergence.fit' = {config.emergence.fit}: no chosen model (written before the "
+                          f"hindcast chose one); name a model in emergence.model")
+    return dataclasses.replace(config, emergence=dataclasses.replace(config.emergence, model=fit.chosen_model))
+
+
 def model_fit(config: Config, target: int) -> FitArtifact | None:
     """The fit artifact of ``emergence.fit`` (None when not set), checked to be causal for ``target``; also checks
-    that ``emergence.model`` is registered. Cheap: call it before any training."""
+    that ``emergence.model`` is registered (after :func:`resolve_model`). Cheap: call it before any training."""
     name = config.emergence.model
     if name not in MODELS.names():
         raise ConfigError(f"config key 'emergence.model' = {name!r}: not a registered emergence model "
@@ -178,11 +192,15 @@ def run_forecast(
     leads = check_leads(dataclasses.replace(fc, weeks=weeks))
     inputs = prepare_inputs(paths, config)
     target = int(inputs.crs[-1] + 1)
+    asked = config.emergence.model
+    config = resolve_model(config)  # emergence.model: chosen -> the fit artifact's causal choice
     fit = model_fit(config, target)  # refusals that depend only on the config and N come before any training
     log.info("toroids of CR %d from CR %s (causal)", inputs.crs[-1], ",".join(map(str, inputs.crs)))
     run = build_case(paths, config, strength_kG, weeks, inputs=inputs, leads=leads)
     history = arise_history(arise, target)
     model = forecast_density(run.case, config, history, fit, latest_br=lambda: inputs.latest)
+    if asked == CHOSEN:
+        model.record["chosen_by"] = "the hindcast's causal choice among its models (the fit artifact's chosen_model)"
     rates = ct.mean5_rates(history, target)
     spots = with_hotspots(model.density, rates)
     further = []

@@ -49,7 +49,15 @@ from pinn.emergence import data_only as do
 from pinn.emergence import data_only_cache as dc
 from pinn.emergence import fit_cache as fc
 from pinn.emergence.fit_artifact import FitArtifact, write_fit
-from pinn.emergence.models import MODELS, REFERENCES, Example, ModelInputs, map_fits
+from pinn.emergence.models import (
+    MODELS,
+    REFERENCES,
+    Example,
+    ModelInputs,
+    causal_model_choice,
+    forecastable,
+    map_fits,
+)
 from pinn.emergence.ridge_model import density_grid
 from pinn.errors import InputError, InputWarning
 from pinn.io import atomic_path, save_figure, write_json
@@ -431,12 +439,17 @@ def rescore_lead(cases: Sequence[Case], table: pd.DataFrame, config: Config, min
     per_ar_df = pd.concat(per_ar, ignore_index=True)
     per_rot_df = pd.DataFrame(per_rot)
     summary = summarise(per_ar_df, per_rot_df, names)
+    choice = model_choice(per_ar_df, names, lead, min_fit_rotations, config)
+    if choice is not None:
+        per_rot_df["chosen_model"] = per_rot_df["cr"].map(choice.pop("per_target"))
+        summary["model_choice"] = choice
     if lead != 1:  # the counts, calibration and fit artifact are lead-1 products
         summary.update({"n_cases": len(cases), "lead": lead})
         return HindcastResult(per_ar_df, per_rot_df, summary)
     counts = ct.count_record([(c.target, c.ridge) for c in cases], table, min_fit_rotations)
     calibration, reliability = cal.calibration_summary(probabilities, observed) if probabilities else ({}, {})
-    fit = final_fit(cases, examples_of, record, config, min_fit_rotations)
+    fit = final_fit(cases, examples_of, record, config, min_fit_rotations,
+                    None if choice is None else choice["next"])
     summary.update({"n_cases": len(cases), "min_fit_rotations": min_fit_rotations,
                     "maps_per_case": {str(c.cr): len(c.maps) for c in cases}, "data_only_from": data_only_from,
                     "default_model": config.emergence.model,
@@ -446,8 +459,27 @@ def rescore_lead(cases: Sequence[Case], table: pd.DataFrame, config: Config, min
     return HindcastResult(per_ar_df, per_rot_df, summary, counts, reliability, fit)
 
 
+def model_choice(per_ar: pd.DataFrame, names: Sequence[str], lead: int, min_fit_rotations: int, config: Config
+                 ) -> dict | None:
+    """The causal choice among the scored models a forecast can make (:func:`pinn.emergence.models.causal_model_choice`;
+    the configured model, or the data-only forecast, until ``min_fit_rotations`` are scored): per target, the mean
+    bits of following it, and the choice for the rotation after the last one. None with fewer than two candidates."""
+    candidates = forecastable(names)
+    if len(candidates) < 2:
+        return None
+    default = config.emergence.model if config.emergence.model in candidates else (
+        "data_only" if "data_only" in candidates else candidates[0])
+    per_target, after = causal_model_choice(per_ar, candidates, lead, min_fit_rotations, default)
+    pick = per_ar["cr"].map(per_target).to_numpy().astype(str)
+    columns = [f"bits_{m}" for m in candidates]
+    following = per_ar[columns].to_numpy()[np.arange(len(per_ar)), pd.Index(columns).get_indexer("bits_" + pick)]
+    return {"candidates": candidates, "rule": "the candidate with the most bits over the targets <= target - lead",
+            "per_target": per_target.to_dict(), "next": after, "mean_bits_following_choice": float(following.mean()),
+            "counts": per_target.value_counts().to_dict()}
+
+
 def final_fit(cases: Sequence[Case], examples_of: dict[str, list[Example]], record: do.DataOnlyResult, config: Config,
-              min_fit_rotations: int) -> FitArtifact:
+              min_fit_rotations: int, chosen_model: str | None = None) -> FitArtifact:
     """The fit artifact for the rotation after the last one scored: every fitted model on all scored rotations
     (``examples_of``: each scored model's prepared examples, as :func:`rescore` made them), and the data-only
     candidate of the causal choice for the last scored rotation (made on the rotations before it, so causal for
@@ -465,7 +497,7 @@ def final_fit(cases: Sequence[Case], examples_of: dict[str, list[Example]], reco
                   if len(examples) >= min_fit_rotations else model.unfitted(config))
         models[name] = model.to_json(params)
     return FitArtifact(last + 1, tuple(c.target for c in cases), str(candidate), models,
-                       data_only_stack=tuple(do.stack_components(record, last, cases[-1].lead)))
+                       data_only_stack=tuple(do.stack_components(record, last, cases[-1].lead)), chosen_model=chosen_model)
 
 
 def summarise(per_ar: pd.DataFrame, per_rot: pd.DataFrame, names: Sequence[str]) -> dict:

@@ -307,7 +307,7 @@ class ForecastConfig:
 class EmergenceConfig:
     """The emergence model the forecast uses (pinn.emergence.models) and its fitted parameters (docs/science.md section 5)."""
 
-    model: str = "hybrid"  # a registered emergence model (pinn.emergence.models.MODELS: ridge, hybrid, data_only, band, ...)
+    model: str = "hybrid"  # a registered emergence model (pinn.emergence.models.MODELS: ridge, hybrid, data_only, data_only_stack, band, ...), or chosen: the model the hindcast chose causally (the fit artifact's chosen_model)
     fit: str | None = None  # the fit artifact that `pinn hindcast` writes (fit.json: parameters fitted on rotations before the forecast one); a path relative to this config file; null = the unfitted model (the hybrid is then the data-only prior itself)
     prior: Literal["data_only", "data_only_stack"] = "data_only"  # the data-only density the hybrids tilt: the causally chosen method, or the stack (the linear pool of every method, weights fitted causally; pinn.emergence.stacking)
     hemisphere_weight: Literal["equal", "flux"] = "flux"  # share of each hemisphere: equal, or the window's strong flux

@@ -32,6 +32,9 @@ class FitArtifact:
     # the data-only stack for ``for_rotation``: (candidate label or 'band', weight) pairs (pinn.emergence.data_only);
     # () in artifacts written before the stack existed
     data_only_stack: tuple[tuple[str, float], ...] = ()
+    # the model the hindcast chose causally for ``for_rotation`` (pinn.emergence.models.causal_model_choice): what
+    # emergence.model: chosen forecasts with; None in artifacts written before the choice existed
+    chosen_model: str | None = None
 
     def stack_of(self, path: str | Path = "emergence.fit") -> tuple[tuple[str, float], ...]:
         """The data-only stack's components; a one-line error when the artifact predates the stack."""
@@ -75,6 +78,7 @@ def read_fit(path: str | Path) -> FitArtifact:
     try:
         return FitArtifact(int(record["for_rotation"]), tuple(int(c) for c in record["fitted_on"]),
                            str(record["data_only_candidate"]), dict(record["models"]), dict(record.get("made_by", {})),
-                           tuple((str(c), float(w)) for c, w in record.get("data_only_stack", [])))
+                           tuple((str(c), float(w)) for c, w in record.get("data_only_stack", [])),
+                           record.get("chosen_model"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"config key 'emergence.fit' = {path}: malformed fit artifact ({exc!r})") from None

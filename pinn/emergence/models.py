@@ -327,3 +327,25 @@ register(HybridModel("hybrid_physics_strength", "data-only prior tilted by d2 to
 register(HybridModel("hybrid_kinematic", "data-only prior tilted by d2 to the current toroids and their observed "
                      "s(lon) carried at the surface magnetic-feature rate to the lead time (no dynamics: what the "
                      "integration adds over it)", ("d2", "log_kinematic_strength"), source="static"))
+
+
+CHOSEN = "chosen"  # emergence.model: the model the hindcast chose causally (the fit artifact's chosen_model)
+
+
+def forecastable(names: Sequence[str]) -> list[str]:
+    """The models of ``names`` a forecast can make from a fit artifact: all but the data-only families (whose causal
+    choices only the data-only record holds)."""
+    return [n for n in names if n not in do.FAMILIES]
+
+
+def causal_model_choice(per_ar: pd.DataFrame, names: Sequence[str], lead: int, min_rotations: int, default: str
+                        ) -> tuple[pd.Series, str]:
+    """Per scored target, the model of ``names`` whose causal forecasts scored the most bits over the targets <= it -
+    ``lead`` (``default`` until ``min_rotations`` are scored: the rule of :func:`pinn.emergence.data_only.prequential`
+    applied to the models themselves), and the choice for the target after the last one (all scored targets known)."""
+    columns = [f"bits_{n}" for n in names]
+    _, chosen = do.prequential(per_ar, columns, f"bits_{default}", min_rotations, lead)
+    totals = per_ar[columns].sum()
+    after = totals.idxmax() if per_ar["cr"].nunique() >= min_rotations else f"bits_{default}"
+    return chosen.str.removeprefix("bits_"), after.removeprefix("bits_")
+
