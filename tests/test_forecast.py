@@ -19,6 +19,7 @@ from pinn.data.bundled import bundled_map
 from pinn.emergence import density as dn
 from pinn.emergence import ridge_model as em
 from pinn.emergence import ridges as rd
+from pinn.emergence.fit_artifact import read_fit
 from pinn.scoring import scores as ev
 
 REPO = Path(__file__).resolve().parents[1]
@@ -191,16 +192,18 @@ def test_forecast_cli_end_to_end_and_deterministic(tmp_path):
         assert a["state_u"].attrs["model_unit_in_physical"] == pytest.approx(
             model_units().velocity_unit.to_value(u.m / u.s))
         assert u.Unit(a["toroid_strength"].attrs["units"]) == u.G
-        # the hybrid (default) model and its fit are recorded; the counts are per hemisphere
-        assert a.attrs["emergence_model"] == "hybrid"
+        # the model the packaged fit chose (emergence.model: chosen) and its fit are recorded; counts per hemisphere
+        chosen = read_fit(REPO / "pinn" / "config" / "fits" / "cr2281.json").chosen_model
+        assert chosen and a.attrs["emergence_model"] == chosen
         assert json.loads(a.attrs["emergence_fitted_on"])[1] < 2281
         assert a["expected_count"].dims == ("hemisphere",) and (a["expected_count"].values > 0).all()
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["forecast_rotation"] == 2281 and summary["input_rotations"] == [2278, 2279, 2280]
     model = summary["emergence_model"]
-    assert model["model"] == "hybrid" and model["fitted_on"][1] < 2281
+    assert model["model"] == chosen and model["fitted_on"][1] < 2281 and "causal choice" in model["chosen_by"]
     assert len(model["params"]["betas"]) == len(model["params"]["features"]) == len(model["params"]["scales"])
     assert model["data_only_candidate"] and model["fit"].endswith("cr2281.json")
+    assert model["prior"] == "data_only_stack" and sum(w for _, w in model["data_only_stack"]) == pytest.approx(1.0)
     assert summary["expected_count"]["total"] == pytest.approx(
         summary["expected_count"]["north"] + summary["expected_count"]["south"])
     for spot in summary["hotspots"]:
@@ -327,12 +330,13 @@ def test_hotspots_are_distinct_places():
 def test_fit_that_saw_the_forecast_rotation_is_refused_before_any_work(tmp_path, monkeypatch):
     from pinn.chain import forecast as fcast
     from pinn.config.schema import load_config
-    from pinn.emergence.fit_artifact import read_fit, write_fit
+    from pinn.emergence.fit_artifact import write_fit
     from pinn.errors import ConfigError
 
     config = load_config(REPO / "pinn" / "config" / "forecast.yaml")
-    fit = fcast.model_fit(config, 2281)  # the packaged fit: causal for CR 2281
-    assert config.emergence.model == "hybrid" and max(fit.fitted_on) < 2281 and fit.for_rotation == 2281
+    assert config.emergence.model == "chosen"
+    fit = fcast.model_fit(fcast.resolve_model(config), 2281)  # the packaged fit: causal for CR 2281
+    assert max(fit.fitted_on) < 2281 and fit.for_rotation == 2281 and fit.chosen_model in fit.models
     assert len(fit.models["hybrid"]["betas"]) == len(fit.models["hybrid"]["scales"]) == 4
     leaky = tmp_path / "leaky.json"
     write_fit(leaky, dataclasses.replace(read_fit(config.emergence.fit), fitted_on=(2270, 2281)))

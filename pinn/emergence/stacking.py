@@ -19,6 +19,7 @@ from scipy.optimize import minimize
 
 TOLERANCE = 1e-12  # SLSQP's tolerance on the mean natural-log score per AR
 MAX_ITERATIONS = 500
+NEGLIGIBLE_WEIGHT = 1e-9  # weights below this are set to 0 (their components leave the pool)
 
 
 def pool_weights(bits: np.ndarray) -> np.ndarray:
@@ -41,7 +42,7 @@ def pool_weights(bits: np.ndarray) -> np.ndarray:
     res = minimize(loss, np.full(k, 1.0 / k), jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * k,
                    constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)}],
                    options={"ftol": TOLERANCE, "maxiter": MAX_ITERATIONS})
-    w = np.clip(res.x, 0.0, None)
+    w = np.where(res.x > NEGLIGIBLE_WEIGHT, res.x, 0.0)  # the optimiser leaves ~1e-17 where the optimum is on an edge
     return w / w.sum()
 
 
