@@ -74,6 +74,8 @@ def test_hindcast_no_leakage_and_resume(data_dir, tmp_path, monkeypatch):
     counts = pd.read_csv(out / "counts.csv")
     assert counts["cr"].tolist() == [2280, 2281]
     assert (counts["n_north"] + counts["n_south"]).tolist() == [int((truth["CR"] == c).sum()) for c in (2280, 2281)]
+    assert ((counts[["flux_north", "flux_south"]] > 1e22) & (counts[["flux_north", "flux_south"]] < 1e24)).all().all()
+    assert set(summary["counts"]["bits_per_rotation"]) == {"mean5", "ew", "ew_growth", "ew_flux", "ew_flux_growth"}
     assert set(summary["calibration"]["brier"]) == {"band", "data_only", "ridge", "hybrid"}
     assert summary["calibration"]["brier_skill_vs_data_only"]["data_only"] == pytest.approx(0.0)
     # the fit artifact is for the rotation after the last one scored, fitted on the scored ones only

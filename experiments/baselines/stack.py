@@ -16,7 +16,6 @@ when not cached). Nothing is fitted on a stretch before it is scored: every weig
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -75,8 +74,8 @@ def _fmt(d: dict) -> str:
 
 
 def markdown(results: dict) -> str:
-    lines = ["| lead | stretch | ARs | data-only | stack | stack - data-only | stack - band | stack - nests_clim | "
-             "stack - nests-only stack |", "|" + " --- |" * 9]
+    lines = [("| lead | stretch | ARs | data-only | stack | stack - data-only | stack - band | stack - nests_clim | "
+              "stack - nests-only stack |"), "|" + " --- |" * 9]
     for lead, per in results.items():
         for name, r in per.items():
             m = r["mean_bits"]

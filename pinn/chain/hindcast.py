@@ -49,6 +49,7 @@ from pinn.emergence import data_only as do
 from pinn.emergence import data_only_cache as dc
 from pinn.emergence import fit_cache as fc
 from pinn.emergence.fit_artifact import FitArtifact, write_fit
+from pinn.emergence.map_channel import hemisphere_flux
 from pinn.emergence.models import (
     MODELS,
     REFERENCES,
@@ -446,7 +447,8 @@ def rescore_lead(cases: Sequence[Case], table: pd.DataFrame, config: Config, min
     if lead != 1:  # the counts, calibration and fit artifact are lead-1 products
         summary.update({"n_cases": len(cases), "lead": lead})
         return HindcastResult(per_ar_df, per_rot_df, summary)
-    counts = ct.count_record([(c.target, c.ridge) for c in cases], table, min_fit_rotations)
+    fluxes = [hemisphere_flux(i.latest_br(), config.toroids.threshold_G, config.toroids.lat_limit_deg) for i in inputs]
+    counts = ct.count_record([(c.target, c.ridge) for c in cases], table, min_fit_rotations, fluxes)
     calibration, reliability = cal.calibration_summary(probabilities, observed) if probabilities else ({}, {})
     fit = final_fit(cases, examples_of, record, config, min_fit_rotations,
                     None if choice is None else choice["next"])

@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
-from pinn.data.grid import cell_areas
+from pinn.data.grid import cell_areas, pixel_solid_angle
 from pinn.emergence.baselines import drift_deg_per_day
 from pinn.physics.constants import CARRINGTON_SYNODIC_DAYS
 
@@ -22,6 +22,7 @@ THRESHOLD_G = 100.0  # strong-field pixels (the toroid fit's threshold, docs/sci
 LAT_LIMIT_DEG = 45.0  # the activity belts; polar fields are not AR flux
 SMOOTH_DEG = 4.0  # Gaussian sigma on the density grid (about an AR's size)
 FLOOR_FRACTION = 1e-3  # of the mean flux density, so log flux is finite where the map is quiet
+R_SUN_CM = 6.957e10  # nominal solar radius (IAU 2015 Resolution B3), cm: G sr x R_SUN_CM**2 = Mx
 
 
 def strong_flux(br: xr.DataArray, threshold_G: float = THRESHOLD_G, lat_limit_deg: float = LAT_LIMIT_DEG) -> np.ndarray:
@@ -29,6 +30,15 @@ def strong_flux(br: xr.DataArray, threshold_G: float = THRESHOLD_G, lat_limit_de
     lat = br["lat"].values[:, None]
     absb = np.abs(np.nan_to_num(br.values, nan=0.0))
     return np.where((absb >= threshold_G) & (np.abs(lat) <= lat_limit_deg), absb, 0.0)
+
+
+def hemisphere_flux(br: xr.DataArray, threshold_G: float, lat_limit_deg: float) -> dict[str, float]:
+    """Unsigned flux (Mx) of the strong pixels (|Br| >= ``threshold_G``, |lat| <= ``lat_limit_deg``) of the map ``br``
+    in each hemisphere: sum of |Br| x pixel solid angle x R_sun^2 (NaN pixels as 0; the equator row, if any, in
+    neither). The total, not the share of :func:`pinn.chain.inputs._hemisphere_flux`: a level for the counts."""
+    flux = strong_flux(br, threshold_G, lat_limit_deg) * pixel_solid_angle(br).values * R_SUN_CM**2
+    lat = br["lat"].values
+    return {"north": float(flux[lat > 0].sum()), "south": float(flux[lat < 0].sum())}
 
 
 def carry_rows(field: np.ndarray, lat_deg: np.ndarray, lon_deg: np.ndarray, days: float) -> np.ndarray:
