@@ -215,6 +215,8 @@ def test_hindcast_lead_2_row_of_n_ignores_maps_and_ars_after_n(tmp_path):
     for table in ("per_ar", "per_rotation"):
         pd.testing.assert_frame_equal(row(a, table, 2281, 2), row(b, table, 2281, 2))
     assert len(row(b, "per_ar", 2281, 2)) == int((raw["CR"] == 2281).sum()) > 0
+    # the data-only stack is fitted (not the band it starts from) and, by the equality above, from targets <= N only
+    assert not np.allclose(row(b, "per_ar", 2281, 2)["bits_data_only_stack"], row(b, "per_ar", 2281, 2)["bits_band"])
     # the fits ran: the lead-2 fit for 2281 saw the target 2279 (N = 2277), never 2280
     assert row(b, "per_rotation", 2281, 2)["hybrid_beta_d2"].item() != 0.0
     # and the lead-1 forecast of 2281 (from N = 2280) is another forecast
