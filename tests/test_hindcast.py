@@ -68,7 +68,9 @@ def test_hindcast_no_leakage_and_resume(data_dir, tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["mean_bits"]) >= {"ridge", "ridge_static", "uniform", "persistence", "band", "data_only",
                                         "nests_hemi", "hybrid", "hybrid_static", "hybrid_pinn"}
-    assert summary["default_model"] == "hybrid" and set(summary["models"]) == set(summary["mean_bits"])
+    # the forecast config says emergence.model: chosen; the summary names the model that choice gives next, as fit.json
+    assert summary["default_model_setting"] == "chosen" and set(summary["models"]) == set(summary["mean_bits"])
+    assert summary["default_model"] == summary["model_choice"]["next"] == summary["fit"]["chosen_model"]
     assert {"hybrid_minus_data_only", "hybrid_minus_band", "ridge_minus_data_only"} <= set(summary["differences_bits"])
     # counts and calibration come with every hindcast
     counts = pd.read_csv(out / "counts.csv")

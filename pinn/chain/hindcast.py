@@ -51,6 +51,7 @@ from pinn.emergence import fit_cache as fc
 from pinn.emergence.fit_artifact import FitArtifact, write_fit
 from pinn.emergence.map_channel import hemisphere_flux
 from pinn.emergence.models import (
+    CHOSEN,
     MODELS,
     REFERENCES,
     Example,
@@ -454,11 +455,20 @@ def rescore_lead(cases: Sequence[Case], table: pd.DataFrame, config: Config, min
                     None if choice is None else choice["next"])
     summary.update({"n_cases": len(cases), "min_fit_rotations": min_fit_rotations,
                     "maps_per_case": {str(c.cr): len(c.maps) for c in cases}, "data_only_from": data_only_from,
-                    "default_model": config.emergence.model,
+                    "default_model": default_model(config, choice),
+                    "default_model_setting": config.emergence.model,
                     "models": {n: MODELS.get(n).description for n in names},
                     "counts": ct.count_summary(counts), "calibration": calibration,
                     "fit": dataclasses.asdict(fit) | {"fitted_on": list(fit.fitted_on)}})
     return HindcastResult(per_ar_df, per_rot_df, summary, counts, reliability, fit)
+
+
+def default_model(config: Config, choice: dict | None) -> str:
+    """The model a forecast of the rotation after the hindcast uses: ``emergence.model``, or with ``chosen`` the
+    causal choice for that rotation (what the fit artifact records)."""
+    if config.emergence.model != CHOSEN:
+        return config.emergence.model
+    return choice["next"] if choice is not None else config.emergence.model
 
 
 def model_choice(per_ar: pd.DataFrame, names: Sequence[str], lead: int, min_fit_rotations: int, config: Config
