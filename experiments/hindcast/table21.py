@@ -42,6 +42,7 @@ from pinn.chain.case import Case, static_case
 from pinn.config.schema import Config, load_config
 from pinn.data import arise
 from pinn.data.bundled import default_forecast_config
+from pinn.emergence.models import causal_model_choice
 from pinn.emergence.ridge_model import density_grid
 from pinn.io import atomic_path, write_json
 from pinn.scoring import scores as ev
@@ -277,11 +278,51 @@ def markdown(rows: dict) -> str:
     return text
 
 
+STACK_ROWS = ("static_stack", "classical_stack", "pinn_warm_stack")
+
+
+def choice_over_rows(out: Path, min_fit: int = 5) -> dict:
+    """The causal model choice (:func:`pinn.emergence.models.causal_model_choice`) among every model of the stack rows
+    (each labelled row:model, the same ARs), per lead: how often each is chosen, and the bits of following the choice
+    minus the stack, paired over rotations. {} unless every stack row is written."""
+    if not all((out / n / "per_ar.csv").exists() for n in STACK_ROWS):
+        return {}
+    keys = ["cr", "lead", "lat", "lon"]
+    merged = None
+    for n in STACK_ROWS:
+        df = pd.read_csv(out / n / "per_ar.csv")
+        cols = {f"bits_{m}": f"bits_{m}" if m == STACK else f"bits_{n}:{m}" for m in ROWS[n].models
+                if m not in ("band", "data_only") or n == STACK_ROWS[0]}
+        part = df[keys + list(cols)].rename(columns=cols)
+        merged = part if merged is None else merged.merge(part.drop(columns=[c for c in part if c == f"bits_{STACK}"]),
+                                                          on=keys, validate="one_to_one")
+    names = [c.removeprefix("bits_") for c in merged.columns if c.startswith("bits_")]
+    result = {}
+    for lead, g in merged.groupby("lead"):
+        g = g.reset_index(drop=True)
+        chosen, after = causal_model_choice(g, names, int(lead), min_fit, STACK)
+        pick = "bits_" + g["cr"].map(chosen).to_numpy().astype(str)
+        following = g[[f"bits_{m}" for m in names]].to_numpy()[np.arange(len(g)),
+                                                               pd.Index([f"bits_{m}" for m in names]).get_indexer(pick)]
+        result[str(int(lead))] = {"counts": chosen.value_counts().to_dict(), "next": after,
+                                  "following_minus_stack": interval(following - g[f"bits_{STACK}"].to_numpy(),
+                                                                    g["cr"].to_numpy())}
+    return result
+
+
 def write_table(out: Path) -> dict:
     """table.json and table.md of every finished row under ``out``; returns the rows."""
     rows = table(out)
-    write_json(out / "table.json", rows)
-    (out / "table.md").write_text(markdown(rows))
+    choice = choice_over_rows(out)
+    write_json(out / "table.json", rows | ({"causal_model_choice": choice} if choice else {}))
+    text = markdown(rows)
+    if choice:
+        text += ("\nThe causal model choice among every model of the stack rows (per target, the one with the most bits "
+                 "on the targets before it; the stack until 5 are scored), and following it minus the stack, paired:\n\n"
+                 "| lead | chosen (targets) | next | following the choice - stack |\n| --- | --- | --- | --- |\n"
+                 + "\n".join(f"| {k} | " + ", ".join(f"{m} {c}" for m, c in v["counts"].items()) + f" | {v['next']} | "
+                             f"{_fmt(v['following_minus_stack'])} |" for k, v in choice.items()) + "\n")
+    (out / "table.md").write_text(text)
     return rows
 
 
