@@ -7,10 +7,12 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import astropy.units as u
 import numpy as np
 import pytest
+import xarray as xr
 from astropy.io import fits
 from test_forecast import TINY
 
@@ -19,6 +21,7 @@ from pinn.chain import hindcast as hc
 from pinn.chain.case import build_case, build_cases
 from pinn.chain.case_keys import TIMEDEP_TOROIDS, CaseKeys, case_config
 from pinn.chain.inputs import prepare_inputs
+from pinn.chain.starts import start_states
 from pinn.config.physics import model_units
 from pinn.config.schema import load_config
 from pinn.data.bundled import bundled_map
@@ -116,6 +119,26 @@ def test_batched_hindcast_trains_each_case_on_its_own_maps(monkeypatch):
         for k, cr in enumerate(run):
             np.testing.assert_allclose(np.asarray(problem.maps.centre_lat[k]),
                                        np.asarray(make_problem(train_cfg, _alone(cr, cfg)).centre_lat), atol=1e-6)
+
+
+def test_batched_cases_with_windows_of_different_lengths_train_one_program_per_length(monkeypatch):
+    """A hindcast batch whose windows differ in length (the first maps of the data, a gap) gives series problems of
+    different shapes: each program stacks one shape only, and every case gets its own state back, in order."""
+    cfg = _config(TIMEDEP)
+    calls: list[list[int]] = []
+
+    def spy(config, problems, mesh=None, crs=None, **kwargs):
+        sizes = {int(p.map_time.shape[0]) for p in problems}
+        assert len(sizes) == 1, f"one program stacks problems of {sorted(sizes)} maps"
+        calls.append(list(crs))
+        return SimpleNamespace(states=[xr.Dataset(attrs={"cr": c}) for c in crs])
+
+    monkeypatch.setattr(training, "train_batch", spy)
+    runs = {2278: CRS[:3], 2279: CRS[:4], 2280: CRS, 2277: CRS[:2]}  # rotation N: its window
+    inputs = [prepare_inputs([bundled_map(c) for c in r], cfg) for r in runs.values()]
+    states = start_states([i.toroids for i in inputs], cfg, 2.0, series=[i.series for i in inputs])
+    assert [s.attrs["cr"] for s in states] == list(runs)
+    assert sorted(map(sorted, calls)) == [[2277], [2278], [2279], [2280]]
 
 
 def _edited_copy(folder: Path, crs, edit: int | None) -> list[Path]:

@@ -167,7 +167,7 @@ def train_states(config: Config, problems, mesh, crs, batch=None) -> list[xr.Dat
     the batch_mean source (default ``problems``)."""
     mode = config.train.warm_start
     if mode == "none" or (len(problems) == 1 and (batch is None or len(batch) == 1)):  # one case: cold (no source)
-        return list(training.train_batch(config, problems, mesh, crs).states)
+        return train_cold(config, problems, mesh, crs)
     rw = config.loss.residual_weights
     if mode == "batch_mean":
         source = training.train_batch(config, [mean_problem(problems if batch is None else batch)], mesh)
@@ -182,6 +182,21 @@ def train_states(config: Config, problems, mesh, crs, batch=None) -> list[xr.Dat
                           stop=rule)
         out.extend(res.states)
         prev = res.train_state
+    return out
+
+
+def train_cold(config: Config, problems, mesh, crs) -> list[xr.Dataset]:
+    """Cold states of ``problems`` in their order, one batched program per shape of the loss inputs: the
+    time-dependent problems of a hindcast differ in their number of maps (a window shortened by a data gap),
+    and one program stacks its cases. Problems of one shape (every steady batch) train in one program, as before."""
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(problems):
+        groups.setdefault(tuple(np.shape(x) for x in jax.tree.leaves(p)), []).append(i)
+    out: list[xr.Dataset | None] = [None] * len(problems)
+    for idx in groups.values():
+        res = training.train_batch(config, [problems[i] for i in idx], mesh, [crs[i] for i in idx])
+        for i, ds in zip(idx, res.states):
+            out[i] = ds
     return out
 
 
