@@ -109,12 +109,12 @@ def test_batched_hindcast_trains_each_case_on_its_own_maps(monkeypatch):
         raise Stop
 
     monkeypatch.setattr(training, "train_batch", spy)
-    runs = [[bundled_map(c) for c in CRS[:-1]], [bundled_map(c) for c in CRS]]
+    windows = (CRS, tuple(c + 1 for c in CRS))  # the cases of N = 2280 and 2281, five maps each: one program
     with pytest.raises(Stop):
-        build_cases(runs, cfg)
+        build_cases([[bundled_map(c) for c in w] for w in windows], cfg)
     (train_cfg, problems, crs), = seen
-    assert crs == [2279, 2280] and all(isinstance(p, SeriesProblem) for p in problems)
-    for problem, run in zip(problems, (CRS[:-1], CRS)):
+    assert crs == [2280, 2281] and all(isinstance(p, SeriesProblem) for p in problems)
+    for problem, run in zip(problems, windows):
         assert problem.maps.centre_lat.shape[0] == len(run)
         for k, cr in enumerate(run):
             np.testing.assert_allclose(np.asarray(problem.maps.centre_lat[k]),
