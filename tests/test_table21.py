@@ -120,3 +120,22 @@ def test_quick_run_writes_the_table_and_resumes(t21, tmp_path):
     t21.main([*argv[:2], "classical", *argv[3:]])
     assert done.stat().st_mtime_ns == stamp  # loaded, not rescored
     pd.testing.assert_frame_equal(pd.read_csv(out / "classical" / "per_ar.csv"), before)
+
+
+def test_lead_scores_are_keyed_on_the_cases_content(t21, tmp_path):
+    """A saved lead's scores are reused only for the same cases by content: a case recomputed with another ridge
+    (same rotations and overrides, e.g. after a code change) gives another lead key; a saved and reloaded case the same."""
+    import dataclasses
+
+    from pinn.chain.case import Case, static_case
+    from pinn.data.bundled import bundled_map
+
+    row = t21.ROWS["pinn_timedep"]
+    config = t21.row_config(row, (1, 2, 3), quick=True)
+    case = static_case([bundled_map(c) for c in (2278, 2279, 2280)], config)
+    case.save(tmp_path / "cr2280.nc")
+    loaded = Case.load(tmp_path / "cr2280.nc")
+    moved = dataclasses.replace(case, ridge=case.ridge.assign(ridge_lat=case.ridge["ridge_lat"] + 0.5))
+    key = lambda cases: t21.lead_key("pinn_timedep", row, config, range(2281, 2282), 1, cases)
+    assert key([case]) == key([loaded])
+    assert key([moved]) != key([case]) and key([moved])["cases"] == key([case])["cases"]

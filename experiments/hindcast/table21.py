@@ -26,6 +26,7 @@ observed s(lon) carried kinematically, no dynamics; the same ARs, paired).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import sys
@@ -97,7 +98,7 @@ ROWS: dict[str, Row] = {  # in the order they run: cheap and central first
                              "steady PINN with the carrier-fitted flow (Snodgrass magnetic-feature rate)"),
     "pinn_timedep": Row(("train.adam_steps=400", "train.formulation=time_dependent"), PINN_MODELS,
                         "time-dependent PINN (cold start, 400 steps), integrated",
-                        note="the chain currently gives it the window fit at each map time"),
+                        note="per-map toroids: each map of the causal window fitted alone"),
     # The same cases scored against, and with hybrids tilting, the data-only stack: the strongest data-only forecast
     "static_stack": Row((STACK_PRIOR,), (*STATIC_MODELS, STACK), "as static, the hybrids tilting the data-only stack",
                         static=True, note="no PINN, no integration", kinematic_row="classical_stack"),
@@ -133,10 +134,24 @@ def row_cases(name: str, row: Row, config: Config, data_dir: Path, work: Path, c
 
 
 def lead_key(name: str, row: Row, config: Config, crs: range, min_fit: int, cases: list[Case]) -> dict:
-    """What a saved lead's scores were made from: a mismatch rescores it."""
+    """What a saved lead's scores were made from: a mismatch rescores it. The cases enter by content
+    (:func:`cases_digest`), so cases recomputed under a new case key (e.g. a code change) are rescored."""
     return {"row": name, "overrides": list(row.overrides), "models": list(row.models), "crs": [crs.start, crs.stop - 1],
             "min_fit_rotations": min_fit, "cases": [c.cr for c in cases], "weeks": config.forecast.weeks,
-            "grid": [config.forecast.output_nlat, config.forecast.output_nlon]}
+            "grid": [config.forecast.output_nlat, config.forecast.output_nlon], "cases_sha256": cases_digest(cases)}
+
+
+def cases_digest(cases: list[Case]) -> str:
+    """SHA-256 (16 hex) of what the scores read from the cases: each case's rotation, maps, hemisphere weights and
+    ridges (predicted, static and each further lead's), values as float32 (saved and fresh cases agree)."""
+    h = hashlib.sha256()
+    for c in cases:
+        h.update(json.dumps([c.cr, list(c.maps), c.hemisphere_weights], sort_keys=True).encode())
+        for ds in (c.ridge, c.static_ridge, *(c.lead_ridges[k] for k in sorted(c.lead_ridges))):
+            for v in sorted(ds.data_vars):
+                h.update(v.encode())
+                h.update(np.ascontiguousarray(ds[v].values, np.float32).tobytes())
+    return h.hexdigest()[:16]
 
 
 def score_lead(name: str, row: Row, config: Config, cases: list[Case], table: pd.DataFrame, record, lead: int,

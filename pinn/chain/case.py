@@ -218,7 +218,7 @@ def build_case(paths: Sequence[str | Path], config: Config, strength_kG: float |
     already prepared :func:`pinn.chain.inputs.prepare_inputs` of ``paths``; ``leads``: the rotations ahead whose
     ridges the case holds (the hindcast's ``forecast.leads``)."""
     inputs = prepare_inputs(paths, config) if inputs is None else inputs
-    state = start_state(inputs.toroids, config, case_strength(config, strength_kG))
+    state = start_state(inputs.toroids, config, case_strength(config, strength_kG), inputs.series)
     trajectory = integrate_state(state, config, horizon_days(config, weeks))
     run = finish_case(paths, inputs, state, trajectory, config, leads)
     warn_unconverged([run])
@@ -244,7 +244,8 @@ def build_cases(path_lists: Sequence[Sequence[str | Path]], config: Config, stre
     mesh of this process's local devices). Equal to :func:`build_case` per run up to float32 round-off."""
     mesh = case_mesh() if mesh is None else mesh
     inputs = [prepare_inputs(paths, config) for paths in path_lists]
-    states = start_states([i.toroids for i in inputs], config, case_strength(config, strength_kG), mesh)
+    states = start_states([i.toroids for i in inputs], config, case_strength(config, strength_kG), mesh,
+                          [i.series for i in inputs])
     trajectories = integrate_states(states, config, horizon_days(config), mesh)
     runs = [finish_case(paths, i, s, t, config, leads) for paths, i, s, t in zip(path_lists, inputs, states, trajectories)]
     warn_unconverged(runs)

@@ -4,7 +4,9 @@ A case (:class:`pinn.chain.hindcast.Case`) depends on the config sections that c
 rotation N (seed, observations, toroids, physics, solver, network, loss, train, and the forecast keys in
 :data:`CASE_FORECAST_KEYS`; not the emergence-model and scoring keys, which :func:`pinn.chain.hindcast.rescore`
 applies to saved cases), on the field strength, on the case file's format (:data:`pinn.chain.case.CASE_FORMAT`:
-a case saved by an older version lacks what newer models read), and on the content (SHA-256) of the map files of its window.
+a case saved by an older version lacks what newer models read), and on the content (SHA-256) of the map files of its
+window (so on every map's toroids: the window fit, and with ``train.formulation: time_dependent`` each map's own fit,
+which the key names, :data:`TIMEDEP_TOROIDS`).
 Beside each saved case ``cr<N>.nc`` a ``cr<N>.key.json`` records these parts and their hash; a case without
 one, or with another hash, is recomputed (the hindcast warns once, naming the first difference). The key
 file is written after the case, so a run killed between the two recomputes that case.
@@ -26,6 +28,10 @@ from pinn.io import file_sha256, write_json
 # where caches live)
 CASE_FORECAST_KEYS = ("weeks", "snapshot_days", "output_nlat", "output_nlon", "ridge_lat_limit_deg", "start")
 CASE_EMERGENCE_KEYS = ("hemisphere_weight",)
+# What the time-dependent PINN of a case is trained on (train.formulation = time_dependent only): each map of the
+# window fitted alone (pinn.chain.inputs.map_series). Cases saved before it were trained on the window fit at each
+# map time and have no such part, so they are recomputed; steady cases keep their keys.
+TIMEDEP_TOROIDS = "each map fitted alone"
 
 
 def file_digest(path: str | Path) -> str:
@@ -55,7 +61,12 @@ def case_config(config: Config, strength_kG: float) -> dict:
             "toroids": to_dict(config.toroids), "solver": to_dict(config.solver),
             "forecast": {k: forecast[k] for k in CASE_FORECAST_KEYS} | _leads_part(forecast["leads"]),
             "emergence": {k: emergence[k] for k in CASE_EMERGENCE_KEYS}, "strength_kG": float(strength_kG),
-            "case_format": CASE_FORMAT}
+            "case_format": CASE_FORMAT, **_timedep_part(config)}
+
+
+def _timedep_part(config: Config) -> dict:
+    """What the time-dependent PINN is trained on (:data:`TIMEDEP_TOROIDS`); nothing for the steady one."""
+    return {"pinn_toroids": TIMEDEP_TOROIDS} if config.train.formulation == "time_dependent" else {}
 
 
 def _leads_part(leads: list[int]) -> dict:

@@ -315,6 +315,7 @@ def forecast_summary(run: CaseRun, model: ModelDensity, rates: dict, spots: list
         "lead_time_days": [float(ridge["lead_days"].min()), float(ridge["lead_days"].max())],
         "density_integral": dn.integral(model.density),
         "toroids": run.inputs.toroids.to_json_dict(),
+        **({} if run.inputs.series is None else {"toroid_series": run.inputs.series.to_json_dict()}),  # time_dependent
         "hemisphere_weights": run.case.hemisphere_weights,
         "emergence_model": model.record,
         "expected_count": {**rates, "total": float(sum(rates.values())), "method": COUNT_METHOD},

@@ -28,6 +28,7 @@ from pinn.config.schema import Config
 from pinn.errors import ConfigError
 from pinn.physics import resolution as rs
 from pinn.training import state_cache
+from pinn.training.timedep import ToroidSeries
 
 
 def check_resolution(toroids_list: Sequence, config: Config) -> None:
@@ -65,18 +66,30 @@ def classical_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
     return ds
 
 
-def start_state(toroids, config: Config, strength_kG: float) -> xr.Dataset:
-    """The start state of a forecast from ``toroids`` at ``strength_kG`` (kG), as ``forecast.start`` asks."""
-    check_resolution([toroids], config)
+def start_state(toroids, config: Config, strength_kG: float, series: ToroidSeries | None = None) -> xr.Dataset:
+    """The start state of a forecast from ``toroids`` (the window fit) at ``strength_kG`` (kG), as
+    ``forecast.start`` asks; ``series``: the per-map toroids the time-dependent PINN is trained on instead
+    (:attr:`pinn.chain.inputs.ForecastInputs.series`; None: the window fit, the steady PINN)."""
+    check_resolution(_resolved([toroids], [series]), config)
     if config.forecast.start == "classical":
         return classical_state(toroids, config, strength_kG)
-    return state_cache.pinn_state(toroids, config, strength_kG)
+    return state_cache.pinn_state(toroids if series is None else series, config, strength_kG)
 
 
-def start_states(toroids_list: Sequence, config: Config, strength_kG: float, mesh=None) -> list[xr.Dataset]:
-    """:func:`start_state` of many toroids; PINN states are trained together (:func:`pinn.training.state_cache.pinn_states`)."""
-    check_resolution(toroids_list, config)
+def start_states(toroids_list: Sequence, config: Config, strength_kG: float, mesh=None,
+                 series: Sequence[ToroidSeries | None] | None = None) -> list[xr.Dataset]:
+    """:func:`start_state` of many toroids (and ``series``, one per case or None); PINN states are trained
+    together (:func:`pinn.training.state_cache.pinn_states`)."""
+    series = [None] * len(toroids_list) if series is None else list(series)
+    check_resolution(_resolved(toroids_list, series), config)
     if config.forecast.start == "classical":
         return [classical_state(t, config, strength_kG) for t in toroids_list]
-    return state_cache.pinn_states(toroids_list, config, strength_kG, mesh,
+    trained = [t if s is None else s for t, s in zip(toroids_list, series)]
+    return state_cache.pinn_states(trained, config, strength_kG, mesh,
                        toroids_crs=[getattr(t, "cr", None) for t in toroids_list])
+
+
+def _resolved(toroids_list: Sequence, series: Sequence[ToroidSeries | None]) -> list:
+    """The toroids whose widths the solver grid must resolve: each window fit, and the latest map's own fit
+    where the PINN is trained on a series (its state at t_N follows that map's band)."""
+    return [*toroids_list, *(s.latest for s in series if s is not None)]

@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 from pinn import training  # the package's train_from_config / train_batch, read at call time (patchable)
 from pinn.config.schema import Config, training_inputs
 from pinn.io import write_netcdf
-from pinn.training.timedep import problem_for
+from pinn.training.timedep import ToroidSeries, problem_for
 from pinn.training.warm import StopRule, mean_problem, problem_digest
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,14 @@ def state_cache_key(toroids, config: Config, strength_kG: float, source: str | N
     or the previous case's key). A cold state (``source`` None) is keyed without the warm-start keys, so
     cold states keep their keys whatever ``train.warm_start`` says. The toroids' s(lon) enters only with
     ``physics.strength_profile: observed`` (with ``uniform`` the state does not depend on it, and the keys of
-    states cached before s(lon) existed stay valid).
+    states cached before s(lon) existed stay valid). A :class:`ToroidSeries` (the time-dependent PINN's data)
+    is keyed on every map's toroids, times and shifts, so a change in any earlier map gives a new key.
     """
-    tor = toroids.to_json_dict()
-    if config.physics.strength_profile == "uniform":
-        for hemi in ("north", "south"):
-            if tor.get(hemi):
-                tor[hemi] = {k: v for k, v in tor[hemi].items() if not k.startswith("strength_profile")}
+    if isinstance(toroids, ToroidSeries):
+        tor = toroids.to_json_dict()
+        tor["maps"] = [_keyed_toroids(m, config) for m in tor["maps"]]
+    else:
+        tor = _keyed_toroids(toroids.to_json_dict(), config)
     parts = {"toroids": tor, "strength_kG": float(strength_kG), **training_inputs(config)}
     if source is None:
         for k in WARM_TRAIN_KEYS:
@@ -55,6 +56,15 @@ def state_cache_key(toroids, config: Config, strength_kG: float, source: str | N
         parts["warm_source"] = source
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _keyed_toroids(tor: dict, config: Config) -> dict:
+    """One set of toroids' JSON form as keyed: without s(lon) under ``physics.strength_profile: uniform``."""
+    if config.physics.strength_profile == "uniform":
+        for hemi in ("north", "south"):
+            if tor.get(hemi):
+                tor[hemi] = {k: v for k, v in tor[hemi].items() if not k.startswith("strength_profile")}
+    return tor
 
 
 def cache_paths(cache_dir: str | Path, key: str) -> tuple[Path, Path]:
@@ -157,7 +167,7 @@ def train_states(config: Config, problems, mesh, crs, batch=None) -> list[xr.Dat
     the batch_mean source (default ``problems``)."""
     mode = config.train.warm_start
     if mode == "none" or (len(problems) == 1 and (batch is None or len(batch) == 1)):  # one case: cold (no source)
-        return list(training.train_batch(config, problems, mesh, crs).states)
+        return train_cold(config, problems, mesh, crs)
     rw = config.loss.residual_weights
     if mode == "batch_mean":
         source = training.train_batch(config, [mean_problem(problems if batch is None else batch)], mesh)
@@ -172,6 +182,21 @@ def train_states(config: Config, problems, mesh, crs, batch=None) -> list[xr.Dat
                           stop=rule)
         out.extend(res.states)
         prev = res.train_state
+    return out
+
+
+def train_cold(config: Config, problems, mesh, crs) -> list[xr.Dataset]:
+    """Cold states of ``problems`` in their order, one batched program per shape of the loss inputs: the
+    time-dependent problems of a hindcast differ in their number of maps (a window shortened by a data gap),
+    and one program stacks its cases. Problems of one shape (every steady batch) train in one program, as before."""
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(problems):
+        groups.setdefault(tuple(np.shape(x) for x in jax.tree.leaves(p)), []).append(i)
+    out: list[xr.Dataset | None] = [None] * len(problems)
+    for idx in groups.values():
+        res = training.train_batch(config, [problems[i] for i in idx], mesh, [crs[i] for i in idx])
+        for i, ds in zip(idx, res.states):
+            out[i] = ds
     return out
 
 

@@ -18,11 +18,12 @@ contributes N/K data points per step. The toroids of each map come from a :class
 * **each map fitted alone** (:func:`fit_series`): the choice for this formulation, because its point is to
   let the maps tell how the band moves and changes between rotations; the window fit of the steady
   formulation stacks the maps in the Carrington frame (shifted by ``toroids.drift_deg_per_rotation``) and
-  so averages that motion away.
-* the window's fit evaluated at each map time (:func:`window_series`): what a caller holding only the
-  window fit (the forecast chain's :class:`pinn.toroids.fit.Toroids`) gets: the same band at each of the
-  ``toroids.window`` map times, shifted as the fit assumed (fixed in the Carrington frame unless
-  ``toroids.drift_deg_per_rotation`` is set). The PINN then evolves it consistently with the equations.
+  so averages that motion away. The forecast/hindcast chain trains on it
+  (:func:`pinn.chain.inputs.map_series`).
+* the window's fit evaluated at each map time (:func:`window_series`): what a caller holding only one fit
+  gets (the chain, for a window of one map): the same band at each of the ``toroids.window`` map times,
+  shifted as the fit assumed (fixed in the Carrington frame unless ``toroids.drift_deg_per_rotation`` is
+  set). The PINN then evolves it consistently with the equations.
 
 Residual points: t stratified over ``loss.time_slices`` equal slices of the window (point i in slice
 i mod S). Causal weighting (Wang, Sankaran & Perdikaris 2022, jaxpi), on with ``loss.causal_epsilon`` > 0:
@@ -113,10 +114,19 @@ class ToroidSeries:
 
 def fit_series(ds_seq, config: ToroidsConfig, period_days: float = CARRINGTON_SYNODIC_DAYS) -> ToroidSeries:
     """Each map of ``ds_seq`` (``Br(cr, lat, lon)``, consecutive rotations) fitted alone, at times
-    (cr - latest cr) * ``period_days`` (each map at its middle)."""
+    (cr - latest cr) * ``period_days`` (each map at its middle). A map without strong pixels in a hemisphere
+    gives no band there (its data term is masked); an unreadable one an InputError naming its rotation."""
     crs = [int(c) for c in ds_seq["cr"].values]
-    fits = tuple(tor.fit_toroids(ds_seq.sel(cr=c), config) for c in crs)
+    fits = tuple(_fit_one(ds_seq, c, config) for c in crs)
     return ToroidSeries(fits, tuple((c - crs[-1]) * period_days for c in crs))
+
+
+def _fit_one(ds_seq, cr: int, config: ToroidsConfig):
+    """:func:`pinn.toroids.fit.fit_toroids` of the map of rotation ``cr``; its InputError names the rotation."""
+    try:
+        return tor.fit_toroids(ds_seq.sel(cr=cr), config)
+    except InputError as exc:
+        raise InputError(exc.path, f"toroids of the map of CR {cr} alone: {exc.problem}") from exc
 
 
 def window_series(toroids, config: Config, period_days: float = CARRINGTON_SYNODIC_DAYS) -> ToroidSeries:
