@@ -11,6 +11,9 @@ scored before each one only), with the flux of each case's latest map (N) read a
 ridge-growth tilts (``ew_growth``, ``ew_flux_growth``) are degenerate here: a static ridge does not grow (growth
 0), so they equal ``ew`` and ``ew_flux``; they are checked to be, and left out of counts.md.
 
+``--cases DIR`` scores saved hindcast cases instead (``cr*.nc`` of an integrated row, e.g. the steady PINN's, whose
+predicted ridge grows or decays): then every tilt, the growth ones included, is reported.
+
 Writes ``OUT/counts.csv`` (the record), ``OUT/summary.json`` (:func:`pinn.emergence.counts.count_summary`, timings,
 machine) and ``OUT/counts.md``.
 """
@@ -26,6 +29,9 @@ from pathlib import Path
 import pandas as pd
 from table21 import FIRST, LAST, ROWS, row_cases, row_config
 
+from pinn.chain import hindcast as hc
+from pinn.chain.case import Case
+from pinn.data import arise
 from pinn.data.observations import load_synoptic
 from pinn.emergence import counts as ct
 from pinn.emergence.map_channel import hemisphere_flux
@@ -35,14 +41,15 @@ HERE = Path(__file__).resolve().parent
 SHOWN = ("mean5", "ew", "ew_flux")  # the forecasts that mean something on static cases
 
 
-def markdown(summary: dict, record: pd.DataFrame, extra: dict) -> str:
+def markdown(summary: dict, record: pd.DataFrame, extra: dict, shown: tuple[str, ...] = SHOWN) -> str:
     """counts.md: mean bits per rotation, minus mean5 (95 % paired bootstrap over rotations), the last gammas."""
     bits, diff = summary["bits_per_rotation"], summary["minus_mean5"]
     head = (f"{len(record)} targets CR {int(record['cr'].min())}-{int(record['cr'].max())}, lead 1, min_fit_rotations "
             f"{extra['min_fit_rotations']}; Poisson log2 P(n_north, n_south) per rotation; {extra['machine']}.\n")
-    lines = ["# Count channels on the development rotations (static cases, no PINN)\n", head,
+    what = "static cases, no PINN" if extra.get("cases") is None else f"saved cases of {extra['cases']}"
+    lines = [f"# Count channels on the development rotations ({what})\n", head,
              "| forecast | bits per rotation | minus mean5 [95 %] |", "|---|---|---|"]
-    for k in SHOWN:
+    for k in shown:
         d = diff.get(k)
         interval = f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]" if d else "0"
         lines.append(f"| {k} | {bits[k]:.3f} | {interval} |")
@@ -51,7 +58,14 @@ def markdown(summary: dict, record: pd.DataFrame, extra: dict) -> str:
              f"{g['gamma']:+.3f} +- {g['sd']:.3f}.")
     degenerate = ("ew_growth and ew_flux_growth are left out: a static case's ridge does not grow (ridge growth 0 for "
                   "every target), so they are ew and ew_flux bit for bit (checked).")
-    lines += ["", gamma, "", degenerate, ""]
+    if shown == SHOWN:
+        lines += ["", gamma, "", degenerate, ""]
+    else:
+        g2 = summary["gamma_last_tilts"]["ew_flux_growth"]
+        both = ", ".join(f"{f} {d['gamma']:+.3f} +- {d['sd']:.3f}" for f, d in g2.items())
+        growth = (f"ew_growth's gamma: {summary['gamma_last']['gamma']:+.3f} +- {summary['gamma_last']['sd']:.3f}; "
+                  f"ew_flux_growth's: {both}.")
+        lines += ["", gamma, "", growth, ""]
     return "\n".join(lines)
 
 
@@ -60,21 +74,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", type=Path, required=True, help="maps *.<CR>.fits and the ARISE table")
     p.add_argument("--out", type=Path, default=HERE / "counts_channels", help="results folder")
     p.add_argument("--min-fit", type=int, default=5, help="targets scored before the flux tilt is fitted")
+    p.add_argument("--cases", type=Path, default=None, help="saved hindcast cases (cr*.nc) instead of static cases")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     config = row_config(ROWS["static"], (1,), quick=False)
-    cases, table = row_cases("static", ROWS["static"], config, args.data_dir, args.out, range(FIRST, LAST + 1), None)
+    if args.cases is None:
+        cases, table = row_cases("static", ROWS["static"], config, args.data_dir, args.out, range(FIRST, LAST + 1),
+                                 None)
+    else:
+        table = arise.load_arise(hc.find_arise(args.data_dir))
+        cases = [c for c in (Case.load(f) for f in sorted(args.cases.glob("cr*.nc")))
+                 if FIRST <= c.target <= LAST and len(arise.ars_of(table, c.target)) > 0]
     cases = sorted(cases, key=lambda c: c.cr)
     t_cases = time.perf_counter() - t0
     fluxes = [hemisphere_flux(load_synoptic(c.latest_path, config.observations)["Br"], config.toroids.threshold_G,
                               config.toroids.lat_limit_deg) for c in cases]
     record = ct.count_record([(c.target, c.ridge) for c in cases], table, args.min_fit, fluxes)
-    if not ((record[["growth_north", "growth_south"]] == 0).all().all()
+    if args.cases is None and not ((record[["growth_north", "growth_south"]] == 0).all().all()
             and (record["bits_ew_growth"] == record["bits_ew"]).all()
             and (record["bits_ew_flux_growth"] == record["bits_ew_flux"]).all()):
         raise RuntimeError("static cases with ridge growth: the growth tilts are not degenerate")
     summary = ct.count_summary(record)
-    extra = {"targets": [FIRST, LAST], "n_cases": len(cases), "min_fit_rotations": args.min_fit,
+    extra = {"targets": [FIRST, LAST], "n_cases": len(cases), "cases": None if args.cases is None else str(args.cases), "min_fit_rotations": args.min_fit,
              "data_dir": str(args.data_dir), "threshold_G": config.toroids.threshold_G,
              "lat_limit_deg": config.toroids.lat_limit_deg, "seconds_cases": round(t_cases, 1),
              "seconds": round(time.perf_counter() - t0, 1),
@@ -83,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_path(args.out / "counts.csv") as tmp:
         record.to_csv(tmp, index=False, float_format="%.8g")
     write_json(args.out / "summary.json", summary | extra)
-    text = markdown(summary, record, extra)
+    text = markdown(summary, record, extra, SHOWN if args.cases is None else
+                    ("mean5", "ew", "ew_flux", "ew_growth", "ew_flux_growth"))
     (args.out / "counts.md").write_text(text)
     print(text)
 
