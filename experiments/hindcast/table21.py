@@ -326,10 +326,13 @@ def choice_over_rows(out: Path, min_fit: int = 5) -> dict:
 
 
 def write_table(out: Path) -> dict:
-    """table.json and table.md of every finished row under ``out``; returns the rows."""
+    """table.json, table.md (and model_choice.json once the stack rows exist) of every finished row under ``out``;
+    returns the rows."""
     rows = table(out)
     choice = choice_over_rows(out)
-    write_json(out / "table.json", rows | ({"causal_model_choice": choice} if choice else {}))
+    write_json(out / "table.json", rows)
+    if choice:
+        write_json(out / "model_choice.json", choice)
     text = markdown(rows)
     if choice:
         text += ("\nThe causal model choice among every model of the stack rows (per target, the one with the most bits "
