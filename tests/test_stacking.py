@@ -95,11 +95,26 @@ def test_causal_model_choice_follows_the_past_and_names_the_next():
     cr = np.repeat(np.arange(10, 30), 3)
     better_a = cr < 20  # a scores better on targets 10-19, b on 20-29 (by more, so b leads in total from 28 on)
     per_ar = pd.DataFrame({"cr": cr, "bits_a": np.where(better_a, -2.0, -3.0), "bits_b": np.where(better_a, -3.0, -1.5)})
-    chosen, after = causal_model_choice(per_ar, ["a", "b"], lead=1, min_rotations=5, default="b")
+    following, chosen, after = causal_model_choice(per_ar, ["a", "b"], lead=1, min_rotations=5, default="b")
     assert list(chosen.loc[10:14]) == ["b"] * 5  # fewer than 5 targets known: the default
     assert list(chosen.loc[15:20]) == ["a"] * 6  # a leads on 10..19
     # totals over 10..M-1: a - b = 10 (the first ten) - 1.5 (M - 20) per later target: b leads from M = 27 on
     assert chosen.loc[26] == "a" and list(chosen.loc[27:29]) == ["b"] * 3
     assert after == "b"
-    chosen2, _ = causal_model_choice(per_ar, ["a", "b"], lead=3, min_rotations=5, default="b")
+    # following the choice scores, per AR, the chosen model's bits of that target
+    pick = per_ar["cr"].map(chosen)
+    np.testing.assert_array_equal(following, np.where(pick == "a", per_ar["bits_a"], per_ar["bits_b"]))
+    _, chosen2, _ = causal_model_choice(per_ar, ["a", "b"], lead=3, min_rotations=5, default="b")
     assert chosen2.loc[28] == "a" and chosen2.loc[29] == "b"  # lead 3: targets <= M - 3 only
+
+
+def test_label_density_is_the_band_or_the_candidate(table):
+    """The density of a data-only choice as the record and the fit artifact name it: 'band' is the band baseline
+    (the forecast used to pass it to candidate_density, which cannot parse it), any other label its candidate."""
+    t = 2270
+    band = do.label_density(table, t, LAT, LON, do.BAND)
+    np.testing.assert_array_equal(band.values, dn.band_density(do.bl.band_history(table, t), LAT, LON).values)
+    text = "bw3.0 K3 d0.5 m0.1 f0.03 s0.8"
+    np.testing.assert_array_equal(do.label_density(table, t, LAT, LON, text).values,
+                                  do.candidate_density(table, t, LAT, LON, text).values)
+

@@ -315,10 +315,7 @@ def choice_over_rows(out: Path, min_fit: int = 5) -> dict:
     result = {}
     for lead, g in merged.groupby("lead"):
         g = g.reset_index(drop=True)
-        chosen, after = causal_model_choice(g, names, int(lead), min_fit, STACK)
-        pick = "bits_" + g["cr"].map(chosen).to_numpy().astype(str)
-        following = g[[f"bits_{m}" for m in names]].to_numpy()[np.arange(len(g)),
-                                                               pd.Index([f"bits_{m}" for m in names]).get_indexer(pick)]
+        following, chosen, after = causal_model_choice(g, names, int(lead), min_fit, STACK)
         result[str(int(lead))] = {"counts": chosen.value_counts().to_dict(), "next": after,
                                   "following_minus_stack": interval(following - g[f"bits_{STACK}"].to_numpy(),
                                                                     g["cr"].to_numpy())}

@@ -40,7 +40,7 @@ from pinn.data.arise import ars_of, load_arise
 from pinn.data.bundled import arise_table
 from pinn.emergence import counts as ct
 from pinn.emergence import density as dn
-from pinn.emergence.data_only import FAMILIES, STACK, candidate_density, pooled_density
+from pinn.emergence.data_only import FAMILIES, STACK, label_density, pooled_density
 from pinn.emergence.fit_artifact import FitArtifact, read_fit
 from pinn.emergence.models import CHOSEN, MODELS, ModelInputs
 from pinn.emergence.ridge_model import density_grid, hotspots
@@ -123,7 +123,7 @@ def forecast_density(case: Case, config: Config, history: pd.DataFrame, fit: Fit
     def reference(method: str) -> xr.DataArray:
         """The data-only forecasts the artifact records for the target: its causal choice and its stack."""
         if method == "data_only":
-            return candidate_density(history, case.target, lat, lon, candidate, case.lead)
+            return label_density(history, case.target, lat, lon, candidate, case.lead)
         if method == STACK:
             return pooled_density(history, stack, case.target, lat, lon, case.lead)
         raise ConfigError(f"config key 'emergence.model' = {model.name!r}: the forecast has the data-only choice and "

@@ -481,10 +481,7 @@ def model_choice(per_ar: pd.DataFrame, names: Sequence[str], lead: int, min_fit_
         return None
     default = config.emergence.model if config.emergence.model in candidates else (
         "data_only" if "data_only" in candidates else candidates[0])
-    per_target, after = causal_model_choice(per_ar, candidates, lead, min_fit_rotations, default)
-    pick = per_ar["cr"].map(per_target).to_numpy().astype(str)
-    columns = [f"bits_{m}" for m in candidates]
-    following = per_ar[columns].to_numpy()[np.arange(len(per_ar)), pd.Index(columns).get_indexer("bits_" + pick)]
+    following, per_target, after = causal_model_choice(per_ar, candidates, lead, min_fit_rotations, default)
     return {"candidates": candidates, "rule": "the candidate with the most bits over the targets <= target - lead",
             "per_target": per_target.to_dict(), "next": after, "mean_bits_following_choice": float(following.mean()),
             "counts": per_target.value_counts().to_dict()}

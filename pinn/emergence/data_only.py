@@ -284,12 +284,18 @@ def stack_components(result: DataOnlyResult, target: int, lead: int = 1) -> list
     return list(pooled.items())
 
 
+def label_density(table: pd.DataFrame, target: int, lat, lon, text: str, lead: int = 1) -> xr.DataArray:
+    """The density of a data-only choice as the record and the fit artifact name it: ``band`` (the band baseline of
+    the rotations before the issue basis) or a candidate label (:func:`candidate_density`)."""
+    if text == BAND:
+        return dn.band_density(bl.band_history(table, issue_basis(target, lead)), lat, lon)
+    return candidate_density(table, target, lat, lon, text, lead)
+
+
 def pooled_density(table: pd.DataFrame, components, target: int, lat, lon, lead: int = 1) -> xr.DataArray:
     """The linear pool of candidate densities ``components`` ((label or ``band``, weight) pairs) for ``target``."""
     total = sum(w for _, w in components)
-    parts = [w / total * (dn.band_density(bl.band_history(table, issue_basis(target, lead)), lat, lon).values
-                          if c == BAND else candidate_density(table, target, lat, lon, c, lead).values)
-             for c, w in components]
+    parts = [w / total * label_density(table, target, lat, lon, c, lead).values for c, w in components]
     return dn.density_dataarray(np.sum(parts, axis=0), lat, lon)
 
 
@@ -301,6 +307,5 @@ def method_density(table: pd.DataFrame, result: DataOnlyResult, target: int, met
         return pooled_density(table, stack_components(result, target, lead), target, lat, lon, lead)
     if method == "data_only":
         method = result.choices.loc[target, "choice_data_only"]
-    if method == BAND:
-        return dn.band_density(bl.band_history(table, issue_basis(target, lead)), lat, lon)
-    return candidate_density(table, target, lat, lon, result.choices.loc[target, f"choice_{method}"], lead)
+    return label_density(table, target, lat, lon, method if method == BAND else
+                         result.choices.loc[target, f"choice_{method}"], lead)

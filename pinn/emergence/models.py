@@ -339,13 +339,14 @@ def forecastable(names: Sequence[str]) -> list[str]:
 
 
 def causal_model_choice(per_ar: pd.DataFrame, names: Sequence[str], lead: int, min_rotations: int, default: str
-                        ) -> tuple[pd.Series, str]:
+                        ) -> tuple[np.ndarray, pd.Series, str]:
     """Per scored target, the model of ``names`` whose causal forecasts scored the most bits over the targets <= it -
     ``lead`` (``default`` until ``min_rotations`` are scored: the rule of :func:`pinn.emergence.data_only.prequential`
-    applied to the models themselves), and the choice for the target after the last one (all scored targets known)."""
+    applied to the models themselves): the bits of following that choice at every AR of ``per_ar``, the choice per
+    target, and the choice for the target after the last one (all scored targets known)."""
     columns = [f"bits_{n}" for n in names]
-    _, chosen = do.prequential(per_ar, columns, f"bits_{default}", min_rotations, lead)
+    following, chosen = do.prequential(per_ar, columns, f"bits_{default}", min_rotations, lead)
     totals = per_ar[columns].sum()
     after = totals.idxmax() if per_ar["cr"].nunique() >= min_rotations else f"bits_{default}"
-    return chosen.str.removeprefix("bits_"), after.removeprefix("bits_")
+    return following, chosen.str.removeprefix("bits_"), after.removeprefix("bits_")
 
