@@ -17,8 +17,8 @@ import numpy as np
 import xarray as xr
 
 from pinn.config.schema import Config, EmergenceConfig
-from pinn.data.grid import pixel_solid_angle
 from pinn.data.observations import check_consecutive, load_sequence
+from pinn.emergence.map_channel import hemisphere_flux
 from pinn.errors import InputError, InputWarning
 from pinn.toroids import fit as tor
 from pinn.training.timedep import ToroidSeries, fit_series, window_series
@@ -104,12 +104,10 @@ def hemisphere_weights(inputs: ForecastInputs, ec: EmergenceConfig) -> dict[str,
 
 
 def _hemisphere_flux(br: xr.DataArray, threshold: float, lat_limit: float) -> dict:
-    """Share of the strong-pixel unsigned flux (|Br| x pixel solid angle) in each hemisphere."""
-    lat = br["lat"]
-    strong = np.abs(br).where((np.abs(br) >= threshold) & (np.abs(lat) <= lat_limit), 0.0).fillna(0.0)
-    flux = strong * pixel_solid_angle(br)  # the grid (sine-latitude or uniform) is inferred from lat
-    north = float(flux.where(lat > 0, 0.0).sum())
-    south = float(flux.where(lat < 0, 0.0).sum())
+    """Share of the strong-pixel unsigned flux of the window's maps ``br`` (cr, lat, lon) in each hemisphere (each
+    map's flux: :func:`pinn.emergence.map_channel.hemisphere_flux`)."""
+    per_map = [hemisphere_flux(br.isel(cr=i), threshold, lat_limit) for i in range(br.sizes["cr"])]
+    north, south = (sum(f[h] for f in per_map) for h in ("north", "south"))
     total = north + south
     if total <= 0:
         return {"north": 0.5, "south": 0.5}

@@ -35,7 +35,7 @@ def strong_flux(br: xr.DataArray, threshold_G: float = THRESHOLD_G, lat_limit_de
 def hemisphere_flux(br: xr.DataArray, threshold_G: float, lat_limit_deg: float) -> dict[str, float]:
     """Unsigned flux (Mx) of the strong pixels (|Br| >= ``threshold_G``, |lat| <= ``lat_limit_deg``) of the map ``br``
     in each hemisphere: sum of |Br| x pixel solid angle x R_sun^2 (NaN pixels as 0; the equator row, if any, in
-    neither). The total, not the share of :func:`pinn.chain.inputs._hemisphere_flux`: a level for the counts."""
+    neither). The total (a level for the counts); :func:`pinn.chain.inputs._hemisphere_flux` turns it into the window's shares."""
     flux = strong_flux(br, threshold_G, lat_limit_deg) * pixel_solid_angle(br).values * R_SUN_CM**2
     lat = br["lat"].values
     return {"north": float(flux[lat > 0].sum()), "south": float(flux[lat < 0].sum())}
